@@ -1,0 +1,103 @@
+/* cmd_classify.c: `alexnet classify`: top-K classes of image files with saved weights. */
+#include "args.h"
+#include "commands.h"
+#include "../data/dataset.h"
+#include "../data/image.h"
+#include "../train/checkpoint.h"
+#include "../util/common.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *HELP =
+    "usage: alexnet classify --model NAME --weights FILE [--labels FILE] [--top K] IMAGE...\n"
+    "\n"
+    "For each image prints its path, then K lines (default 5): rank probability class-index name.\n"
+    "Images are preprocessed as torchvision does for ImageNet: shorter side resized to 256,\n"
+    "centre crop of the model's input size (224, or 227 for alexnet), normalised with the mean and\n"
+    "std stored in the weights (ImageNet's for converted torchvision weights).\n"
+    "  --labels FILE   class names, one per line, in class-index order\n";
+
+#define MAX_IMAGES 4096
+
+static char **read_labels(const char *path, int classes) {
+    FILE *f = fopen(path, "r");
+    if (!f) { an_error("%s: cannot open labels file", path); return NULL; }
+    char **names = calloc(classes, sizeof *names), line[512];
+    int n = 0;
+    while (names && n < classes && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        names[n++] = strdup(line);
+    }
+    fclose(f);
+    if (names && n < classes) {
+        an_error("%s: has %d names, the model has %d classes", path, n, classes);
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return NULL;
+    }
+    return names;
+}
+
+static int classify_one(Net *net, const Norm *norm, const char *path, int top, char **labels) {
+    Image img;
+    if (image_load(path, &img)) return -1;
+    int s = net->in_size;
+    uint8_t *pix = malloc((size_t)3 * s * s);
+    if (!pix || image_resize_center_crop(&img, image_resize_size(s), s, pix)) {
+        free(pix), image_free(&img);
+        return an_error("%s: out of memory", path);
+    }
+    image_free(&img);
+    if (net->in_c == 1) /* luma, as the datasets do */
+        for (int q = 0; q < s * s; q++)
+            pix[q] = (uint8_t)(0.299f * pix[q] + 0.587f * pix[s * s + q] + 0.114f * pix[2 * s * s + q] + 0.5f);
+    normalize_image(pix, net->in_c, s, norm, net->input);
+    free(pix);
+    if (!net_forward(net, 1, 0, 0)) return -1;
+    net_loss(net, NULL);
+    printf("%s\n", path);
+    char *used = calloc(net->classes, 1);
+    if (!used) return an_error("out of memory");
+    for (int r = 0; r < top && r < net->classes; r++) {
+        int best = -1;
+        for (int j = 0; j < net->classes; j++)
+            if (!used[j] && (best < 0 || net->probs[j] > net->probs[best])) best = j;
+        used[best] = 1;
+        printf("%d %.6f %d %s\n", r + 1, net->probs[best], best, labels ? labels[best] : "-");
+    }
+    free(used);
+    return 0;
+}
+
+int cmd_classify(int argc, char **argv) {
+    const char *model = NULL, *weights = NULL, *labels_path = NULL, *images[MAX_IMAGES];
+    int top = 5, help = 0;
+    ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STR, &weights, NULL},
+                       {"--labels", ARG_STR, &labels_path, NULL}, {"--top", ARG_INT, &top, NULL}};
+    int nimg = args_parse("classify", argc, argv, 2, specs, 4, images, MAX_IMAGES, &help);
+    if (nimg < 0) return fail();
+    if (help) { fputs(HELP, stdout); return 0; }
+    if (!model || !weights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
+    if (top < 1) return an_error("classify: --top must be at least 1"), fail();
+    const ModelSpec *spec = model_find(model);
+    if (!spec) return fail();
+    Net net;
+    Norm norm;
+    StFile file;
+    if (checkpoint_load_net(weights, spec, 1, &net, &norm, &file)) return fail();
+    st_free(&file);
+    char **labels = NULL;
+    if (labels_path && !(labels = read_labels(labels_path, net.classes))) { net_free(&net); return fail(); }
+    int failures = 0;
+    for (int i = 0; i < nimg; i++)
+        if (classify_one(&net, &norm, images[i], top, labels)) {
+            fprintf(stderr, "alexnet: %s\n", an_last_error());
+            failures++;
+        }
+    if (labels)
+        for (int i = 0; i < net.classes; i++) free(labels[i]);
+    free(labels);
+    net_free(&net);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,80 @@
+/* cmd_train.c: `alexnet train`: flags -> TrainConfig -> train_run, with Ctrl-C checkpointing. */
+#include "args.h"
+#include "commands.h"
+#include "../model/model.h"
+#include "../train/train.h"
+#include "../util/common.h"
+#include <signal.h>
+#include <stdio.h>
+
+static const char *HELP =
+    "usage: alexnet train --model NAME --data PATH [flags]\n"
+    "\n"
+    "Trains with the paper's SGD: v <- momentum v - weight_decay lr w - lr grad, w <- w + v.\n"
+    "Shows progress (loss, images/s, ETA), evaluates the validation split after every epoch, and writes\n"
+    "OUT/log.csv, OUT/curves.png, OUT/checkpoint.safetensors (every epoch, with momentum and state, for\n"
+    "--resume) and OUT/best.safetensors (weights of the best epoch). Ctrl-C stops after the current step\n"
+    "and saves a checkpoint to resume from.\n"
+    "\n"
+    "  --model NAME        alexnet, alexnet-owt, convnet4, convnet4-tanh\n"
+    "  --data PATH         folder with IDX files (Fashion-MNIST), CIFAR-10 .bin files, or train/ and val/\n"
+    "                      subfolders of images, one subfolder per class\n"
+    "  --out DIR           output folder (default runs/MODEL)\n"
+    "  --epochs N          epochs to train in total (default 10)\n"
+    "  --batch N           batch size (default 128)\n"
+    "  --lr X              learning rate (default 0.01; on --resume, replaces the saved rate)\n"
+    "  --momentum X        (default 0.9)\n"
+    "  --weight-decay X    (default 0.0005)\n"
+    "  --lr-drops E1,E2    divide the rate by 10 after these epochs (default: when validation top-1\n"
+    "                      error has not improved for --patience epochs, at most --max-drops times)\n"
+    "  --patience N        (default 3)      --max-drops N   (default 3)\n"
+    "  --recipe NAME       paper: weights N(0, 0.01), biases 1 in conv2, conv4, conv5, fc6, fc7, else 0;\n"
+    "                      caffe: as paper but fc6/fc7 weights N(0, 0.005) and biases 0.1 (learns sooner\n"
+    "                      on small datasets). Small networks use He initialisation. (default paper)\n"
+    "  --seed N            seed of initialisation, data order and dropout (default 1)\n"
+    "  --resume FILE       continue from a training checkpoint, exactly where it stopped\n"
+    "  --limit-train N     train on a fixed random subset of N images (default all)\n"
+    "  --limit-val N       validate on a fixed random subset of N images (default all)\n"
+    "  --save-every N      also checkpoint every N steps\n"
+    "  --max-steps N       stop after N steps in total, with a checkpoint\n"
+    "  --quiet             no progress output\n";
+
+static void on_sigint(int sig) {
+    (void)sig;
+    train_request_stop();
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C stops at once */
+}
+
+int cmd_train(int argc, char **argv) {
+    TrainConfig cfg;
+    train_config_defaults(&cfg);
+    int help = 0, ndrops = 0;
+    ArgIntList drops = {cfg.drop_epochs, MAX_LR_DROPS, &ndrops};
+    ArgSpec specs[] = {
+        {"--model", ARG_STR, &cfg.model, NULL},       {"--data", ARG_STR, &cfg.data, NULL},
+        {"--out", ARG_STR, &cfg.out_dir, NULL},       {"--resume", ARG_STR, &cfg.resume, NULL},
+        {"--recipe", ARG_STR, &cfg.recipe, NULL},     {"--epochs", ARG_INT, &cfg.epochs, NULL},
+        {"--batch", ARG_INT, &cfg.batch, NULL},       {"--lr", ARG_FLOAT, &cfg.lr, &cfg.lr_set},
+        {"--momentum", ARG_FLOAT, &cfg.momentum, NULL}, {"--weight-decay", ARG_FLOAT, &cfg.weight_decay, NULL},
+        {"--seed", ARG_U64, &cfg.seed, NULL},         {"--patience", ARG_INT, &cfg.patience, NULL},
+        {"--max-drops", ARG_INT, &cfg.max_drops, NULL}, {"--lr-drops", ARG_INTLIST, &drops, NULL},
+        {"--limit-train", ARG_INT, &cfg.limit_train, NULL}, {"--limit-val", ARG_INT, &cfg.limit_val, NULL},
+        {"--save-every", ARG_INT, &cfg.save_every, NULL}, {"--max-steps", ARG_LONG, &cfg.max_steps, NULL},
+        {"--quiet", ARG_FLAG, &cfg.quiet, NULL},
+    };
+    if (args_parse("train", argc, argv, 2, specs, sizeof specs / sizeof specs[0], NULL, 0, &help) < 0) return fail();
+    if (help) { fputs(HELP, stdout); return 0; }
+    cfg.n_drop_epochs = ndrops;
+    char out[512];
+    if (!cfg.out_dir && cfg.model) {
+        snprintf(out, sizeof out, "runs/%s", cfg.model);
+        cfg.out_dir = out;
+    }
+    if (!cfg.out_dir && cfg.resume) return an_error("train: --out is required with --resume"), fail();
+    if (cfg.lr <= 0 || cfg.momentum < 0 || cfg.weight_decay < 0 || cfg.patience < 1 || cfg.limit_train < 0 ||
+        cfg.limit_val < 0 || cfg.save_every < 0 || cfg.max_steps < 0)
+        return an_error("train: --lr must be positive; --momentum, --weight-decay, limits and steps not negative"), fail();
+    signal(SIGINT, on_sigint);
+    if (train_run(&cfg)) return fail();
+    return 0;
+}

@@ -1,0 +1,10 @@
+/* commands.h: the subcommands of `alexnet`, one file each. Each returns the process exit status. */
+#ifndef ALEXNET_COMMANDS_H
+#define ALEXNET_COMMANDS_H
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+/* Print "alexnet: <last error>" and return 1. */
+int fail(void);
+#endif

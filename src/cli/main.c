@@ -1,0 +1,36 @@
+/* main.c: `alexnet <command> [flags]`: dispatch to train, eval, classify, info. */
+#include "commands.h"
+#include "../util/common.h"
+#include <stdio.h>
+#include <string.h>
+
+int fail(void) {
+    fprintf(stderr, "alexnet: %s\n", an_last_error());
+    return 1;
+}
+
+static const char *USAGE =
+    "usage: alexnet <command> [flags]     (alexnet <command> --help for its flags)\n"
+    "\n"
+    "AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012) in C: train, evaluate and run the paper's\n"
+    "network and its relatives on the CPU.\n"
+    "\n"
+    "commands:\n"
+    "  train     train a model on a dataset folder (IDX, CIFAR-10 binary, or ImageNet-style folders)\n"
+    "  eval      top-1 and top-5 error of saved weights on a dataset's test/validation split\n"
+    "  classify  the top classes of image files (JPEG, PNG)\n"
+    "  info      a model's layer table: shapes, parameters, FLOPs\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *c = argv[1];
+    if (strcmp(c, "train") == 0) return cmd_train(argc, argv);
+    if (strcmp(c, "eval") == 0) return cmd_eval(argc, argv);
+    if (strcmp(c, "classify") == 0) return cmd_classify(argc, argv);
+    if (strcmp(c, "info") == 0) return cmd_info(argc, argv);
+    fprintf(stderr, "alexnet: unknown command '%s' (commands: train, eval, classify, info)\n", c);
+    return 2;
+}

@@ -1,0 +1,144 @@
+/* gemm.c: packed, blocked SGEMM with an 8x32 register-tile micro-kernel (see gemm.h).
+ * Blocking: K in KC slices (sequential, so summation order is fixed), N in NC panels (B packed once
+ * per slice and shared), then tasks of MC rows x NT columns spread over threads; each task packs its
+ * own A block. Edge tiles go through a small scratch tile. */
+#include "gemm.h"
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 8
+#define NR 32
+#define MC 64
+#define KC 256
+#define NC 1024
+#define NT 128
+
+typedef float v16 __attribute__((vector_size(64), aligned(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+
+/* c (MR x NR tile, row stride ldc) += a_pack (kc x MR) * b_pack (kc x NR) */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                         int ldc) {
+    v16 acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = (v16){0};
+    for (int p = 0; p < kc; p++) {
+        v16 b0 = *(const v16 *)(b + p * NR);
+        v16 b1 = *(const v16 *)(b + p * NR + 16);
+        for (int i = 0; i < MR; i++) {
+            float av = a[p * MR + i];
+            acc[i][0] += av * b0;
+            acc[i][1] += av * b1;
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        v16u *row = (v16u *)(c + (size_t)i * ldc);
+        row[0] += acc[i][0];
+        row[1] += acc[i][1];
+    }
+}
+
+/* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of alpha*op(A) into MR-row strips, k-major, zero-padded. */
+static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha,
+                   float *dst) {
+    for (int is = 0; is < mc; is += MR) {
+        int mr = mc - is < MR ? mc - is : MR;
+        for (int p = 0; p < kc; p++) {
+            float *d = dst + (size_t)is * kc + p * MR;
+            for (int i = 0; i < mr; i++) {
+                int r = i0 + is + i, k = p0 + p;
+                d[i] = alpha * (trans_a ? A[(size_t)k * lda + r] : A[(size_t)r * lda + k]);
+            }
+            for (int i = mr; i < MR; i++) d[i] = 0.0f;
+        }
+    }
+}
+
+/* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column strips, zero-padded. */
+static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc, float *dst) {
+    int strips = (nc + NR - 1) / NR;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < strips; s++) {
+        int js = s * NR, nr = nc - js < NR ? nc - js : NR;
+        float *d0 = dst + (size_t)js * kc;
+        for (int p = 0; p < kc; p++) {
+            float *d = d0 + p * NR;
+            int k = p0 + p;
+            if (!trans_b) {
+                memcpy(d, B + (size_t)k * ldb + j0 + js, nr * sizeof(float));
+            } else {
+                for (int j = 0; j < nr; j++) d[j] = B[(size_t)(j0 + js + j) * ldb + k];
+            }
+            for (int j = nr; j < NR; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (beta != 1.0f) {
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc;
+            if (beta == 0.0f) memset(c, 0, N * sizeof(float));
+            else for (int j = 0; j < N; j++) c[j] *= beta;
+        }
+    }
+    if (K <= 0 || alpha == 0.0f) return;
+    int kc_max = K < KC ? K : KC, nc_max = N < NC ? N : NC;
+    size_t bsize = (size_t)kc_max * (nc_max + NR) * sizeof(float);
+    float *bpack = aligned_alloc(64, (bsize + 63) & ~(size_t)63);
+    if (!bpack) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc); return; }
+    for (int j0 = 0; j0 < N; j0 += NC) {
+        int nc = N - j0 < NC ? N - j0 : NC;
+        for (int p0 = 0; p0 < K; p0 += KC) {
+            int kc = K - p0 < KC ? K - p0 : KC;
+            pack_b(trans_b, B, ldb, p0, kc, j0, nc, bpack);
+            int mblocks = (M + MC - 1) / MC, nblocks = (nc + NT - 1) / NT;
+#pragma omp parallel
+            {
+                float apack[(MC + MR) * KC] __attribute__((aligned(64))); /* 74 KB */
+#pragma omp for schedule(static)
+                for (int t = 0; t < mblocks * nblocks; t++) {
+                    int i0 = (t / nblocks) * MC, jt = (t % nblocks) * NT;
+                    int mc = M - i0 < MC ? M - i0 : MC;
+                    int nt = nc - jt < NT ? nc - jt : NT;
+                    pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
+                    for (int js = 0; js < nt; js += NR) {
+                        int nr = nt - js < NR ? nt - js : NR;
+                        const float *bp = bpack + (size_t)(jt + js) * kc;
+                        for (int is = 0; is < mc; is += MR) {
+                            int mr = mc - is < MR ? mc - is : MR;
+                            float *c = C + (size_t)(i0 + is) * ldc + j0 + jt + js;
+                            if (mr == MR && nr == NR) {
+                                micro_kernel(kc, apack + (size_t)is * kc, bp, c, ldc);
+                            } else {
+                                float tile[MR * NR] __attribute__((aligned(64))) = {0};
+                                micro_kernel(kc, apack + (size_t)is * kc, bp, tile, NR);
+                                for (int i = 0; i < mr; i++)
+                                    for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += tile[i * NR + j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(bpack);
+}
+
+void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++) {
+                double a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}

@@ -1,0 +1,15 @@
+/* gemm.h: single-precision matrix multiply, the workhorse of convolution and fully connected layers.
+ *   C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C,  op(X) = X or X^T, row-major.
+ * gemm is blocked and packed with an AVX-512-sized micro-kernel (GCC vector extensions, compiled
+ * for several ISAs and chosen at run time), parallel over output tiles with OpenMP. Each element of
+ * C is summed in the same order whatever the thread count, so results are reproducible. Called
+ * inside an OpenMP parallel region it runs on the calling thread alone. gemm_ref is the plain
+ * triple loop (float64 accumulation) it is tested against. */
+#ifndef ALEXNET_GEMM_H
+#define ALEXNET_GEMM_H
+
+void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc);
+void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+#endif

@@ -1,0 +1,43 @@
+/* dataset.h: the datasets training and evaluation read, behind one interface.
+ *
+ * Three on-disk kinds, detected from the folder passed as --data:
+ *   IDX (Fashion-MNIST/MNIST): train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+ *                              t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]
+ *   CIFAR-10 binary:           data_batch_1..5.bin, test_batch.bin (in PATH or PATH/cifar-10-batches-bin)
+ *   image folder (ImageNet):   PATH/train/CLASS/FILE.{JPEG,jpg,png}, PATH/val/CLASS/FILE
+ * IDX and CIFAR are held in memory as uint8 (n, c, h, w). Folder sets hold file paths and decode
+ * each image when it is asked for. */
+#ifndef ALEXNET_DATASET_H
+#define ALEXNET_DATASET_H
+#include <stdint.h>
+
+typedef enum { DATASET_IDX, DATASET_CIFAR10, DATASET_FOLDER } DatasetKind;
+
+typedef struct Dataset {
+    DatasetKind kind;
+    int n;              /* number of examples */
+    int c, h, w;        /* native shape of in-memory sets; folder sets: c = 3, h = w = 0 */
+    int classes;        /* number of classes (max label + 1 for IDX/CIFAR; subfolder count for folders) */
+    uint8_t *pixels;    /* (n, c, h, w), in-memory sets only, else NULL */
+    int *labels;        /* (n) */
+    char **paths;       /* (n) file paths, folder sets only, else NULL */
+    char **class_names; /* (classes) names: subfolder names (e.g. WordNet ids), CIFAR-10 names, or NULL */
+} Dataset;
+
+/* Load the training (train = 1) or test/validation (train = 0) split of the dataset in folder
+ * `path`. Returns 0, or -1 with an_error() set to a one-line message naming the file and problem
+ * (missing folder, wrong IDX magic, truncated file, no images, ...). */
+int dataset_load(Dataset *ds, const char *path, int train);
+void dataset_free(Dataset *ds);
+
+/* The image of example i as uint8 (out_c, size, size), planar RGB (or gray when out_c = 1).
+ * In-memory sets are resized (antialiased bilinear) when size differs from the native h, w.
+ * Folder sets are decoded, the shorter side resized to image_resize_size(size), and centre-cropped.
+ * 1 -> 3 channels replicates gray; 3 -> 1 takes luma (0.299 R + 0.587 G + 0.114 B).
+ * Returns 0, or -1 with an_error() set (e.g. "val/n01/x.JPEG: not a JPEG or PNG file"). */
+int dataset_get_image(const Dataset *ds, int i, int out_c, int size, uint8_t *out);
+
+/* Shorter-side size an image is scaled to before the centre crop of `crop`:
+ * 256 for crops of 224 and 227 (the paper, torchvision), crop * 8 / 7 rounded otherwise. */
+int image_resize_size(int crop);
+#endif

@@ -1,0 +1,170 @@
+/* conv.c: 2-D convolution with groups, as im2col followed by gemm per image and group.
+ * Forward runs images in parallel. Backward splits the batch into a fixed number of chunks, each
+ * with its own weight-gradient buffer, and sums the chunks in order, so gradients are identical
+ * for any thread count. */
+#include "layers.h"
+#include "../cpu/gemm.h"
+#include "../util/common.h"
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONV_CHUNKS 16
+
+void conv_shape_init(ConvShape *s) {
+    s->out_h = (s->h + 2 * s->pad - s->k) / s->stride + 1;
+    s->out_w = (s->w + 2 * s->pad - s->k) / s->stride + 1;
+}
+
+/* Output columns ox whose input column ox * stride - pad + kx lies inside [0, w): [*lo, *hi). */
+static void valid_range(int ow, int stride, int pad, int kx, int w, int *lo, int *hi) {
+    int a = pad - kx, b = w + pad - kx; /* need a <= ox * stride < b */
+    *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+    *hi = b <= 0 ? 0 : (b + stride - 1) / stride;
+    if (*hi > ow) *hi = ow;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* x (cg, h, w) of one image and group -> cols (cg*k*k, oh*ow) */
+static void im2col(const ConvShape *s, int cg, const float *x, float *cols) {
+    int k = s->k, oh = s->out_h, ow = s->out_w, st = s->stride, pad = s->pad;
+    for (int c = 0; c < cg; c++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                float *row = cols + ((size_t)(c * k + ky) * k + kx) * oh * ow;
+                const float *plane = x + (size_t)c * s->h * s->w;
+                int lo, hi;
+                valid_range(ow, st, pad, kx, s->w, &lo, &hi);
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * st - pad + ky;
+                    float *r = row + oy * ow;
+                    if (iy < 0 || iy >= s->h) { memset(r, 0, ow * sizeof(float)); continue; }
+                    long base = (long)iy * s->w - pad + kx; /* input index of ox = 0 */
+                    for (int ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+                    if (st == 1) memcpy(r + lo, plane + base + lo, (hi - lo) * sizeof(float));
+                    else for (int ox = lo; ox < hi; ox++) r[ox] = plane[base + (long)ox * st];
+                    for (int ox = hi; ox < ow; ox++) r[ox] = 0.0f;
+                }
+            }
+}
+
+/* cols (cg*k*k, oh*ow) accumulated into dx (cg, h, w) */
+static void col2im(const ConvShape *s, int cg, const float *cols, float *dx) {
+    int k = s->k, oh = s->out_h, ow = s->out_w, st = s->stride, pad = s->pad;
+    for (int c = 0; c < cg; c++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                const float *row = cols + ((size_t)(c * k + ky) * k + kx) * oh * ow;
+                float *plane = dx + (size_t)c * s->h * s->w;
+                int lo, hi;
+                valid_range(ow, st, pad, kx, s->w, &lo, &hi);
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * st - pad + ky;
+                    if (iy < 0 || iy >= s->h) continue;
+                    long base = (long)iy * s->w - pad + kx;
+                    const float *r = row + oy * ow;
+                    for (int ox = lo; ox < hi; ox++) plane[base + (long)ox * st] += r[ox];
+                }
+            }
+}
+
+static int is_pointwise(const ConvShape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
+
+int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
+    int failed = 0;
+    int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;
+    int P = s->out_h * s->out_w;
+    size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * P;
+    int outer = s->n >= omp_get_max_threads();
+#pragma omp parallel if (outer)
+    {
+        float *cols = is_pointwise(s) ? NULL : malloc((size_t)K * P * sizeof(float));
+        if (!is_pointwise(s) && !cols) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int i = 0; i < s->n; i++) {
+            if (failed) continue;
+            for (int g = 0; g < G; g++) {
+                const float *xg = x + i * in_img + (size_t)g * cg * s->h * s->w;
+                float *yg = y + i * out_img + (size_t)g * og * P;
+                const float *B = xg;
+                if (cols) { im2col(s, cg, xg, cols); B = cols; }
+                gemm(0, 0, og, P, K, 1.0f, w + (size_t)g * og * K, K, B, P, 0.0f, yg, P);
+            }
+            for (int o = 0; o < s->out_c; o++) {
+                float *yo = y + i * out_img + (size_t)o * P, bo = b ? b[o] : 0.0f;
+                for (int p = 0; p < P; p++) yo[p] += bo;
+            }
+        }
+        free(cols);
+    }
+    return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)K * P * 4) : 0;
+}
+
+int conv_backward(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
+                  float *dw, float *db) {
+    int failed = 0;
+    int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;
+    int P = s->out_h * s->out_w;
+    size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * P;
+    size_t wsize = (size_t)s->out_c * K;
+    int chunks = s->n < CONV_CHUNKS ? s->n : CONV_CHUNKS;
+    float *partial = calloc((size_t)chunks * wsize, sizeof(float));
+    if (!partial) return an_error("out of memory (convolution gradients, %zu bytes)", chunks * wsize * 4);
+#pragma omp parallel
+    {
+        float *cols = malloc((size_t)K * P * sizeof(float));
+        if (!cols) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < chunks; ch++) {
+            if (failed) continue;
+            float *dwp = partial + (size_t)ch * wsize;
+            int i0 = (int)((long)s->n * ch / chunks), i1 = (int)((long)s->n * (ch + 1) / chunks);
+            for (int i = i0; i < i1; i++) {
+                if (dx) memset(dx + i * in_img, 0, in_img * sizeof(float));
+                for (int g = 0; g < G; g++) {
+                    const float *xg = x + i * in_img + (size_t)g * cg * s->h * s->w;
+                    const float *dyg = dy + i * out_img + (size_t)g * og * P;
+                    const float *wg = w + (size_t)g * og * K;
+                    const float *B = xg;
+                    if (!is_pointwise(s)) { im2col(s, cg, xg, cols); B = cols; }
+                    /* dw_g (og, K) += dy_g (og, P) * cols^T (P, K) */
+                    gemm(0, 1, og, K, P, 1.0f, dyg, P, B, P, 1.0f, dwp + (size_t)g * og * K, K);
+                    if (dx) {
+                        float *dxg = dx + i * in_img + (size_t)g * cg * s->h * s->w;
+                        if (is_pointwise(s)) {
+                            gemm(1, 0, K, P, og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
+                        } else { /* dcols (K, P) = w_g^T (K, og) * dy_g (og, P) */
+                            gemm(1, 0, K, P, og, 1.0f, wg, K, dyg, P, 0.0f, cols, P);
+                            col2im(s, cg, cols, dxg);
+                        }
+                    }
+                }
+            }
+        }
+        free(cols);
+        /* sum the chunks in a fixed order */
+#pragma omp for schedule(static)
+        for (size_t j = 0; j < wsize; j++) {
+            float acc = 0.0f;
+            for (int ch = 0; ch < chunks; ch++) acc += partial[(size_t)ch * wsize + j];
+            dw[j] = acc;
+        }
+#pragma omp for schedule(static)
+        for (int o = 0; o < s->out_c; o++) {
+            double acc = 0.0;
+            for (int i = 0; i < s->n; i++) {
+                const float *d = dy + i * out_img + (size_t)o * P;
+                for (int p = 0; p < P; p++) acc += d[p];
+            }
+            db[o] = (float)acc;
+        }
+    }
+    free(partial);
+    return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)K * P * 4) : 0;
+}

@@ -1,0 +1,18 @@
+/* dropout.c: inverted dropout with masks from the counter-based RNG (thread-count independent). */
+#include "layers.h"
+#include "../util/common.h"
+
+void dropout_forward(long count, float p, uint64_t seed, const float *x, float *y, uint8_t *mask) {
+    float keep_scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < count; i++) {
+        mask[i] = an_uniform(seed, (uint64_t)i) >= p;
+        y[i] = mask[i] ? x[i] * keep_scale : 0.0f;
+    }
+}
+
+void dropout_backward(long count, float p, const uint8_t *mask, const float *dy, float *dx) {
+    float keep_scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < count; i++) dx[i] = mask[i] ? dy[i] * keep_scale : 0.0f;
+}

@@ -1,0 +1,62 @@
+/* layers.h: every operation of the network, forward and backward, float32, NCHW.
+ * One file per operation in src/layers/. Backward functions overwrite dx and overwrite (not add
+ * to) their parameter gradients dw, db. Shapes are in the comments: x is (n, c, h, w). */
+#ifndef ALEXNET_LAYERS_H
+#define ALEXNET_LAYERS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- convolution (conv.c): im2col + gemm, any kernel, stride, padding and groups ---- */
+typedef struct ConvShape {
+    int n, c, h, w;        /* input (n, c, h, w) */
+    int out_c, k, stride, pad, groups;
+    int out_h, out_w;      /* = (h + 2 pad - k) / stride + 1, filled by conv_shape_init */
+} ConvShape;
+void conv_shape_init(ConvShape *s);
+/* x (n,c,h,w), w (out_c, c/groups, k, k), b (out_c) -> y (n, out_c, out_h, out_w) */
+int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
+/* dy (n,out_c,oh,ow) -> dx (n,c,h,w) (skipped when dx is NULL), dw, db. Deterministic.
+ * Both return 0, or -1 (an_error set) when the im2col workspace cannot be allocated. */
+int conv_backward(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
+                  float *dw, float *db);
+
+/* ---- fully connected (linear.c): x (n, in) -> y (n, out) = x w^T + b, w (out, in) ---- */
+void linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+void linear_backward(int n, int in, int out, const float *x, const float *w, const float *dy,
+                     float *dx, float *dw, float *db);
+
+/* ---- activations (act.c), elementwise over count values; backward uses the output y ---- */
+void relu_forward(long count, const float *x, float *y);
+void relu_backward(long count, const float *y, const float *dy, float *dx);
+void tanh_forward(long count, const float *x, float *y);
+void tanh_backward(long count, const float *y, const float *dy, float *dx);
+
+/* ---- local response normalisation across channels (lrn.c) ----
+ * y = x / (k + (alpha / size) * sum_{c' = c - size/2}^{c + size/2} x_c'^2)^beta
+ * (alpha divided by size, as cuda-convnet, Caffe and PyTorch compute; channels past the edges
+ * count as zero). scale (n,c,h,w) keeps the denominator base for backward. */
+typedef struct LrnParams { int size; float alpha, beta, k; } LrnParams;
+void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale);
+void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
+                  const float *scale, const float *dy, float *dx);
+
+/* ---- max pooling (pool.c): window k, stride s, no padding, floor mode;
+ * argmax (n, c, oh, ow) records the input index (within the plane) of each maximum ---- */
+void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, float *y, int32_t *argmax);
+void maxpool_backward(int n, int c, int h, int w, int k, int s, const int32_t *argmax, const float *dy,
+                      float *dx);
+/* adaptive average pooling to (oh, ow), PyTorch's bins [floor(i h/oh), ceil((i+1) h/oh)) */
+void avgpool_forward(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);
+void avgpool_backward(int n, int c, int h, int w, int oh, int ow, const float *dy, float *dx);
+
+/* ---- dropout (dropout.c): inverted dropout, keep with probability 1 - p and scale by 1/(1-p).
+ * The mask comes from the counter-based RNG: element i of the call with `seed` is dropped when
+ * an_uniform(seed, i) < p, so masks do not depend on threads. mask (count) is 0 or 1. ---- */
+void dropout_forward(long count, float p, uint64_t seed, const float *x, float *y, uint8_t *mask);
+void dropout_backward(long count, float p, const uint8_t *mask, const float *dy, float *dx);
+
+/* ---- softmax cross-entropy (loss.c): logits (n, classes), labels (n) -> mean loss;
+ * probs (n, classes) softmax; dlogits = (probs - onehot) / n (may be NULL) ---- */
+float softmax_xent(int n, int classes, const float *logits, const int *labels, float *probs,
+                   float *dlogits);
+#endif

@@ -1,0 +1,94 @@
+/* model.h: architectures as data, and the network built from them.
+ *
+ * A ModelSpec is a list of LayerSpecs. net_create walks it once to compute every layer's input and
+ * output shape, parameter offsets in one contiguous block, and buffers; the same walk serves the
+ * forward and backward passes, the parameter and FLOP counts, the printed layer table and the
+ * checkpoint tensor names ("<layer name>.weight", "<layer name>.bias", PyTorch layouts:
+ * conv weights (out, in/groups, k, k), linear weights (out, in)). */
+#ifndef ALEXNET_MODEL_H
+#define ALEXNET_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "../layers/layers.h"
+
+typedef enum { LAYER_CONV, LAYER_RELU, LAYER_TANH, LAYER_LRN, LAYER_MAXPOOL, LAYER_AVGPOOL,
+               LAYER_DROPOUT, LAYER_LINEAR } LayerKind;
+
+typedef struct LayerSpec {
+    LayerKind kind;
+    const char *name;     /* tensor name prefix for conv/linear ("conv1", "features.0"), else NULL */
+    int out;              /* conv: output channels; linear: outputs (0 = the number of classes);
+                             avgpool: output height = width */
+    int k, stride, pad, groups; /* conv and maxpool */
+    float p;              /* dropout probability */
+    float w_std;          /* weights ~ N(0, w_std); 0 = He: sqrt(2 / fan_in) */
+    float b_init;         /* biases start at this constant */
+} LayerSpec;
+
+#define MAX_LAYERS 32
+typedef struct ModelSpec {
+    const char *name;
+    const char *about;
+    int in_size;          /* input height = width; 0 = the dataset's own size */
+    int nlayers;
+    LayerSpec layers[MAX_LAYERS];
+} ModelSpec;
+
+/* The paper's LRN constants: size 5, alpha 1e-4 (divided by size), beta 0.75, k 2. */
+extern const LrnParams PAPER_LRN;
+
+const ModelSpec *model_find(const char *name);  /* NULL (an_error set) for an unknown name */
+const char *model_names(void);                  /* "alexnet, alexnet-owt, ..." for help texts */
+/* Copy of spec with a training recipe applied: "paper" (as published) or "caffe" (hidden fully
+ * connected layers N(0, 0.005), biases 0.1). Returns 0 or -1 for an unknown recipe. */
+int model_apply_recipe(const ModelSpec *spec, const char *recipe, ModelSpec *out);
+
+typedef struct Layer {
+    const LayerSpec *spec;
+    int in_c, in_h, in_w, out_c, out_h, out_w;
+    size_t w_off, b_off, w_size, b_size; /* into the parameter block (sizes 0 without parameters) */
+    int fan_in;
+    double flops;                        /* forward multiply-adds x 2, per image */
+    float *out;                          /* (n, out_c, out_h, out_w) */
+    void *aux;                           /* LRN scale (float), pool argmax (int32), dropout mask (uint8) */
+} Layer;
+
+typedef struct Net {
+    ModelSpec spec;
+    int in_c, in_size, classes, max_batch;
+    int nlayers;
+    Layer layers[MAX_LAYERS];
+    size_t nparams;
+    float *params, *grads;    /* one block each, nparams floats */
+    float *input;             /* (max_batch, in_c, in_size, in_size), filled by the caller */
+    float *probs, *dlogits;   /* (max_batch, classes) */
+    float *dbuf[2];           /* ping-pong activation gradients, largest activation each */
+    int batch;                /* batch of the last forward pass */
+    int train;                /* whether it ran in training mode (dropout active) */
+} Net;
+
+/* Build the net for in_c channels, `classes` outputs, input in_size (spec->in_size if nonzero) and
+ * batches up to max_batch. Returns 0, or -1 with an_error() (shape does not fit, out of memory). */
+int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_size, int max_batch);
+void net_free(Net *net);
+/* Paper initialisation from the spec: weights N(0, w_std), biases b_init, from (seed). */
+void net_init(Net *net, uint64_t seed);
+/* Forward on net->input[0 .. n). train: dropout active, masks from dropout_seed. Returns logits
+ * (n, classes) or NULL with an_error() set. */
+const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed);
+/* Loss of the last forward pass and softmax probabilities in net->probs; with labels also
+ * net->dlogits. */
+float net_loss(Net *net, const int *labels);
+/* Backward from net->dlogits: fills net->grads. Returns 0 or -1. */
+int net_backward(Net *net);
+
+/* Named parameter tensors in order: index t = 2 * (param layer index) + (0 weight, 1 bias). */
+int net_num_tensors(const Net *net);
+/* name buffer >= 96 bytes; shape up to 4 dims. Returns pointer into params (or grads if grad). */
+float *net_tensor(const Net *net, int t, int grad, char *name, int *ndim, int64_t shape[4], size_t *count);
+
+/* Print the layer table (input -> output, parameters, FLOPs) and totals. */
+void net_print_table(const Net *net, FILE *f);
+double net_flops(const Net *net); /* forward FLOPs per image */
+#endif

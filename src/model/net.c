@@ -1,0 +1,291 @@
+/* net.c: builds a network from a ModelSpec and runs it: shapes, the parameter block, buffers,
+ * initialisation, forward, loss, backward, named tensors, the layer table. */
+#include "model.h"
+#include "../util/common.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *kind_name(LayerKind k) {
+    static const char *names[] = {"conv", "relu", "tanh", "lrn", "maxpool", "avgpool", "dropout", "linear"};
+    return names[k];
+}
+
+static size_t out_count(const Layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
+
+/* Shapes, parameter offsets and FLOPs for every layer. */
+static int plan(Net *net) {
+    int c = net->in_c, h = net->in_size, w = net->in_size;
+    size_t off = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        const LayerSpec *s = l->spec = &net->spec.layers[i];
+        l->in_c = c, l->in_h = h, l->in_w = w;
+        l->out_c = c, l->out_h = h, l->out_w = w;
+        switch (s->kind) {
+        case LAYER_CONV:
+            if (c % s->groups || s->out % s->groups)
+                return an_error("model %s: %s: %d input channels do not split into %d groups",
+                                net->spec.name, s->name, c, s->groups);
+            l->out_c = s->out;
+            l->out_h = (h + 2 * s->pad - s->k) / s->stride + 1;
+            l->out_w = (w + 2 * s->pad - s->k) / s->stride + 1;
+            if (h + 2 * s->pad < s->k) l->out_h = 0;
+            l->fan_in = c / s->groups * s->k * s->k;
+            l->w_size = (size_t)s->out * l->fan_in, l->b_size = s->out;
+            l->flops = 2.0 * l->w_size * l->out_h * l->out_w;
+            break;
+        case LAYER_MAXPOOL:
+            l->out_h = h < s->k ? 0 : (h - s->k) / s->stride + 1;
+            l->out_w = w < s->k ? 0 : (w - s->k) / s->stride + 1;
+            break;
+        case LAYER_AVGPOOL: l->out_h = l->out_w = s->out; break;
+        case LAYER_LINEAR:
+            l->fan_in = c * h * w;
+            l->out_c = s->out ? s->out : net->classes, l->out_h = l->out_w = 1;
+            l->w_size = (size_t)l->out_c * l->fan_in, l->b_size = l->out_c;
+            l->flops = 2.0 * l->w_size;
+            break;
+        default: break;
+        }
+        if (l->out_h <= 0 || l->out_w <= 0)
+            return an_error("model %s: input %dx%d is too small: layer %d (%s) gets %dx%d", net->spec.name,
+                            net->in_size, net->in_size, i + 1, kind_name(s->kind), h, w);
+        l->w_off = off, off += l->w_size;
+        l->b_off = off, off += l->b_size;
+        c = l->out_c, h = l->out_h, w = l->out_w;
+    }
+    net->nparams = off;
+    return 0;
+}
+
+int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_size, int max_batch) {
+    memset(net, 0, sizeof *net);
+    net->spec = *spec;
+    net->nlayers = spec->nlayers;
+    net->in_c = in_c, net->classes = classes, net->max_batch = max_batch;
+    net->in_size = spec->in_size ? spec->in_size : in_size;
+    if (in_c < 1 || classes < 2 || net->in_size < 1 || max_batch < 1)
+        return an_error("model %s: bad configuration (%d channels, %d classes, input %d, batch %d)",
+                        spec->name, in_c, classes, net->in_size, max_batch);
+    if (plan(net)) return -1;
+    size_t largest = (size_t)in_c * net->in_size * net->in_size;
+    net->params = an_alloc(net->nparams * sizeof(float), "parameters");
+    net->grads = an_alloc(net->nparams * sizeof(float), "gradients");
+    net->input = an_alloc((size_t)max_batch * largest * sizeof(float), "input batch");
+    net->probs = an_alloc((size_t)max_batch * classes * sizeof(float), "probabilities");
+    net->dlogits = an_alloc((size_t)max_batch * classes * sizeof(float), "logit gradients");
+    if (!net->params || !net->grads || !net->input || !net->probs || !net->dlogits) goto fail;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        size_t count = (size_t)max_batch * out_count(l);
+        if (out_count(l) > largest) largest = out_count(l);
+        if (!(l->out = an_alloc(count * sizeof(float), "activations"))) goto fail;
+        size_t aux = l->spec->kind == LAYER_LRN       ? count * sizeof(float)
+                     : l->spec->kind == LAYER_MAXPOOL ? count * sizeof(int32_t)
+                     : l->spec->kind == LAYER_DROPOUT ? count
+                                                      : 0;
+        if (aux && !(l->aux = an_alloc(aux, "layer state"))) goto fail;
+    }
+    for (int k = 0; k < 2; k++)
+        if (!(net->dbuf[k] = an_alloc((size_t)max_batch * largest * sizeof(float), "activation gradients")))
+            goto fail;
+    return 0;
+fail:
+    net_free(net);
+    return -1;
+}
+
+void net_free(Net *net) {
+    an_free(net->params), an_free(net->grads), an_free(net->input);
+    an_free(net->probs), an_free(net->dlogits);
+    an_free(net->dbuf[0]), an_free(net->dbuf[1]);
+    for (int i = 0; i < net->nlayers; i++) an_free(net->layers[i].out), an_free(net->layers[i].aux);
+    memset(net, 0, sizeof *net);
+}
+
+void net_init(Net *net, uint64_t seed) {
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = &net->layers[i];
+        if (!l->w_size) continue;
+        float std = l->spec->w_std > 0.0f ? l->spec->w_std : sqrtf(2.0f / l->fan_in);
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < l->w_size; j++)
+            net->params[l->w_off + j] = std * an_normal(seed, l->w_off + j);
+        for (size_t j = 0; j < l->b_size; j++) net->params[l->b_off + j] = l->spec->b_init;
+    }
+}
+
+static ConvShape conv_shape(const Layer *l, int n) {
+    ConvShape s = {.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .out_c = l->out_c,
+                   .k = l->spec->k, .stride = l->spec->stride, .pad = l->spec->pad,
+                   .groups = l->spec->groups};
+    conv_shape_init(&s);
+    return s;
+}
+
+const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
+    if (n < 1 || n > net->max_batch) {
+        an_error("batch of %d does not fit the network's buffers (1..%d)", n, net->max_batch);
+        return NULL;
+    }
+    net->batch = n;
+    net->train = train;
+    const float *x = net->input;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        const LayerSpec *s = l->spec;
+        const float *w = net->params + l->w_off, *b = net->params + l->b_off;
+        long in_count = (long)n * l->in_c * l->in_h * l->in_w;
+        switch (s->kind) {
+        case LAYER_CONV: {
+            ConvShape cs = conv_shape(l, n);
+            if (conv_forward(&cs, x, w, b, l->out)) return NULL;
+            break;
+        }
+        case LAYER_LINEAR: linear_forward(n, l->fan_in, l->out_c, x, w, b, l->out); break;
+        case LAYER_RELU: relu_forward(in_count, x, l->out); break;
+        case LAYER_TANH: tanh_forward(in_count, x, l->out); break;
+        case LAYER_LRN: lrn_forward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux); break;
+        case LAYER_MAXPOOL:
+            maxpool_forward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, x, l->out, l->aux);
+            break;
+        case LAYER_AVGPOOL: avgpool_forward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, x, l->out); break;
+        case LAYER_DROPOUT:
+            if (train && s->p > 0.0f)
+                dropout_forward(in_count, s->p, an_hash64(dropout_seed, (uint64_t)i), x, l->out, l->aux);
+            else
+                memcpy(l->out, x, in_count * sizeof(float));
+            break;
+        }
+        x = l->out;
+    }
+    return x;
+}
+
+float net_loss(Net *net, const int *labels) {
+    const float *logits = net->layers[net->nlayers - 1].out;
+    return softmax_xent(net->batch, net->classes, logits, labels, net->probs, labels ? net->dlogits : NULL);
+}
+
+int net_backward(Net *net) {
+    int n = net->batch;
+    const float *dy = net->dlogits;
+    int which = 0;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        Layer *l = &net->layers[i];
+        const LayerSpec *s = l->spec;
+        const float *x = i ? net->layers[i - 1].out : net->input;
+        float *dx = i ? net->dbuf[which] : NULL;
+        const float *w = net->params + l->w_off;
+        float *dw = net->grads + l->w_off, *db = net->grads + l->b_off;
+        long in_count = (long)n * l->in_c * l->in_h * l->in_w;
+        if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) break; /* nothing to learn below */
+        switch (s->kind) {
+        case LAYER_CONV: {
+            ConvShape cs = conv_shape(l, n);
+            if (conv_backward(&cs, x, w, dy, dx, dw, db)) return -1;
+            break;
+        }
+        case LAYER_LINEAR: linear_backward(n, l->fan_in, l->out_c, x, w, dy, dx, dw, db); break;
+        case LAYER_RELU: relu_backward(in_count, l->out, dy, dx); break;
+        case LAYER_TANH: tanh_backward(in_count, l->out, dy, dx); break;
+        case LAYER_LRN: lrn_backward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux, dy, dx); break;
+        case LAYER_MAXPOOL:
+            maxpool_backward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, l->aux, dy, dx);
+            break;
+        case LAYER_AVGPOOL: avgpool_backward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, dy, dx); break;
+        case LAYER_DROPOUT:
+            if (net->train && s->p > 0.0f) dropout_backward(in_count, s->p, l->aux, dy, dx);
+            else memcpy(dx, dy, in_count * sizeof(float));
+            break;
+        }
+        dy = dx;
+        which ^= 1;
+    }
+    return 0;
+}
+
+int net_num_tensors(const Net *net) {
+    int t = 0;
+    for (int i = 0; i < net->nlayers; i++) t += net->layers[i].w_size ? 2 : 0;
+    return t;
+}
+
+float *net_tensor(const Net *net, int t, int grad, char *name, int *ndim, int64_t shape[4], size_t *count) {
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = &net->layers[i];
+        if (!l->w_size) continue;
+        if (t > 1) { t -= 2; continue; }
+        float *base = grad ? net->grads : net->params;
+        if (t == 1) {
+            snprintf(name, 96, "%s.bias", l->spec->name);
+            *ndim = 1, shape[0] = l->b_size, *count = l->b_size;
+            return base + l->b_off;
+        }
+        snprintf(name, 96, "%s.weight", l->spec->name);
+        if (l->spec->kind == LAYER_CONV) {
+            *ndim = 4;
+            shape[0] = l->out_c, shape[1] = l->in_c / l->spec->groups, shape[2] = shape[3] = l->spec->k;
+        } else {
+            *ndim = 2, shape[0] = l->out_c, shape[1] = l->fan_in;
+        }
+        *count = l->w_size;
+        return base + l->w_off;
+    }
+    return NULL;
+}
+
+double net_flops(const Net *net) {
+    double f = 0.0;
+    for (int i = 0; i < net->nlayers; i++) f += net->layers[i].flops;
+    return f;
+}
+
+static void describe(const Layer *l, char *buf, size_t size) {
+    const LayerSpec *s = l->spec;
+    switch (s->kind) {
+    case LAYER_CONV:
+        snprintf(buf, size, "%-12s conv %dx%d/%d pad %d%s", s->name, s->k, s->k, s->stride, s->pad,
+                 s->groups > 1 ? (s->groups == 2 ? " groups 2" : " grouped") : "");
+        break;
+    case LAYER_LINEAR: snprintf(buf, size, "%-12s linear", s->name); break;
+    case LAYER_MAXPOOL: snprintf(buf, size, "%-12s maxpool %dx%d/%d", "", s->k, s->k, s->stride); break;
+    case LAYER_AVGPOOL: snprintf(buf, size, "%-12s adaptive avgpool", ""); break;
+    case LAYER_DROPOUT: snprintf(buf, size, "%-12s dropout %.1f", "", s->p); break;
+    case LAYER_LRN: snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=0.75", ""); break;
+    default: snprintf(buf, size, "%-12s %s", "", kind_name(s->kind)); break;
+    }
+}
+
+static void with_commas(double v, char *buf, size_t size) {
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", v);
+    int len = (int)strlen(digits), o = 0;
+    for (int i = 0; i < len && o + 2 < (int)size; i++) {
+        if (i && (len - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+}
+
+void net_print_table(const Net *net, FILE *f) {
+    char desc[96], params[32], flops[32];
+    fprintf(f, "model %s: %s\n", net->spec.name, net->spec.about);
+    fprintf(f, "%-3s %-40s %16s -> %-16s %12s %15s\n", "#", "layer", "input", "output", "params", "FLOPs");
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = &net->layers[i];
+        char in[32], out[32];
+        describe(l, desc, sizeof desc);
+        snprintf(in, sizeof in, "%dx%dx%d", l->in_c, l->in_h, l->in_w);
+        snprintf(out, sizeof out, "%dx%dx%d", l->out_c, l->out_h, l->out_w);
+        with_commas((double)(l->w_size + l->b_size), params, sizeof params);
+        with_commas(l->flops, flops, sizeof flops);
+        fprintf(f, "%-3d %-40s %16s -> %-16s %12s %15s\n", i + 1, desc, in, out, params, flops);
+    }
+    with_commas((double)net->nparams, params, sizeof params);
+    with_commas(net_flops(net), flops, sizeof flops);
+    fprintf(f, "total parameters: %s\n", params);
+    fprintf(f, "total FLOPs per image (forward, 2 x multiply-adds of conv and linear layers): %s\n", flops);
+    fprintf(f, "input %dx%dx%d, %d classes\n", net->in_c, net->in_size, net->in_size, net->classes);
+}

@@ -1,0 +1,195 @@
+/* checkpoint.c: saving and loading weights and training state as safetensors (see checkpoint.h). */
+#include "checkpoint.h"
+#include "../util/common.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_MAX 40
+
+typedef struct Meta { const char *kv[2 * META_MAX + 1]; char buf[META_MAX][96]; int n; } Meta;
+
+static void meta_add(Meta *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta_add(Meta *m, const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->buf[m->n], sizeof m->buf[m->n], fmt, ap);
+    va_end(ap);
+    m->kv[2 * m->n] = key;
+    m->kv[2 * m->n + 1] = m->buf[m->n];
+    m->n++;
+    m->kv[2 * m->n] = NULL;
+}
+
+int checkpoint_save(const char *path, const Net *net, const float *momentum, const TrainState *st,
+                    const Norm *norm, const char *recipe) {
+    int nt = net_num_tensors(net), total = momentum ? 2 * nt : nt;
+    StTensor *t = calloc(total, sizeof *t);
+    char (*names)[96] = calloc(total, sizeof *names);
+    if (!t || !names) { free(t), free(names); return an_error("%s: out of memory", path); }
+    for (int i = 0; i < nt; i++) {
+        size_t count;
+        int64_t shape[4];
+        int ndim;
+        const float *p = net_tensor(net, i, 0, names[i], &ndim, shape, &count);
+        t[i] = (StTensor){.name = names[i], .dtype = ST_F32, .ndim = ndim, .nbytes = count * 4, .data = p};
+        memcpy(t[i].shape, shape, sizeof shape);
+        if (momentum) {
+            t[nt + i] = t[i];
+            snprintf(names[nt + i], 96, "momentum.%s", names[i]);
+            t[nt + i].name = names[nt + i];
+            t[nt + i].data = momentum + (p - net->params);
+        }
+    }
+    Meta m = {.n = 0};
+    meta_add(&m, "format", "alexnet-c checkpoint 1");
+    meta_add(&m, "model", "%s", net->spec.name);
+    meta_add(&m, "in_size", "%d", net->in_size);
+    meta_add(&m, "channels", "%d", net->in_c);
+    meta_add(&m, "classes", "%d", net->classes);
+    meta_add(&m, "mean", "%.9g,%.9g,%.9g", norm->mean[0], norm->mean[1], norm->mean[2]);
+    meta_add(&m, "std", "%.9g,%.9g,%.9g", norm->std[0], norm->std[1], norm->std[2]);
+    if (st) {
+        meta_add(&m, "recipe", "%s", recipe ? recipe : "paper");
+        meta_add(&m, "epoch", "%d", st->epoch);
+        meta_add(&m, "step_in_epoch", "%d", st->step_in_epoch);
+        meta_add(&m, "step", "%ld", st->step);
+        meta_add(&m, "lr", "%a", (double)st->lr);
+        meta_add(&m, "seed", "%llu", st->seed);
+        meta_add(&m, "best_err", "%a", st->best_err);
+        meta_add(&m, "bad_epochs", "%d", st->bad_epochs);
+        meta_add(&m, "drops", "%d", st->drops);
+        meta_add(&m, "loss_sum", "%a", st->loss_sum);
+        meta_add(&m, "err_sum", "%a", st->err_sum);
+        meta_add(&m, "seen", "%ld", st->seen);
+        meta_add(&m, "seconds", "%a", st->seconds);
+    }
+    int rc = st_write(path, t, total, m.kv);
+    free(t), free(names);
+    return rc;
+}
+
+static int parse3(const char *s, float v[3]) {
+    return s && sscanf(s, "%f,%f,%f", &v[0], &v[1], &v[2]) == 3;
+}
+
+/* The shape a tensor must have, from a probe net built with the file's channels and classes. */
+static int check_tensor(const char *path, const StFile *f, const char *name, int ndim, const int64_t *shape,
+                        const StTensor **out) {
+    const StTensor *t = st_find(f, name);
+    if (!t) return an_error("%s: no tensor '%s' (is this a checkpoint of another model?)", path, name);
+    int same = t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (!same) {
+        char got[64] = "", want[64] = "";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        for (int d = 0; d < ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)shape[d]);
+        return an_error("%s: tensor '%s' has shape [%s], the model needs [%s]", path, name, got, want);
+    }
+    if (t->dtype != ST_F32)
+        return an_error("%s: tensor '%s' is %s, expected F32", path, name, st_dtype_name(t->dtype));
+    *out = t;
+    return 0;
+}
+
+int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, Net *net, Norm *norm,
+                        StFile *file) {
+    if (st_read(path, file)) return -1;
+    const char *model = st_meta(file, "model");
+    if (model && strcmp(model, spec->name) != 0) {
+        an_error("%s: checkpoint is for model '%s', not '%s'", path, model, spec->name);
+        goto fail;
+    }
+    /* channels from the first layer's weights, classes from the last layer's */
+    const LayerSpec *first = &spec->layers[0], *last = &spec->layers[spec->nlayers - 1];
+    char name[128];
+    snprintf(name, sizeof name, "%s.weight", first->name);
+    const StTensor *w0 = st_find(file, name);
+    snprintf(name, sizeof name, "%s.weight", last->name);
+    const StTensor *wl = st_find(file, name);
+    if (!w0 || !wl || w0->ndim < 2 || wl->ndim != 2) {
+        an_error("%s: no tensor '%s.weight' of model %s (is this a checkpoint of another model?)", path,
+                 w0 ? last->name : first->name, spec->name);
+        goto fail;
+    }
+    int in_size = spec->in_size;
+    const char *s = st_meta(file, "in_size");
+    if (s) in_size = atoi(s);
+    if (in_size <= 0) {
+        an_error("%s: no input size in the checkpoint metadata", path);
+        goto fail;
+    }
+    if (net_create(net, spec, (int)w0->shape[1], (int)wl->shape[0], in_size, max_batch)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", an_last_error());
+        an_error("%s: %s", path, why);
+        goto fail;
+    }
+    for (int i = 0; i < net_num_tensors(net); i++) {
+        int ndim;
+        int64_t shape[4];
+        size_t count;
+        float *dst = net_tensor(net, i, 0, name, &ndim, shape, &count);
+        const StTensor *t;
+        if (check_tensor(path, file, name, ndim, shape, &t)) { net_free(net); goto fail; }
+        memcpy(dst, t->data, count * sizeof(float));
+    }
+    *norm = norm_imagenet(net->in_c);
+    float mean[3], std[3];
+    if (parse3(st_meta(file, "mean"), mean) && parse3(st_meta(file, "std"), std)) {
+        memcpy(norm->mean, mean, sizeof mean);
+        memcpy(norm->std, std, sizeof std);
+    }
+    return 0;
+fail:
+    st_free(file);
+    return -1;
+}
+
+static int meta_int(const StFile *f, const char *key, long *v) {
+    const char *s = st_meta(f, key);
+    char *end;
+    if (!s) return -1;
+    *v = strtol(s, &end, 10);
+    return *end ? -1 : 0;
+}
+
+static int meta_double(const StFile *f, const char *key, double *v) {
+    const char *s = st_meta(f, key);
+    char *end;
+    if (!s) return -1;
+    *v = strtod(s, &end);
+    return *end ? -1 : 0;
+}
+
+int checkpoint_read_state(const char *path, const StFile *file, const Net *net, float *momentum,
+                          TrainState *st) {
+    long epoch, sie, step, bad, drops, seen;
+    double lr, best, loss_sum, err_sum, seconds;
+    const char *seed = st_meta(file, "seed");
+    if (meta_int(file, "epoch", &epoch) || meta_int(file, "step_in_epoch", &sie) || meta_int(file, "step", &step) ||
+        meta_int(file, "bad_epochs", &bad) || meta_int(file, "drops", &drops) || meta_int(file, "seen", &seen) ||
+        meta_double(file, "lr", &lr) || meta_double(file, "best_err", &best) ||
+        meta_double(file, "loss_sum", &loss_sum) || meta_double(file, "err_sum", &err_sum) ||
+        meta_double(file, "seconds", &seconds) || !seed)
+        return an_error("%s: not a training checkpoint (no training state in its metadata)", path);
+    *st = (TrainState){.epoch = (int)epoch, .step_in_epoch = (int)sie, .step = step, .lr = (float)lr,
+                       .seed = strtoull(seed, NULL, 10), .best_err = best, .bad_epochs = (int)bad,
+                       .drops = (int)drops, .loss_sum = loss_sum, .err_sum = err_sum, .seen = seen,
+                       .seconds = seconds};
+    char name[128], mname[140];
+    for (int i = 0; i < net_num_tensors(net); i++) {
+        int ndim;
+        int64_t shape[4];
+        size_t count;
+        float *p = net_tensor(net, i, 0, name, &ndim, shape, &count);
+        snprintf(mname, sizeof mname, "momentum.%s", name);
+        const StTensor *t;
+        if (check_tensor(path, file, mname, ndim, shape, &t)) return -1;
+        memcpy(momentum + (p - net->params), t->data, count * sizeof(float));
+    }
+    return 0;
+}

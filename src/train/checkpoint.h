@@ -1,0 +1,40 @@
+/* checkpoint.h: weights and training state in safetensors files.
+ * Weight tensors carry the model's names ("conv1.weight", or torchvision's "features.0.weight").
+ * Training checkpoints add "momentum.<name>" tensors and metadata: model, recipe, in_size,
+ * channels, classes, normalisation mean/std, epoch, step, learning rate, seed and the
+ * learning-rate schedule's state, so --resume continues the run exactly. */
+#ifndef ALEXNET_CHECKPOINT_H
+#define ALEXNET_CHECKPOINT_H
+#include "../model/model.h"
+#include "batch.h"
+#include "safetensors.h"
+
+typedef struct TrainState {
+    int epoch;           /* epochs completed */
+    int step_in_epoch;   /* steps done in the current epoch (0 at an epoch boundary) */
+    long step;           /* steps done in the whole run */
+    float lr;
+    unsigned long long seed;
+    double best_err;     /* best validation top-1 error so far (1.0 before any) */
+    int bad_epochs;      /* epochs since it last improved */
+    int drops;           /* learning-rate drops made */
+    double loss_sum;     /* training loss summed over the current epoch's steps (x examples) */
+    double err_sum;      /* training top-1 errors counted over the current epoch */
+    long seen;           /* examples seen in the current epoch */
+    double seconds;      /* training time of the current epoch so far */
+} TrainState;
+
+/* Write weights (and, when momentum and st are given, the training state) to path atomically. */
+int checkpoint_save(const char *path, const Net *net, const float *momentum, const TrainState *st,
+                    const Norm *norm, const char *recipe);
+
+/* Read a weights or training checkpoint for model `spec` and build the net from it: channels and
+ * classes come from the tensor shapes. Errors name the file: wrong model, missing tensor, wrong
+ * shape or dtype. On success *file stays open (for checkpoint_read_state) and *norm holds the
+ * stored normalisation (ImageNet's when absent, as for converted torchvision weights). */
+int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, Net *net, Norm *norm,
+                        StFile *file);
+/* Momentum buffers and training state from a file opened by checkpoint_load_net. */
+int checkpoint_read_state(const char *path, const StFile *file, const Net *net, float *momentum,
+                          TrainState *st);
+#endif

@@ -1,0 +1,33 @@
+/* train.h: a whole training run as the paper does it (SGD with momentum and weight decay, batch
+ * 128, learning rate divided by 10 on a validation plateau or at given epochs), with progress,
+ * per-epoch validation, log.csv, curves.png and checkpoints (resumable exactly). */
+#ifndef ALEXNET_TRAIN_H
+#define ALEXNET_TRAIN_H
+
+#define MAX_LR_DROPS 16
+
+typedef struct TrainConfig {
+    const char *model;        /* model name (required unless resuming) */
+    const char *data;         /* dataset folder */
+    const char *out_dir;      /* where log.csv, curves.png and checkpoints go */
+    const char *resume;       /* training checkpoint to continue from, or NULL */
+    const char *recipe;       /* "paper" or "caffe" */
+    int epochs, batch;
+    float lr, momentum, weight_decay;
+    int lr_set;               /* lr given on the command line (overrides a resumed lr) */
+    unsigned long long seed;
+    int patience, max_drops;  /* plateau schedule: drop after `patience` epochs without improvement */
+    int drop_epochs[MAX_LR_DROPS], n_drop_epochs; /* or drop at these epochs (then no plateau rule) */
+    int limit_train, limit_val; /* use a fixed random subset of this many examples (0 = all) */
+    long max_steps;           /* stop (with a checkpoint) after this many steps in total (0 = none) */
+    int save_every;           /* also checkpoint every this many steps (0 = at epoch ends only) */
+    int quiet;                /* no progress lines */
+} TrainConfig;
+
+void train_config_defaults(TrainConfig *cfg);
+/* Run (or continue) training. Returns 0 when finished or stopped cleanly (max_steps, Ctrl-C after
+ * its checkpoint), -1 with an_error() set on failure. */
+int train_run(const TrainConfig *cfg);
+/* Ask a running train_run to stop after the current step and checkpoint (signal-safe). */
+void train_request_stop(void);
+#endif

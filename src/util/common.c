@@ -1,0 +1,63 @@
+/* common.c: error messages, aligned allocation, counter-based RNG, clock. */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char g_error[1024];
+
+int an_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_error, sizeof g_error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *an_last_error(void) { return g_error; }
+
+void *an_alloc(size_t bytes, const char *what) {
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    void *p = NULL;
+    if (rounded < bytes || posix_memalign(&p, 64, rounded) != 0) {
+        an_error("out of memory (%zu bytes for %s)", bytes, what ? what : "buffer");
+        return NULL;
+    }
+    memset(p, 0, rounded);
+    return p;
+}
+
+void an_free(void *p) { free(p); }
+
+uint64_t an_hash64(uint64_t seed, uint64_t counter) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter + 0x632BE59BD9B4E019ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    /* a second round decorrelates nearby (seed, counter) pairs */
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+float an_uniform(uint64_t seed, uint64_t counter) {
+    return (float)(an_hash64(seed, counter) >> 40) * (1.0f / 16777216.0f);
+}
+
+float an_normal(uint64_t seed, uint64_t counter) {
+    double u1 = ((double)(an_hash64(seed, 2 * counter) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+    double u2 = (double)(an_hash64(seed, 2 * counter + 1) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+double an_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}

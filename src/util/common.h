@@ -1,0 +1,27 @@
+/* common.h: error reporting, aligned allocation and small helpers shared by every module.
+ * Library code never exits: it sets a one-line message with an_error() and returns -1 (or NULL).
+ * The command line prints "alexnet: <message>" and exits non-zero. */
+#ifndef ALEXNET_COMMON_H
+#define ALEXNET_COMMON_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Record a one-line error (printf-style). Always returns -1 so callers can `return an_error(...)`.
+ * Convention: start with the file name when a file is involved: "data/x.bin: truncated at 512 bytes". */
+int an_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last recorded error message ("" if none). Thread-local. */
+const char *an_last_error(void);
+
+/* 64-byte aligned, zero-filled allocation; on failure records "out of memory (N bytes for WHAT)"
+ * and returns NULL. Free with an_free. */
+void *an_alloc(size_t bytes, const char *what);
+void an_free(void *p);
+
+/* Counter-based random numbers (splitmix64): the same (seed, counter) always gives the same value,
+ * whatever the thread count. */
+uint64_t an_hash64(uint64_t seed, uint64_t counter);
+float an_uniform(uint64_t seed, uint64_t counter);            /* in [0, 1) */
+float an_normal(uint64_t seed, uint64_t counter);             /* N(0, 1), Box-Muller on two draws */
+
+double an_now(void); /* monotonic seconds */
+#endif

@@ -1,0 +1,33 @@
+/* harness.h: the tiny test harness. Each tests/test_*.c defines test functions and registers them
+ * with TEST(name) { ... }; tests/main.c runs them all (or those whose name contains argv[1]) and
+ * prints "N passed, N failed". CHECK records a failure with file:line and continues. */
+#ifndef ALEXNET_HARNESS_H
+#define ALEXNET_HARNESS_H
+#include <stdio.h>
+
+typedef void (*TestFn)(void);
+void harness_register(const char *name, TestFn fn);
+extern int harness_failures; /* failures in the current test */
+
+#define TEST(name)                                                              \
+    static void name(void);                                                     \
+    __attribute__((constructor)) static void register_##name(void) {           \
+        harness_register(#name, name);                                          \
+    }                                                                           \
+    static void name(void)
+
+#define CHECK(cond, ...)                                                        \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            harness_failures++;                                                 \
+            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, "" __VA_ARGS__);                                    \
+            fprintf(stderr, "\n");                                              \
+        }                                                                       \
+    } while (0)
+
+/* Path to the shared data folder (../shared/data relative to the repo), or NULL when absent. */
+const char *harness_shared_data(void);
+/* A fresh temporary directory for this test run (created once). */
+const char *harness_tmpdir(void);
+#endif

@@ -1,0 +1,55 @@
+/* main.c: runs every registered test (or those whose name contains argv[1]) and prints
+ * "N passed, N failed". Exit status is non-zero when any test failed. */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+#include "../src/util/common.h"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_TESTS 512
+static struct { const char *name; TestFn fn; } g_tests[MAX_TESTS];
+static int g_ntests;
+int harness_failures;
+
+void harness_register(const char *name, TestFn fn) {
+    if (g_ntests < MAX_TESTS) { g_tests[g_ntests].name = name; g_tests[g_ntests].fn = fn; g_ntests++; }
+}
+
+const char *harness_shared_data(void) {
+    static const char *candidates[] = {"../shared/data", "../../shared/data", NULL};
+    const char *env = getenv("ALEXNET_SHARED_DATA");
+    struct stat st;
+    if (env && stat(env, &st) == 0) return env;
+    for (int i = 0; candidates[i]; i++)
+        if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) return candidates[i];
+    return NULL;
+}
+
+const char *harness_tmpdir(void) {
+    static char dir[256];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/alexnet-test-XXXXXX");
+        if (!mkdtemp(dir)) { perror("mkdtemp"); exit(2); }
+    }
+    return dir;
+}
+
+int main(int argc, char **argv) {
+    int passed = 0, failed = 0;
+    for (int i = 0; i < g_ntests; i++) {
+        if (argc > 1 && !strstr(g_tests[i].name, argv[1])) continue;
+        harness_failures = 0;
+        double t0 = an_now();
+        fprintf(stderr, "%-40s ", g_tests[i].name);
+        g_tests[i].fn();
+        fprintf(stderr, "%s (%.2fs)\n", harness_failures ? "FAILED" : "ok", an_now() - t0);
+        if (harness_failures) failed++; else passed++;
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", harness_tmpdir());
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", harness_tmpdir());
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

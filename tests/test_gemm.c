@@ -1,0 +1,242 @@
+/* test_gemm.c: the blocked gemm against an exact float64 product and against gemm_ref, over the four
+ * transpose combinations, sizes that straddle the micro-tile (8x32), the row block (64), the K slice
+ * (256) and the N panel (1024), alpha != 1, beta 0 / 1 / 0.5 and padded leading dimensions; then
+ * bit-for-bit determinism across repeated calls, thread counts and calls from inside a parallel
+ * region. Tolerance: |C - exact| <= 1e-5 * (|alpha| sum_k |a_ik b_kj| + |beta c_ij|), per element. */
+#include "harness.h"
+#include "../src/cpu/gemm.h"
+#include "../src/util/common.h"
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAD_SENTINEL 12345.5f
+
+typedef struct GemmCase {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    int pad_a, pad_b, pad_c; /* extra columns beyond the logical row length */
+} GemmCase;
+
+static void fill(float *p, size_t n, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) p[i] = 2.0f * an_uniform(seed, i) - 1.0f;
+}
+
+/* element (r, c) of op(X) where X is stored row-major with leading dimension ld */
+static double at(const float *X, int ld, int trans, int r, int c) {
+    return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
+}
+
+/* Runs one case through gemm and gemm_ref; returns the worst error / bound seen for gemm. */
+static double run_case(const GemmCase *g, uint64_t seed) {
+    int M = g->M, N = g->N, K = g->K;
+    int a_rows = g->ta ? K : M, a_cols = g->ta ? M : K;
+    int b_rows = g->tb ? N : K, b_cols = g->tb ? K : N;
+    int lda = a_cols + g->pad_a, ldb = b_cols + g->pad_b, ldc = N + g->pad_c;
+    size_t asz = (size_t)a_rows * lda, bsz = (size_t)b_rows * ldb, csz = (size_t)M * ldc;
+    float *A = malloc(asz * sizeof(float)), *B = malloc(bsz * sizeof(float));
+    float *C0 = malloc(csz * sizeof(float)), *C1 = malloc(csz * sizeof(float));
+    float *C2 = malloc(csz * sizeof(float));
+    double *want = malloc((size_t)M * N * sizeof(double)), *bound = malloc((size_t)M * N * sizeof(double));
+    fill(A, asz, seed * 3 + 1);
+    fill(B, bsz, seed * 3 + 2);
+    fill(C0, csz, seed * 3 + 3);
+    /* padding of A and B is NaN: reading it would poison the result */
+    for (int r = 0; r < a_rows; r++)
+        for (int c = a_cols; c < lda; c++) A[(size_t)r * lda + c] = NAN;
+    for (int r = 0; r < b_rows; r++)
+        for (int c = b_cols; c < ldb; c++) B[(size_t)r * ldb + c] = NAN;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            float *c = &C0[(size_t)i * ldc + j];
+            if (j >= N) *c = PAD_SENTINEL;
+            else if (g->beta == 0.0f) *c = NAN; /* beta = 0: C is output only, as in BLAS */
+        }
+    /* op(A) and op(B)^T copied to contiguous float64 rows so the exact product runs fast */
+    double *Ad = malloc((size_t)M * K * sizeof(double) + 8), *Bt = malloc((size_t)N * K * sizeof(double) + 8);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) Ad[(size_t)i * K + k] = at(A, lda, g->ta, i, k);
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < K; k++) Bt[(size_t)j * K + k] = at(B, ldb, g->tb, k, j);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            const double *ar = Ad + (size_t)i * K, *br = Bt + (size_t)j * K;
+            double s = 0.0, sa = 0.0;
+            for (int k = 0; k < K; k++) {
+                double t = ar[k] * br[k];
+                s += t;
+                sa += fabs(t);
+            }
+            double c = g->beta == 0.0f ? 0.0 : (double)g->beta * C0[(size_t)i * ldc + j];
+            want[(size_t)i * N + j] = (double)g->alpha * s + c;
+            bound[(size_t)i * N + j] = fabs((double)g->alpha) * sa + fabs(c);
+        }
+    free(Ad);
+    free(Bt);
+    memcpy(C1, C0, csz * sizeof(float));
+    memcpy(C2, C0, csz * sizeof(float));
+    gemm(g->ta, g->tb, M, N, K, g->alpha, A, lda, B, ldb, g->beta, C1, ldc);
+    gemm_ref(g->ta, g->tb, M, N, K, g->alpha, A, lda, B, ldb, g->beta, C2, ldc);
+
+    double worst = 0.0, worst_ref = 0.0, worst_vs_ref = 0.0;
+    int wi = 0, wj = 0, bad_pad = 0, nonzero = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            float c1 = C1[(size_t)i * ldc + j], c2 = C2[(size_t)i * ldc + j];
+            if (j >= N) {
+                if (c1 != PAD_SENTINEL || c2 != PAD_SENTINEL) bad_pad++;
+                continue;
+            }
+            double w = want[(size_t)i * N + j], b = bound[(size_t)i * N + j] + 1e-30;
+            double e1 = isfinite(c1) ? fabs(c1 - w) / b : INFINITY;
+            double e2 = isfinite(c2) ? fabs(c2 - w) / b : INFINITY;
+            double e3 = (isfinite(c1) && isfinite(c2)) ? fabs((double)c1 - c2) / b : INFINITY;
+            if (!(e1 <= worst)) { worst = e1; wi = i; wj = j; }
+            if (!(e2 <= worst_ref)) worst_ref = e2;
+            if (!(e3 <= worst_vs_ref)) worst_vs_ref = e3;
+            if (w != 0.0) nonzero++;
+        }
+    CHECK(worst <= 1e-5,
+          "gemm ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g lda=%d ldb=%d ldc=%d: error %.3g of the bound at "
+          "(%d,%d): got %.9g want %.9g",
+          g->ta, g->tb, M, N, K, g->alpha, g->beta, lda, ldb, ldc, worst, wi, wj, C1[(size_t)wi * ldc + wj],
+          want[(size_t)wi * N + wj]);
+    CHECK(worst_vs_ref <= 1e-5, "gemm vs gemm_ref ta=%d tb=%d M=%d N=%d K=%d: %.3g of the bound", g->ta,
+          g->tb, M, N, K, worst_vs_ref);
+    CHECK(worst_ref <= 1e-6, "gemm_ref ta=%d tb=%d M=%d N=%d K=%d: %.3g of the bound", g->ta, g->tb, M, N,
+          K, worst_ref);
+    CHECK(bad_pad == 0, "ta=%d tb=%d M=%d N=%d K=%d ldc=%d: %d padding cells of C were written", g->ta,
+          g->tb, M, N, K, ldc, bad_pad);
+    CHECK(nonzero > 0, "vacuous case M=%d N=%d K=%d", M, N, K);
+    free(A); free(B); free(C0); free(C1); free(C2); free(want); free(bound);
+    return worst;
+}
+
+TEST(gemm_matches_reference_all_transposes_and_sizes) {
+    static const int sizes[][3] = {
+        {1, 1, 1},      {7, 8, 9},     {9, 7, 8},     {8, 9, 7},     {31, 33, 64},  {33, 31, 65},
+        {65, 64, 257},  {1, 1030, 257}, {7, 1030, 9}, {9, 31, 1030}, {65, 1030, 33}, {1030, 7, 31},
+        {1030, 1, 65},  {64, 65, 31},  {8, 32, 256},  {16, 64, 512},
+    };
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    static const float alphas[] = {1.0f, -1.5f, 0.25f, 3.0f};
+    int ci = 0, ncase = 0;
+    double worst = 0.0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            for (int bi = 0; bi < 3; bi++, ci++) {
+                int padded = ci % 5 != 0; /* every fifth case uses tight leading dimensions */
+                GemmCase g = {t >> 1, t & 1, sizes[s][0], sizes[s][1], sizes[s][2],
+                              alphas[ci % 4], betas[bi],
+                              padded ? 1 + ci % 4 : 0, padded ? 2 + ci % 3 : 0, padded ? 3 + ci % 5 : 0};
+                double w = run_case(&g, 1000 + ci);
+                if (w > worst) worst = w;
+                ncase++;
+            }
+    CHECK(ncase == 16 * 12, "ran %d cases", ncase);
+    if (getenv("ALEXNET_TEST_VERBOSE")) fprintf(stderr, "[worst gemm error %.3g of bound] ", worst);
+}
+
+/* One case large in every direction at once: several K slices, N panels, row blocks and edge tiles. */
+TEST(gemm_matches_reference_large) {
+    GemmCase a = {0, 0, 70, 1030, 520, 0.5f, 0.5f, 3, 5, 7};
+    GemmCase b = {1, 1, 70, 1030, 520, -2.0f, 1.0f, 1, 0, 2};
+    run_case(&a, 77);
+    run_case(&b, 78);
+}
+
+TEST(gemm_degenerate_k_and_alpha) {
+    /* K = 0 and alpha = 0 only scale C by beta; beta = 0 then clears it (even NaN) */
+    float A[4] = {1, 2, 3, 4}, B[4] = {5, 6, 7, 8};
+    float C[6] = {1, -2, 3, NAN, 5, 6}, R[6] = {1, -2, 3, NAN, 5, 6};
+    gemm(0, 0, 2, 3, 0, 1.0f, A, 1, B, 3, 0.5f, C, 3);
+    gemm_ref(0, 0, 2, 3, 0, 1.0f, A, 1, B, 3, 0.5f, R, 3);
+    CHECK(C[0] == 0.5f && C[1] == -1.0f && C[2] == 1.5f && C[4] == 2.5f && C[5] == 3.0f,
+          "K=0 beta=0.5: %g %g %g %g %g", C[0], C[1], C[2], C[4], C[5]);
+    CHECK(R[0] == 0.5f && R[5] == 3.0f, "gemm_ref K=0: %g %g", R[0], R[5]);
+    float D[4] = {NAN, 7, 8, 9};
+    gemm(0, 0, 2, 2, 2, 0.0f, A, 2, B, 2, 0.0f, D, 2);
+    CHECK(D[0] == 0.0f && D[1] == 0.0f && D[2] == 0.0f && D[3] == 0.0f, "alpha=0 beta=0: %g %g %g %g", D[0],
+          D[1], D[2], D[3]);
+    float E[4] = {1, 1, 1, 1};
+    gemm(0, 0, 2, 2, 2, 2.0f, A, 2, B, 2, 1.0f, E, 2); /* [1 2;3 4][5 6;7 8] = [19 22;43 50] */
+    CHECK(E[0] == 39.0f && E[1] == 45.0f && E[2] == 87.0f && E[3] == 101.0f, "2x2: %g %g %g %g", E[0], E[1],
+          E[2], E[3]);
+    float F[4] = {1, 1, 1, 1};
+    gemm(1, 1, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, F, 2); /* [1 3;2 4][5 7;6 8] = [23 31;34 46] */
+    CHECK(F[0] == 23.0f && F[1] == 31.0f && F[2] == 34.0f && F[3] == 46.0f, "2x2 TT: %g %g %g %g", F[0], F[1],
+          F[2], F[3]);
+}
+
+/* Runs gemm on a copy of C0 with the given thread count. */
+static void run_threads(int threads, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, const float *C0, float *C, int ldc) {
+    memcpy(C, C0, (size_t)M * ldc * sizeof(float));
+    omp_set_num_threads(threads);
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Thread counts for the determinism checks: 1 against T = max(2, the default). Only these two, in
+ * this order: a team smaller than an earlier one (other than 1) makes libgomp end the surplus threads,
+ * and the thread-local packing buffers of gemm.c then show up as leaks under LeakSanitizer. */
+static int multi_threads(void) {
+    int saved = omp_get_max_threads();
+    return saved > 2 ? saved : 2;
+}
+
+TEST(gemm_deterministic_across_calls_and_threads) {
+    int saved = omp_get_max_threads(), T = multi_threads();
+    static const int shapes[][5] = {/* ta, tb, M, N, K */
+                                    {0, 0, 130, 1030, 600}, {1, 1, 67, 300, 513}, {0, 1, 200, 40, 1000},
+                                    {1, 0, 9, 2100, 257}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int ta = shapes[s][0], tb = shapes[s][1], M = shapes[s][2], N = shapes[s][3], K = shapes[s][4];
+        int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+        size_t asz = (size_t)(ta ? K : M) * lda, bsz = (size_t)(tb ? N : K) * ldb, csz = (size_t)M * ldc;
+        float *A = malloc(asz * 4), *B = malloc(bsz * 4), *C0 = malloc(csz * 4);
+        float *r1 = malloc(csz * 4), *r2 = malloc(csz * 4), *r3 = malloc(csz * 4);
+        fill(A, asz, 500 + s);
+        fill(B, bsz, 600 + s);
+        fill(C0, csz, 700 + s);
+        run_threads(T, ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.5f, C0, r1, ldc);
+        run_threads(T, ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.5f, C0, r2, ldc);
+        run_threads(1, ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.5f, C0, r3, ldc);
+        CHECK(memcmp(r1, r2, csz * 4) == 0, "shape %zu: two identical calls differ", s);
+        CHECK(memcmp(r1, r3, csz * 4) == 0, "shape %zu: 1 thread differs from %d threads", s, T);
+        CHECK(memcmp(r1, C0, csz * 4) != 0, "shape %zu: gemm left C unchanged", s);
+        free(A); free(B); free(C0); free(r1); free(r2); free(r3);
+    }
+    omp_set_num_threads(saved);
+}
+
+/* Called from inside a parallel region, each thread runs its own gemm alone: results equal the
+ * serial ones bit for bit (thread-local packing buffers must not be shared). */
+TEST(gemm_inside_parallel_region) {
+    int saved = omp_get_max_threads(), nt = multi_threads();
+    enum { T = 4, M = 70, N = 300, K = 300 };
+    float *A = malloc((size_t)T * M * K * 4), *B = malloc((size_t)K * N * 4);
+    float *Cs = malloc((size_t)T * M * N * 4), *Cp = malloc((size_t)T * M * N * 4);
+    fill(A, (size_t)T * M * K, 11);
+    fill(B, (size_t)K * N, 12);
+    omp_set_num_threads(nt);
+    for (int t = 0; t < T; t++)
+        gemm(0, 0, M, N, K, 1.0f, A + (size_t)t * M * K, K, B, N, 0.0f, Cs + (size_t)t * M * N, N);
+    int nthreads = 0;
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp single
+        nthreads = omp_get_num_threads();
+#pragma omp for schedule(static)
+        for (int t = 0; t < T; t++)
+            gemm(0, 0, M, N, K, 1.0f, A + (size_t)t * M * K, K, B, N, 0.0f, Cp + (size_t)t * M * N, N);
+    }
+    CHECK(nthreads > 1, "the parallel region ran on %d thread(s)", nthreads);
+    CHECK(memcmp(Cs, Cp, (size_t)T * M * N * 4) == 0, "gemm inside a parallel region differs from serial");
+    double s = 0.0; /* spot-check one value against the exact product */
+    for (int k = 0; k < K; k++) s += (double)A[(size_t)2 * M * K + 5 * K + k] * B[(size_t)k * N + 17];
+    CHECK(fabs(Cp[(size_t)2 * M * N + 5 * N + 17] - s) < 1e-4, "C[2][5][17] = %g, want %g",
+          Cp[(size_t)2 * M * N + 5 * N + 17], s);
+    free(A); free(B); free(Cs); free(Cp);
+    omp_set_num_threads(saved);
+}

@@ -1,0 +1,723 @@
+/* test_layers.c: every layer of layers.h against a float64 reference written here straight from the
+ * definitions (direct loops), and every backward pass against central finite differences of that
+ * float64 reference for the loss L = sum(y * r), r fixed and random (so dL/dy = r). The finite
+ * differences are taken on the double reference, not on the float code, so they are accurate to
+ * ~1e-9 and the comparison measures only the float implementation's error. */
+#include "harness.h"
+#include "../src/layers/layers.h"
+#include "../src/util/common.h"
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FD_EPS 1e-4      /* finite-difference step, on the float64 reference */
+#define FD_RTOL 1e-4     /* backward vs finite differences */
+#define FWD_RTOL 1e-5    /* forward vs float64 reference */
+#define FD_SAMPLES 96    /* at most this many entries of each gradient are checked */
+
+/* ---------------------------------------------------------------- helpers ---- */
+
+static float *frand(size_t n, uint64_t seed, float lo, float hi) {
+    float *p = malloc(n * sizeof(float) + 4);
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * an_uniform(seed, i);
+    return p;
+}
+
+static float *fnan(size_t n) { /* output buffers start as NaN: every entry must be overwritten */
+    float *p = malloc(n * sizeof(float) + 4);
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
+
+static double *dup_d(const float *x, size_t n) {
+    double *d = malloc(n * sizeof(double) + 8);
+    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+static double *dalloc(size_t n) { return calloc(n + 1, sizeof(double)); }
+
+static double dot(const double *a, const double *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Worst |got - want| / (|want| + floor_frac * max|want|); fails the test above rtol, or when the
+ * reference is all zero (the check would be vacuous). Non-finite values count as infinite error. */
+static double check_close(const char *what, const float *got, const double *want, size_t n, double rtol,
+                          double floor_frac) {
+    double mx = 0.0;
+    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
+    CHECK(n > 0 && mx > 0.0, "%s: the reference is all zero (%zu values)", what, n);
+    double worst = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = isfinite(got[i]) ? fabs(got[i] - want[i]) / (fabs(want[i]) + floor_frac * mx + 1e-300)
+                                    : INFINITY;
+        if (!(e <= worst)) { worst = e; wi = i; }
+    }
+    CHECK(worst <= rtol, "%s: worst relative error %.3g at %zu (got %.9g, want %.9g, max|want| %.3g)", what,
+          worst, wi, n ? got[wi] : 0.0f, n ? want[wi] : 0.0, mx);
+    return worst;
+}
+
+/* |got - want| <= rtol * bound per element (bound: sum of |terms| of the exact computation). */
+static void check_bound(const char *what, const float *got, const double *want, const double *bound, size_t n,
+                        double rtol) {
+    double worst = 0.0;
+    size_t wi = 0, nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = isfinite(got[i]) ? fabs(got[i] - want[i]) / (bound[i] + 1e-300) : INFINITY;
+        if (!(e <= worst)) { worst = e; wi = i; }
+        nonzero += want[i] != 0.0;
+    }
+    CHECK(nonzero > 0, "%s: the reference is all zero", what);
+    CHECK(worst <= rtol, "%s: worst error %.3g of the bound at %zu (got %.9g, want %.9g)", what, worst, wi,
+          n ? got[wi] : 0.0f, n ? want[wi] : 0.0);
+}
+
+/* Central differences of loss(ctx) with respect to param[0..n) at up to FD_SAMPLES entries (always the
+ * first and last), compared with the analytic gradient from the float code. */
+typedef double (*LossFn)(void *ctx);
+static void check_fd(const char *what, LossFn loss, void *ctx, double *param, size_t n, const float *analytic,
+                     double rtol, double floor_frac) {
+    size_t m = n <= FD_SAMPLES ? n : FD_SAMPLES;
+    float *got = malloc(m * sizeof(float) + 4);
+    double *fd = dalloc(m);
+    for (size_t s = 0; s < m; s++) {
+        size_t i = s;
+        if (m < n) {
+            size_t lo = s * n / m, hi = (s + 1) * n / m; /* one entry per stratum, at random inside it */
+            i = s == m - 1 ? n - 1 : lo + an_hash64(0xFD, s) % (hi - lo);
+        }
+        double save = param[i];
+        param[i] = save + FD_EPS;
+        double lp = loss(ctx);
+        param[i] = save - FD_EPS;
+        double lm = loss(ctx);
+        param[i] = save;
+        fd[s] = (lp - lm) / (2.0 * FD_EPS);
+        got[s] = analytic[i];
+    }
+    check_close(what, got, fd, m, rtol, floor_frac);
+    free(got);
+    free(fd);
+}
+
+/* A shuffled ramp: n distinct values spread over [-1, 1], gaps 2/n, for max pooling without ties. */
+static float *distinct(size_t n, uint64_t seed) {
+    float *p = malloc(n * sizeof(float) + 4);
+    for (size_t i = 0; i < n; i++) p[i] = -1.0f + 2.0f * (float)i / (float)n;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = an_hash64(seed, i) % i;
+        float t = p[i - 1];
+        p[i - 1] = p[j];
+        p[j] = t;
+    }
+    return p;
+}
+
+/* ---------------------------------------------------------------- convolution ---- */
+
+typedef struct ConvCtx {
+    ConvShape s;
+    double *x, *w, *b, *r, *y;
+} ConvCtx;
+
+/* y[n][o][oy][ox] = b[o] + sum_{ci < c/groups, ky, kx} w[o][ci][ky][kx] x[n][g*c/groups + ci][iy][ix],
+ * g = o / (out_c/groups), iy = oy*stride - pad + ky (zero outside). bound: |b| + sum |w x|. */
+static void ref_conv(const ConvShape *s, const double *x, const double *w, const double *b, double *y,
+                     double *bound) {
+    int cg = s->c / s->groups, og = s->out_c / s->groups, k = s->k;
+    for (int n = 0; n < s->n; n++)
+        for (int o = 0; o < s->out_c; o++) {
+            int g = o / og;
+            for (int oy = 0; oy < s->out_h; oy++)
+                for (int ox = 0; ox < s->out_w; ox++) {
+                    double acc = b[o], ab = fabs(b[o]);
+                    for (int ci = 0; ci < cg; ci++) {
+                        int c = g * cg + ci;
+                        for (int ky = 0; ky < k; ky++) {
+                            int iy = oy * s->stride - s->pad + ky;
+                            if (iy < 0 || iy >= s->h) continue;
+                            for (int kx = 0; kx < k; kx++) {
+                                int ix = ox * s->stride - s->pad + kx;
+                                if (ix < 0 || ix >= s->w) continue;
+                                double t = w[(((size_t)o * cg + ci) * k + ky) * k + kx] *
+                                           x[(((size_t)n * s->c + c) * s->h + iy) * s->w + ix];
+                                acc += t;
+                                ab += fabs(t);
+                            }
+                        }
+                    }
+                    size_t yi = (((size_t)n * s->out_c + o) * s->out_h + oy) * s->out_w + ox;
+                    y[yi] = acc;
+                    if (bound) bound[yi] = ab;
+                }
+        }
+}
+
+static double conv_loss(void *p) {
+    ConvCtx *c = p;
+    ref_conv(&c->s, c->x, c->w, c->b, c->y, NULL);
+    return dot(c->y, c->r, (size_t)c->s.n * c->s.out_c * c->s.out_h * c->s.out_w);
+}
+
+typedef struct ConvCase { int n, c, h, w, out_c, k, stride, pad, groups, oh, ow; } ConvCase;
+
+static void conv_case(const ConvCase *cc, uint64_t seed) {
+    char what[160];
+    ConvShape s = {cc->n, cc->c, cc->h, cc->w, cc->out_c, cc->k, cc->stride, cc->pad, cc->groups, 0, 0};
+    conv_shape_init(&s);
+    snprintf(what, sizeof what, "conv n%d c%d %dx%d oc%d k%d s%d p%d g%d", cc->n, cc->c, cc->h, cc->w,
+             cc->out_c, cc->k, cc->stride, cc->pad, cc->groups);
+    CHECK(s.out_h == cc->oh && s.out_w == cc->ow, "%s: output %dx%d, want %dx%d", what, s.out_h, s.out_w,
+          cc->oh, cc->ow);
+    if (s.out_h != cc->oh || s.out_w != cc->ow) return;
+    size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
+    size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
+    float *x = frand(nx, seed, -1, 1), *w = frand(nw, seed + 1, -0.5f, 0.5f);
+    float *b = frand(s.out_c, seed + 2, -0.5f, 0.5f), *r = frand(ny, seed + 3, -1, 1);
+    float *y = fnan(ny), *dx = fnan(nx), *dw = fnan(nw), *db = fnan(s.out_c);
+    ConvCtx ctx = {s, dup_d(x, nx), dup_d(w, nw), dup_d(b, s.out_c), dup_d(r, ny), dalloc(ny)};
+    double *want = dalloc(ny), *bound = dalloc(ny);
+    ref_conv(&s, ctx.x, ctx.w, ctx.b, want, bound);
+
+    CHECK(conv_forward(&s, x, w, b, y) == 0, "%s: forward failed: %s", what, an_last_error());
+    char lab[200];
+    snprintf(lab, sizeof lab, "%s forward", what);
+    check_bound(lab, y, want, bound, ny, FWD_RTOL);
+
+    CHECK(conv_backward(&s, x, w, r, dx, dw, db) == 0, "%s: backward failed: %s", what, an_last_error());
+    snprintf(lab, sizeof lab, "%s dx", what);
+    check_fd(lab, conv_loss, &ctx, ctx.x, nx, dx, FD_RTOL, 1e-2);
+    snprintf(lab, sizeof lab, "%s dw", what);
+    check_fd(lab, conv_loss, &ctx, ctx.w, nw, dw, FD_RTOL, 1e-2);
+    snprintf(lab, sizeof lab, "%s db", what);
+    check_fd(lab, conv_loss, &ctx, ctx.b, s.out_c, db, FD_RTOL, 1e-2);
+
+    /* without dx: the same parameter gradients, bit for bit, and overwritten rather than added to */
+    float *dw2 = fnan(nw), *db2 = fnan(s.out_c);
+    CHECK(conv_backward(&s, x, w, r, NULL, dw2, db2) == 0, "%s: backward (dx NULL) failed", what);
+    CHECK(memcmp(dw, dw2, nw * 4) == 0 && memcmp(db, db2, s.out_c * 4) == 0,
+          "%s: dw/db differ when dx is NULL", what);
+    CHECK(conv_backward(&s, x, w, r, dx, dw2, db2) == 0, "%s: second backward failed", what);
+    CHECK(memcmp(dw, dw2, nw * 4) == 0 && memcmp(db, db2, s.out_c * 4) == 0,
+          "%s: dw/db accumulate across calls instead of being overwritten", what);
+
+    free(x); free(w); free(b); free(r); free(y); free(dx); free(dw); free(db); free(dw2); free(db2);
+    free(ctx.x); free(ctx.w); free(ctx.b); free(ctx.r); free(ctx.y); free(want); free(bound);
+}
+
+static const ConvCase conv_cases[] = {
+    /* n  c   h   w  oc   k  s  p  g   oh  ow */
+    {3, 3, 23, 23, 8, 11, 4, 2, 1, 5, 5},    /* conv1-like: 11x11 stride 4, pad 2 */
+    {3, 3, 19, 19, 4, 11, 4, 0, 1, 3, 3},    /* conv1-like, pad 0 */
+    {3, 4, 9, 7, 6, 3, 1, 1, 2, 9, 7},       /* groups 2, odd non-square input */
+    {3, 4, 7, 7, 4, 5, 1, 2, 2, 7, 7},       /* conv2-like: 5x5 pad 2, groups 2 */
+    {2, 8, 5, 5, 8, 3, 2, 1, 4, 3, 3},       /* groups 4, stride 2 */
+    {3, 8, 11, 13, 12, 3, 1, 0, 4, 9, 11},   /* groups 4, pad 0, odd sizes */
+    {2, 3, 10, 10, 5, 3, 2, 0, 1, 4, 4},     /* stride 2 with a leftover row and column */
+    {3, 5, 6, 6, 7, 1, 1, 0, 1, 6, 6},       /* 1x1 (pointwise path) */
+    {2, 6, 5, 3, 4, 1, 1, 0, 2, 5, 3},       /* 1x1 with groups 2 */
+    {1, 4, 6, 5, 4, 1, 2, 0, 4, 3, 3},       /* 1x1 stride 2, one channel per group */
+    {2, 2, 4, 4, 3, 1, 1, 1, 1, 6, 6},       /* 1x1 with padding 1: a border of bias only */
+    {17, 2, 5, 5, 3, 3, 1, 1, 1, 5, 5},      /* batch above the 16 gradient chunks */
+    {1, 6, 8, 8, 4, 3, 1, 1, 2, 8, 8},       /* a single image */
+    {3, 2, 7, 9, 3, 7, 1, 0, 1, 1, 3},       /* kernel as tall as the input */
+};
+
+TEST(layers_conv_forward_backward) {
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) conv_case(&conv_cases[i], 100 + 10 * i);
+}
+
+/* A 3x3 kernel of ones with bias 0 on a 3x3 input of ones, pad 1: the output counts the in-range taps. */
+TEST(layers_conv_hand_computed) {
+    ConvShape s = {1, 1, 3, 3, 1, 3, 1, 1, 1, 0, 0};
+    conv_shape_init(&s);
+    float x[9], w[9], b[1] = {0.5f}, y[9];
+    for (int i = 0; i < 9; i++) x[i] = w[i] = 1.0f;
+    CHECK(conv_forward(&s, x, w, b, y) == 0, "forward failed");
+    static const float want[9] = {4.5f, 6.5f, 4.5f, 6.5f, 9.5f, 6.5f, 4.5f, 6.5f, 4.5f};
+    for (int i = 0; i < 9; i++) CHECK(y[i] == want[i], "y[%d] = %g, want %g", i, y[i], want[i]);
+}
+
+TEST(layers_conv_deterministic_across_threads) {
+    int saved = omp_get_max_threads();
+    ConvShape s = {5, 4, 12, 12, 6, 5, 1, 2, 2, 0, 0};
+    conv_shape_init(&s);
+    size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
+    size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
+    float *x = frand(nx, 1, -1, 1), *w = frand(nw, 2, -1, 1), *b = frand(s.out_c, 3, -1, 1);
+    float *dy = frand(ny, 4, -1, 1);
+    float *y[3], *dx[3], *dw[3], *db[3];
+    /* 1 thread against T = max(2, default), never a team smaller than an earlier one other than 1:
+     * libgomp would end the surplus threads and LeakSanitizer would report gemm's thread-local buffers */
+    int T = saved > 2 ? saved : 2, threads[3] = {T, 1, T};
+    for (int t = 0; t < 3; t++) {
+        y[t] = fnan(ny); dx[t] = fnan(nx); dw[t] = fnan(nw); db[t] = fnan(s.out_c);
+        omp_set_num_threads(threads[t]);
+        CHECK(conv_forward(&s, x, w, b, y[t]) == 0, "forward failed");
+        CHECK(conv_backward(&s, x, w, dy, dx[t], dw[t], db[t]) == 0, "backward failed");
+    }
+    omp_set_num_threads(saved);
+    for (int t = 1; t < 3; t++) {
+        CHECK(memcmp(y[0], y[t], ny * 4) == 0, "forward: %d threads vs %d differ", threads[t], T);
+        CHECK(memcmp(dx[0], dx[t], nx * 4) == 0, "dx: %d threads vs %d differ", threads[t], T);
+        CHECK(memcmp(dw[0], dw[t], nw * 4) == 0, "dw: %d threads vs %d differ", threads[t], T);
+        CHECK(memcmp(db[0], db[t], s.out_c * 4) == 0, "db: %d threads vs %d differ", threads[t], T);
+    }
+    for (int t = 0; t < 3; t++) { free(y[t]); free(dx[t]); free(dw[t]); free(db[t]); }
+    free(x); free(w); free(b); free(dy);
+}
+
+/* ---------------------------------------------------------------- linear ---- */
+
+typedef struct LinCtx { int n, in, out; double *x, *w, *b, *r, *y; } LinCtx;
+
+static void ref_linear(int n, int in, int out, const double *x, const double *w, const double *b, double *y,
+                       double *bound) {
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out; o++) {
+            double acc = b[o], ab = fabs(b[o]);
+            for (int k = 0; k < in; k++) {
+                double t = x[(size_t)i * in + k] * w[(size_t)o * in + k];
+                acc += t;
+                ab += fabs(t);
+            }
+            y[(size_t)i * out + o] = acc;
+            if (bound) bound[(size_t)i * out + o] = ab;
+        }
+}
+
+static double linear_loss(void *p) {
+    LinCtx *c = p;
+    ref_linear(c->n, c->in, c->out, c->x, c->w, c->b, c->y, NULL);
+    return dot(c->y, c->r, (size_t)c->n * c->out);
+}
+
+TEST(layers_linear_forward_backward) {
+    static const int cases[][3] = {{3, 37, 11}, {1, 1, 1}, {5, 300, 65}, {2, 1030, 3}, {3, 5, 1030}, {7, 64, 32}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int n = cases[ci][0], in = cases[ci][1], out = cases[ci][2];
+        char what[120], lab[160];
+        snprintf(what, sizeof what, "linear n%d in%d out%d", n, in, out);
+        size_t nx = (size_t)n * in, nw = (size_t)out * in, ny = (size_t)n * out;
+        float *x = frand(nx, 200 + ci, -1, 1), *w = frand(nw, 300 + ci, -0.5f, 0.5f);
+        float *b = frand(out, 400 + ci, -0.5f, 0.5f), *r = frand(ny, 500 + ci, -1, 1);
+        float *y = fnan(ny), *dx = fnan(nx), *dw = fnan(nw), *db = fnan(out);
+        LinCtx ctx = {n, in, out, dup_d(x, nx), dup_d(w, nw), dup_d(b, out), dup_d(r, ny), dalloc(ny)};
+        double *want = dalloc(ny), *bound = dalloc(ny);
+        ref_linear(n, in, out, ctx.x, ctx.w, ctx.b, want, bound);
+        linear_forward(n, in, out, x, w, b, y);
+        snprintf(lab, sizeof lab, "%s forward", what);
+        check_bound(lab, y, want, bound, ny, FWD_RTOL);
+        linear_backward(n, in, out, x, w, r, dx, dw, db);
+        snprintf(lab, sizeof lab, "%s dx", what);
+        check_fd(lab, linear_loss, &ctx, ctx.x, nx, dx, FD_RTOL, 1e-2);
+        snprintf(lab, sizeof lab, "%s dw", what);
+        check_fd(lab, linear_loss, &ctx, ctx.w, nw, dw, FD_RTOL, 1e-2);
+        snprintf(lab, sizeof lab, "%s db", what);
+        check_fd(lab, linear_loss, &ctx, ctx.b, out, db, FD_RTOL, 1e-2);
+        /* overwrite, not accumulate */
+        float *dw2 = fnan(nw), *db2 = fnan(out), *dx2 = fnan(nx);
+        linear_backward(n, in, out, x, w, r, dx2, dw2, db2);
+        linear_backward(n, in, out, x, w, r, dx2, dw2, db2);
+        CHECK(memcmp(dw, dw2, nw * 4) == 0 && memcmp(db, db2, out * 4) == 0 && memcmp(dx, dx2, nx * 4) == 0,
+              "%s: a second backward call changed the gradients", what);
+        free(x); free(w); free(b); free(r); free(y); free(dx); free(dw); free(db); free(dw2); free(db2);
+        free(dx2); free(ctx.x); free(ctx.w); free(ctx.b); free(ctx.r); free(ctx.y); free(want); free(bound);
+    }
+}
+
+/* ---------------------------------------------------------------- activations ---- */
+
+typedef struct ActCtx { long n; double *x, *r; int tanh; } ActCtx;
+
+static double act_loss(void *p) {
+    ActCtx *c = p;
+    double s = 0.0;
+    for (long i = 0; i < c->n; i++) s += (c->tanh ? tanh(c->x[i]) : fmax(c->x[i], 0.0)) * c->r[i];
+    return s;
+}
+
+TEST(layers_relu_tanh) {
+    static const long counts[] = {1, 17, 1001, 4096};
+    for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+        long n = counts[ci];
+        float *x = frand(n, 600 + ci, -3, 3), *r = frand(n, 700 + ci, -1, 1);
+        if (n == 1) x[0] = 0.75f; /* one value: make it positive so the check is not vacuous */
+        for (long i = 0; i < n; i++) /* keep clear of the kink at 0 so finite differences are exact */
+            if (fabsf(x[i]) < 0.01f) x[i] = x[i] < 0 ? -0.02f : 0.02f;
+        float *y = fnan(n), *dx = fnan(n);
+        double *want = dalloc(n);
+        ActCtx ctx = {n, dup_d(x, n), dup_d(r, n), 0};
+        char lab[80];
+
+        relu_forward(n, x, y);
+        int exact = 1;
+        for (long i = 0; i < n; i++) exact &= y[i] == (x[i] > 0 ? x[i] : 0.0f);
+        CHECK(exact, "relu forward n=%ld is not max(x, 0)", n);
+        relu_backward(n, y, r, dx);
+        snprintf(lab, sizeof lab, "relu n=%ld dx", n);
+        check_fd(lab, act_loss, &ctx, ctx.x, n, dx, FD_RTOL, 1e-3);
+
+        ctx.tanh = 1;
+        tanh_forward(n, x, y);
+        for (long i = 0; i < n; i++) want[i] = tanh((double)x[i]);
+        snprintf(lab, sizeof lab, "tanh n=%ld forward", n);
+        check_close(lab, y, want, n, FWD_RTOL, 1e-3);
+        tanh_backward(n, y, r, dx);
+        snprintf(lab, sizeof lab, "tanh n=%ld dx", n);
+        check_fd(lab, act_loss, &ctx, ctx.x, n, dx, FD_RTOL, 1e-3);
+        free(x); free(r); free(y); free(dx); free(want); free(ctx.x); free(ctx.r);
+    }
+    float x[4] = {-2.0f, -0.0f, 0.0f, 3.0f}, y[4], d[4] = {1, 1, 1, 1}, dx[4];
+    relu_forward(4, x, y);
+    CHECK(y[0] == 0 && y[1] == 0 && y[2] == 0 && y[3] == 3.0f, "relu: %g %g %g %g", y[0], y[1], y[2], y[3]);
+    relu_backward(4, y, d, dx);
+    CHECK(dx[0] == 0 && dx[1] == 0 && dx[2] == 0 && dx[3] == 1.0f, "relu backward: %g %g %g %g", dx[0], dx[1],
+          dx[2], dx[3]);
+}
+
+/* ---------------------------------------------------------------- LRN ---- */
+
+typedef struct LrnCtx { int n, c, hw; LrnParams p; double *x, *r, *y, *scale; } LrnCtx;
+
+/* scale = k + alpha/size * sum_{c' = c - size/2 .. c + size/2, inside [0, c)} x_c'^2, y = x scale^-beta */
+static void ref_lrn(int n, int c, int hw, LrnParams p, const double *x, double *y, double *scale) {
+    int half = p.size / 2;
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int q = 0; q < hw; q++) {
+                double s = 0.0;
+                for (int j = ch - half; j <= ch + half; j++) {
+                    double v = (j >= 0 && j < c) ? x[((size_t)i * c + j) * hw + q] : 0.0;
+                    s += v * v;
+                }
+                size_t at = ((size_t)i * c + ch) * hw + q;
+                double base = (double)p.k + (double)p.alpha / p.size * s;
+                if (scale) scale[at] = base;
+                y[at] = x[at] * pow(base, -(double)p.beta);
+            }
+}
+
+static double lrn_loss(void *pv) {
+    LrnCtx *c = pv;
+    ref_lrn(c->n, c->c, c->hw, c->p, c->x, c->y, NULL);
+    return dot(c->y, c->r, (size_t)c->n * c->c * c->hw);
+}
+
+TEST(layers_lrn_forward_backward) {
+    static const struct { int n, c, hw; LrnParams p; float xr; } cases[] = {
+        {2, 3, 5, {5, 1e-4f, 0.75f, 2.0f}, 1.0f},   /* paper parameters, fewer channels than size */
+        {2, 12, 6, {5, 1e-4f, 0.75f, 2.0f}, 1.0f},  /* paper parameters */
+        {2, 3, 5, {5, 1.0f, 0.75f, 1.0f}, 2.0f},    /* exaggerated: normalisation dominates */
+        {2, 12, 6, {5, 1.0f, 0.75f, 1.0f}, 2.0f},
+        {3, 7, 9, {3, 2.0f, 0.5f, 1.0f}, 1.5f},     /* another window size and exponent */
+        {1, 4, 1, {5, 1.0f, 0.75f, 2.0f}, 3.0f},    /* one pixel; x large so every window saturates */
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int n = cases[ci].n, c = cases[ci].c, hw = cases[ci].hw;
+        LrnParams p = cases[ci].p;
+        size_t cnt = (size_t)n * c * hw;
+        char what[120], lab[160];
+        snprintf(what, sizeof what, "lrn n%d c%d hw%d size%d alpha%g beta%g k%g", n, c, hw, p.size, p.alpha,
+                 p.beta, p.k);
+        float *x = frand(cnt, 800 + ci, -cases[ci].xr, cases[ci].xr), *r = frand(cnt, 900 + ci, -1, 1);
+        float *y = fnan(cnt), *scale = fnan(cnt), *dx = fnan(cnt);
+        LrnCtx ctx = {n, c, hw, p, dup_d(x, cnt), dup_d(r, cnt), dalloc(cnt), NULL};
+        double *want = dalloc(cnt), *wscale = dalloc(cnt);
+        ref_lrn(n, c, hw, p, ctx.x, want, wscale);
+        lrn_forward(n, c, hw, p, x, y, scale);
+        snprintf(lab, sizeof lab, "%s forward", what);
+        check_close(lab, y, want, cnt, FWD_RTOL, 1e-3);
+        snprintf(lab, sizeof lab, "%s scale", what);
+        check_close(lab, scale, wscale, cnt, FWD_RTOL, 0.0);
+        lrn_backward(n, c, hw, p, x, y, scale, r, dx);
+        snprintf(lab, sizeof lab, "%s dx", what);
+        check_fd(lab, lrn_loss, &ctx, ctx.x, cnt, dx, FD_RTOL, 1e-2);
+        if (p.alpha >= 1.0f) { /* the normalisation must visibly change the gradient, or the check is weak */
+            double diff = 0.0, mx = 0.0;
+            for (size_t i = 0; i < cnt; i++) {
+                diff = fmax(diff, fabs(dx[i] - r[i] * pow(wscale[i], -(double)p.beta)));
+                mx = fmax(mx, fabs(dx[i]));
+            }
+            CHECK(diff > 0.05 * mx, "%s: the cross-channel term is negligible (%g vs %g)", what, diff, mx);
+        }
+        free(x); free(r); free(y); free(scale); free(dx); free(ctx.x); free(ctx.r); free(ctx.y); free(want);
+        free(wscale);
+    }
+}
+
+/* ---------------------------------------------------------------- pooling ---- */
+
+typedef struct PoolCtx { int n, c, h, w, k, s, oh, ow; double *x, *r, *y; } PoolCtx;
+
+static void ref_maxpool(const PoolCtx *p, const double *x, double *y, int32_t *arg) {
+    for (int pl = 0; pl < p->n * p->c; pl++)
+        for (int oy = 0; oy < p->oh; oy++)
+            for (int ox = 0; ox < p->ow; ox++) {
+                double m = -INFINITY;
+                int best = -1;
+                for (int ky = 0; ky < p->k; ky++)
+                    for (int kx = 0; kx < p->k; kx++) {
+                        int idx = (oy * p->s + ky) * p->w + ox * p->s + kx;
+                        double v = x[(size_t)pl * p->h * p->w + idx];
+                        if (v > m) { m = v; best = idx; }
+                    }
+                y[((size_t)pl * p->oh + oy) * p->ow + ox] = m;
+                if (arg) arg[((size_t)pl * p->oh + oy) * p->ow + ox] = best;
+            }
+}
+
+static double maxpool_loss(void *pv) {
+    PoolCtx *p = pv;
+    ref_maxpool(p, p->x, p->y, NULL);
+    return dot(p->y, p->r, (size_t)p->n * p->c * p->oh * p->ow);
+}
+
+TEST(layers_maxpool_forward_backward) {
+    static const int cases[][8] = {/* n c h w k s oh ow */
+                                   {3, 2, 13, 13, 3, 2, 6, 6}, {2, 3, 7, 9, 3, 2, 3, 4}, {1, 2, 8, 8, 2, 2, 4, 4},
+                                   {2, 2, 10, 10, 3, 2, 4, 4}, {1, 3, 5, 5, 5, 1, 1, 1}, {2, 2, 6, 7, 3, 3, 2, 2},
+                                   {3, 1, 27, 27, 3, 2, 13, 13}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int *cs = cases[ci];
+        PoolCtx p = {cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6], cs[7], NULL, NULL, NULL};
+        size_t nx = (size_t)p.n * p.c * p.h * p.w, ny = (size_t)p.n * p.c * p.oh * p.ow;
+        char what[120], lab[160];
+        snprintf(what, sizeof what, "maxpool n%d c%d %dx%d k%d s%d", p.n, p.c, p.h, p.w, p.k, p.s);
+        float *x = distinct(nx, 1000 + ci), *r = frand(ny, 1100 + ci, -1, 1), *y = fnan(ny), *dx = fnan(nx);
+        int32_t *arg = malloc(ny * 4), *warg = malloc(ny * 4);
+        for (size_t i = 0; i < ny; i++) arg[i] = -7;
+        p.x = dup_d(x, nx);
+        p.r = dup_d(r, ny);
+        p.y = dalloc(ny);
+        double *want = dalloc(ny);
+        ref_maxpool(&p, p.x, want, warg);
+        maxpool_forward(p.n, p.c, p.h, p.w, p.k, p.s, x, y, arg);
+        int bad_y = 0, bad_arg = 0;
+        for (size_t i = 0; i < ny; i++) {
+            bad_y += y[i] != (float)want[i];
+            bad_arg += arg[i] != warg[i];
+        }
+        CHECK(bad_y == 0, "%s: %d outputs differ from the maximum", what, bad_y);
+        CHECK(bad_arg == 0, "%s: %d argmax entries differ (first: got %d want %d)", what, bad_arg, arg[0], warg[0]);
+        maxpool_backward(p.n, p.c, p.h, p.w, p.k, p.s, arg, r, dx);
+        snprintf(lab, sizeof lab, "%s dx", what);
+        check_fd(lab, maxpool_loss, &p, p.x, nx, dx, 1e-6, 1e-3);
+        /* every dx entry is exactly the sum of r over the windows it wins */
+        double *wdx = dalloc(nx);
+        for (size_t i = 0; i < ny; i++) wdx[(i / ((size_t)p.oh * p.ow)) * p.h * p.w + warg[i]] += r[i];
+        snprintf(lab, sizeof lab, "%s dx (direct)", what);
+        check_close(lab, dx, wdx, nx, 1e-6, 1e-3);
+        free(x); free(r); free(y); free(dx); free(arg); free(warg); free(p.x); free(p.r); free(p.y); free(want);
+        free(wdx);
+    }
+}
+
+typedef struct AvgCtx { int n, c, h, w, oh, ow; double *x, *r, *y; } AvgCtx;
+
+/* PyTorch's adaptive bins: start = floor(i in / out), end = ceil((i + 1) in / out) */
+static void ref_avgpool(const AvgCtx *a, const double *x, double *y) {
+    for (int pl = 0; pl < a->n * a->c; pl++)
+        for (int oy = 0; oy < a->oh; oy++)
+            for (int ox = 0; ox < a->ow; ox++) {
+                int y0 = (int)floor((double)oy * a->h / a->oh), y1 = (int)ceil((double)(oy + 1) * a->h / a->oh);
+                int x0 = (int)floor((double)ox * a->w / a->ow), x1 = (int)ceil((double)(ox + 1) * a->w / a->ow);
+                double s = 0.0;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) s += x[(size_t)pl * a->h * a->w + iy * a->w + ix];
+                y[((size_t)pl * a->oh + oy) * a->ow + ox] = s / ((y1 - y0) * (x1 - x0));
+            }
+}
+
+static double avgpool_loss(void *pv) {
+    AvgCtx *a = pv;
+    ref_avgpool(a, a->x, a->y);
+    return dot(a->y, a->r, (size_t)a->n * a->c * a->oh * a->ow);
+}
+
+TEST(layers_avgpool_forward_backward) {
+    static const int cases[][6] = {/* n c h w oh ow */
+                                   {2, 3, 13, 13, 6, 6}, {2, 2, 6, 6, 6, 6},  {2, 2, 7, 7, 3, 3},
+                                   {1, 2, 13, 7, 6, 3},  {1, 1, 5, 5, 1, 1},  {1, 2, 3, 3, 5, 5},
+                                   {3, 4, 1, 1, 6, 6}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int *cs = cases[ci];
+        AvgCtx a = {cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], NULL, NULL, NULL};
+        size_t nx = (size_t)a.n * a.c * a.h * a.w, ny = (size_t)a.n * a.c * a.oh * a.ow;
+        char what[120], lab[160];
+        snprintf(what, sizeof what, "avgpool n%d c%d %dx%d -> %dx%d", a.n, a.c, a.h, a.w, a.oh, a.ow);
+        float *x = frand(nx, 1200 + ci, -1, 1), *r = frand(ny, 1300 + ci, -1, 1), *y = fnan(ny), *dx = fnan(nx);
+        a.x = dup_d(x, nx);
+        a.r = dup_d(r, ny);
+        a.y = dalloc(ny);
+        double *want = dalloc(ny);
+        ref_avgpool(&a, a.x, want);
+        avgpool_forward(a.n, a.c, a.h, a.w, a.oh, a.ow, x, y);
+        snprintf(lab, sizeof lab, "%s forward", what);
+        check_close(lab, y, want, ny, FWD_RTOL, 1e-2);
+        if (a.h == a.oh && a.w == a.ow)
+            CHECK(memcmp(x, y, nx * 4) == 0, "%s: same-size pooling is not the identity", what);
+        avgpool_backward(a.n, a.c, a.h, a.w, a.oh, a.ow, r, dx);
+        snprintf(lab, sizeof lab, "%s dx", what);
+        check_fd(lab, avgpool_loss, &a, a.x, nx, dx, FD_RTOL, 1e-2);
+        free(x); free(r); free(y); free(dx); free(a.x); free(a.r); free(a.y); free(want);
+    }
+}
+
+/* The bins by hand: a ramp x = column index, so each output is the mean index of its bin. */
+TEST(layers_avgpool_bins_by_hand) {
+    float x[13], y[6];
+    for (int i = 0; i < 13; i++) x[i] = (float)i;
+    avgpool_forward(1, 1, 1, 7, 1, 3, x, y); /* 7 -> 3: [0,3) [2,5) [4,7), overlapping */
+    CHECK(y[0] == 1.0f && y[1] == 3.0f && y[2] == 5.0f, "7->3: %g %g %g, want 1 3 5", y[0], y[1], y[2]);
+    avgpool_forward(1, 1, 1, 13, 1, 6, x, y); /* 13 -> 6: [0,3) [2,5) [4,7) [6,9) [8,11) [10,13) */
+    for (int i = 0; i < 6; i++) CHECK(y[i] == 1.0f + 2.0f * i, "13->6: y[%d] = %g, want %g", i, y[i], 1.0f + 2.0f * i);
+    avgpool_forward(1, 1, 1, 5, 1, 3, x, y); /* 5 -> 3: [0,2) [1,4) [3,5) */
+    CHECK(y[0] == 0.5f && y[1] == 2.0f && y[2] == 3.5f, "5->3: %g %g %g, want 0.5 2 3.5", y[0], y[1], y[2]);
+    float dy[3] = {3.0f, 6.0f, 9.0f}, dx[7];
+    avgpool_backward(1, 1, 1, 7, 1, 3, dy, dx); /* overlaps at 2 and 4 receive two shares */
+    static const float wdx[7] = {1, 1, 3, 2, 5, 3, 3};
+    for (int i = 0; i < 7; i++) CHECK(dx[i] == wdx[i], "7->3 backward: dx[%d] = %g, want %g", i, dx[i], wdx[i]);
+}
+
+/* ---------------------------------------------------------------- dropout ---- */
+
+TEST(layers_dropout) {
+    enum { N = 10000 };
+    float *x = frand(N, 1400, 0.5f, 1.5f), *y = fnan(N), *y2 = fnan(N), *dy = frand(N, 1401, -1, 1);
+    float *dx = fnan(N);
+    uint8_t *m = malloc(N), *m2 = malloc(N), *m3 = malloc(N);
+    dropout_forward(N, 0.5f, 42, x, y, m);
+    long kept = 0, bad_scale = 0, bad_mask = 0, bad_rule = 0;
+    for (long i = 0; i < N; i++) {
+        kept += m[i] == 1;
+        bad_mask += m[i] > 1;
+        bad_scale += m[i] ? y[i] != 2.0f * x[i] : y[i] != 0.0f;
+        bad_rule += m[i] != (an_uniform(42, (uint64_t)i) >= 0.5f); /* dropped when an_uniform < p */
+    }
+    CHECK(kept >= 4500 && kept <= 5500, "p=0.5 kept %ld of %d", kept, N);
+    CHECK(bad_mask == 0, "%ld mask values are not 0 or 1", bad_mask);
+    CHECK(bad_scale == 0, "%ld outputs are not 2x (kept) or 0 (dropped)", bad_scale);
+    CHECK(bad_rule == 0, "%ld mask entries disagree with an_uniform(seed, i) >= p", bad_rule);
+
+    dropout_forward(N, 0.5f, 42, x, y2, m2);
+    CHECK(memcmp(m, m2, N) == 0 && memcmp(y, y2, N * 4) == 0, "the same seed gave a different mask");
+    dropout_forward(N, 0.5f, 43, x, y2, m3);
+    long differ = 0;
+    for (long i = 0; i < N; i++) differ += m[i] != m3[i];
+    CHECK(differ > 4000 && differ < 6000, "seeds 42 and 43 masks differ in %ld of %d places", differ, N);
+
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    dropout_forward(N, 0.5f, 42, x, y2, m2);
+    omp_set_num_threads(saved);
+    CHECK(memcmp(m, m2, N) == 0, "the mask depends on the thread count");
+
+    dropout_backward(N, 0.5f, m, dy, dx);
+    long bad_back = 0;
+    for (long i = 0; i < N; i++) bad_back += dx[i] != (m[i] ? 2.0f * dy[i] : 0.0f);
+    CHECK(bad_back == 0, "%ld backward values are not 2 dy (kept) or 0 (dropped)", bad_back);
+
+    /* p = 0.2: keep about 80%, scaled by 1.25; p = 0: the identity */
+    dropout_forward(N, 0.2f, 7, x, y, m);
+    kept = 0;
+    double worst = 0.0;
+    for (long i = 0; i < N; i++) {
+        kept += m[i];
+        if (m[i]) worst = fmax(worst, fabs(y[i] - 1.25 * x[i]) / (1.25 * x[i]));
+        else CHECK(y[i] == 0.0f, "p=0.2: dropped y[%ld] = %g", i, y[i]);
+    }
+    CHECK(kept >= 7700 && kept <= 8300, "p=0.2 kept %ld of %d", kept, N);
+    CHECK(worst < 1e-6, "p=0.2: kept values scaled wrongly (rel err %g)", worst);
+    dropout_backward(N, 0.2f, m, dy, dx);
+    worst = 0.0;
+    for (long i = 0; i < N; i++) worst = fmax(worst, fabs(dx[i] - (m[i] ? 1.25 * dy[i] : 0.0)));
+    CHECK(worst < 1e-6, "p=0.2 backward: max error %g", worst);
+    dropout_forward(N, 0.0f, 7, x, y, m);
+    CHECK(memcmp(x, y, N * 4) == 0, "p=0 is not the identity");
+    free(x); free(y); free(y2); free(dy); free(dx); free(m); free(m2); free(m3);
+}
+
+/* ---------------------------------------------------------------- softmax cross-entropy ---- */
+
+typedef struct XentCtx { int n, classes; double *z; const int *labels; } XentCtx;
+
+static double ref_xent(int n, int classes, const double *z, const int *labels, double *probs) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        const double *zi = z + (size_t)i * classes;
+        double m = zi[0];
+        for (int j = 1; j < classes; j++) m = fmax(m, zi[j]);
+        double s = 0.0;
+        for (int j = 0; j < classes; j++) s += exp(zi[j] - m);
+        double lse = m + log(s);
+        if (probs)
+            for (int j = 0; j < classes; j++) probs[(size_t)i * classes + j] = exp(zi[j] - lse);
+        total += lse - zi[labels[i]];
+    }
+    return total / n;
+}
+
+static double xent_loss(void *pv) {
+    XentCtx *c = pv;
+    return ref_xent(c->n, c->classes, c->z, c->labels, NULL);
+}
+
+TEST(layers_softmax_xent) {
+    static const int cases[][2] = {{4, 10}, {3, 1000}, {1, 2}, {5, 7}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int n = cases[ci][0], classes = cases[ci][1];
+        size_t cnt = (size_t)n * classes;
+        char what[80], lab[120];
+        snprintf(what, sizeof what, "softmax_xent n%d classes%d", n, classes);
+        float *z = frand(cnt, 1500 + ci, -5, 5), *probs = fnan(cnt), *dz = fnan(cnt);
+        int *labels = malloc(n * sizeof(int));
+        for (int i = 0; i < n; i++) labels[i] = (int)(an_hash64(1600 + ci, i) % classes);
+        XentCtx ctx = {n, classes, dup_d(z, cnt), labels};
+        double *wprobs = dalloc(cnt);
+        double want = ref_xent(n, classes, ctx.z, labels, wprobs);
+        float loss = softmax_xent(n, classes, z, labels, probs, dz);
+        CHECK(fabs(loss - want) <= 1e-5 * fabs(want), "%s: loss %.9g, want %.9g", what, loss, want);
+        snprintf(lab, sizeof lab, "%s probs", what);
+        check_close(lab, probs, wprobs, cnt, FWD_RTOL, 1e-3);
+        for (int i = 0; i < n; i++) {
+            double s = 0.0;
+            for (int j = 0; j < classes; j++) s += probs[(size_t)i * classes + j];
+            CHECK(fabs(s - 1.0) < 1e-5, "%s: probs of row %d sum to %.9g", what, i, s);
+        }
+        snprintf(lab, sizeof lab, "%s dlogits", what);
+        check_fd(lab, xent_loss, &ctx, ctx.z, cnt, dz, FD_RTOL, 1e-2);
+        float *probs2 = fnan(cnt); /* dlogits may be NULL: same loss and probs */
+        float loss2 = softmax_xent(n, classes, z, labels, probs2, NULL);
+        CHECK(loss2 == loss && memcmp(probs, probs2, cnt * 4) == 0, "%s: dlogits NULL changes the result", what);
+        free(z); free(probs); free(probs2); free(dz); free(labels); free(ctx.z); free(wprobs);
+    }
+}
+
+TEST(layers_softmax_xent_large_logits) {
+    /* row 0: huge spread, the label on the smallest logit; row 1: all equal and huge */
+    float z[8] = {1e4f, -1e4f, 0.0f, 1e4f - 2.0f, 1e4f, 1e4f, 1e4f, 1e4f}, probs[8], dz[8];
+    int labels[2] = {1, 2};
+    double zd[8];
+    for (int i = 0; i < 8; i++) zd[i] = z[i];
+    double wprobs[8];
+    double want = ref_xent(2, 4, zd, labels, wprobs);
+    float loss = softmax_xent(2, 4, z, labels, probs, dz);
+    CHECK(isfinite(loss), "loss is %g", loss);
+    CHECK(fabs(loss - want) <= 1e-5 * want, "loss %.9g, want %.9g", loss, want);
+    CHECK(fabs(want - (20000.0 + log1p(exp(-2.0)) + log(4.0)) / 2) < 1e-9, "reference loss %.12g", want);
+    for (int i = 0; i < 8; i++) {
+        CHECK(isfinite(probs[i]) && isfinite(dz[i]), "probs[%d] = %g, dlogits[%d] = %g", i, probs[i], i, dz[i]);
+        CHECK(fabs(probs[i] - wprobs[i]) < 1e-6, "probs[%d] = %.9g, want %.9g", i, probs[i], wprobs[i]);
+    }
+    CHECK(probs[1] == 0.0f && probs[2] == 0.0f, "tiny probabilities: %g %g", probs[1], probs[2]);
+    CHECK(fabs(dz[1] - (-0.5)) < 1e-7, "dlogits of the label far below the max: %g, want -0.5", dz[1]);
+    CHECK(fabs(dz[6] - (0.25 - 1.0) / 2) < 1e-7 && fabs(dz[4] - 0.125) < 1e-7, "equal logits: dlogits %g %g",
+          dz[6], dz[4]);
+}

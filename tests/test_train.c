@@ -1,0 +1,197 @@
+/* test_train.c: end-to-end training of the small network on real Fashion-MNIST images, exact
+ * resume, checkpoint round trips with torchvision names, and the learning-rate schedule. */
+#include "harness.h"
+#include "../src/data/dataset.h"
+#include "../src/model/model.h"
+#include "../src/train/checkpoint.h"
+#include "../src/train/eval.h"
+#include "../src/train/train.h"
+#include "../src/util/common.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define FMNIST "/usr/share/datasets/fashion-mnist"
+
+static void small_config(TrainConfig *cfg, const char *out) {
+    train_config_defaults(cfg);
+    cfg->model = "convnet4", cfg->data = FMNIST, cfg->out_dir = out;
+    cfg->epochs = 2, cfg->batch = 64, cfg->limit_train = 3000, cfg->limit_val = 1000;
+    cfg->quiet = 1, cfg->seed = 7;
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return strdup(buf);
+}
+
+/* Training accuracy on a few thousand real images rises far above chance (10%). */
+TEST(train_convnet4_fashion_mnist) {
+    char out[300];
+    snprintf(out, sizeof out, "%s/train", harness_tmpdir());
+    TrainConfig cfg;
+    small_config(&cfg, out);
+    int rc = train_run(&cfg);
+    CHECK(rc == 0, "%s", an_last_error());
+    if (rc) return;
+    char path[400];
+    snprintf(path, sizeof path, "%s/best.safetensors", out);
+    Net net;
+    Norm norm;
+    StFile f;
+    rc = checkpoint_load_net(path, model_find("convnet4"), 100, &net, &norm, &f);
+    CHECK(rc == 0, "%s", an_last_error());
+    if (rc) return;
+    st_free(&f);
+    Dataset test;
+    CHECK(dataset_load(&test, FMNIST, 0) == 0, "%s", an_last_error());
+    EvalResult r;
+    CHECK(evaluate(&net, &test, NULL, 2000, &norm, 0, &r) == 0, "%s", an_last_error());
+    fprintf(stderr, "(test accuracy %.1f%%) ", 100 * (1 - r.top1_err));
+    CHECK(r.top1_err < 0.30, "test top-1 error %.3f after 2 short epochs", r.top1_err);
+    CHECK(r.top5_err < r.top1_err, "top-5 error %.3f not below top-1 %.3f", r.top5_err, r.top1_err);
+    dataset_free(&test);
+    net_free(&net);
+    snprintf(path, sizeof path, "%s/curves.png", out);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && st.st_size > 1000, "no curves.png");
+    snprintf(path, sizeof path, "%s/log.csv", out);
+    char *log = read_file(path);
+    CHECK(log && strncmp(log, "epoch,lr,train_loss", 19) == 0 && strstr(log, "\n2,"), "log.csv: %s", log ? log : "missing");
+    free(log);
+}
+
+static int same_tensors(const char *a, const char *b) {
+    StFile fa, fb;
+    if (st_read(a, &fa)) return 0;
+    if (st_read(b, &fb)) { st_free(&fa); return 0; }
+    int same = fa.n == fb.n;
+    for (int i = 0; same && i < fa.n; i++) {
+        const StTensor *t = st_find(&fb, fa.tensors[i].name);
+        same = t && t->nbytes == fa.tensors[i].nbytes && memcmp(t->data, fa.tensors[i].data, t->nbytes) == 0;
+        if (!same) fprintf(stderr, "\n  differs: %s\n", fa.tensors[i].name);
+    }
+    st_free(&fa), st_free(&fb);
+    return same;
+}
+
+/* Strip the timing columns (images/s, seconds) from log.csv so runs can be compared. */
+static void strip_timing(char *log) {
+    for (char *line = log; line && *line;) {
+        char *end = strchr(line, '\n');
+        int commas = 0;
+        for (char *p = line; p < (end ? end : line + strlen(line)); p++)
+            if (*p == ',' && ++commas == 7) {
+                memmove(p, end ? end : p + strlen(p), strlen(end ? end : p) + 1);
+                end = p;
+                break;
+            }
+        line = end ? end + 1 : NULL;
+    }
+}
+
+/* Stop in the middle of epoch 1, resume, finish: the same weights, momentum and log as one run. */
+TEST(resume_matches_uninterrupted_run) {
+    char a[300], b[300], pa[400], pb[400];
+    snprintf(a, sizeof a, "%s/whole", harness_tmpdir());
+    snprintf(b, sizeof b, "%s/parts", harness_tmpdir());
+    TrainConfig cfg;
+    small_config(&cfg, a);
+    cfg.limit_train = 1000, cfg.limit_val = 300, cfg.batch = 50; /* 20 steps an epoch */
+    CHECK(train_run(&cfg) == 0, "%s", an_last_error());
+    cfg.out_dir = b, cfg.max_steps = 13;
+    CHECK(train_run(&cfg) == 0, "%s", an_last_error());
+    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", b);
+    cfg.max_steps = 27; /* stop again in epoch 2 */
+    cfg.resume = pb, cfg.model = NULL;
+    CHECK(train_run(&cfg) == 0, "%s", an_last_error());
+    cfg.max_steps = 0;
+    CHECK(train_run(&cfg) == 0, "%s", an_last_error());
+    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", a);
+    CHECK(same_tensors(pa, pb), "resumed weights or momentum differ from the uninterrupted run");
+    snprintf(pa, sizeof pa, "%s/log.csv", a);
+    snprintf(pb, sizeof pb, "%s/log.csv", b);
+    char *la = read_file(pa), *lb = read_file(pb);
+    CHECK(la && lb, "logs missing");
+    if (la && lb) {
+        strip_timing(la), strip_timing(lb);
+        CHECK(strcmp(la, lb) == 0, "logs differ:\n%s\nvs\n%s", la, lb);
+    }
+    free(la), free(lb);
+}
+
+/* Weights saved under torchvision's names read back bit for bit, and the names are torchvision's. */
+TEST(torchvision_named_checkpoint_round_trip) {
+    Net net, back;
+    int rc = net_create(&net, model_find("alexnet-owt"), 3, 1000, 0, 1);
+    CHECK(rc == 0, "%s", an_last_error());
+    if (rc) return;
+    net_init(&net, 42);
+    char path[300];
+    snprintf(path, sizeof path, "%s/owt.safetensors", harness_tmpdir());
+    Norm norm = norm_imagenet(3);
+    CHECK(checkpoint_save(path, &net, NULL, NULL, &norm, NULL) == 0, "%s", an_last_error());
+    StFile f;
+    CHECK(st_read(path, &f) == 0, "%s", an_last_error());
+    const char *names[] = {"features.0.weight", "features.0.bias", "features.3.weight", "features.6.weight",
+                           "features.8.weight", "features.10.bias", "classifier.1.weight", "classifier.4.weight",
+                           "classifier.6.weight", "classifier.6.bias"};
+    for (int i = 0; i < 10; i++) CHECK(st_find(&f, names[i]) != NULL, "no tensor %s", names[i]);
+    const StTensor *t = st_find(&f, "classifier.1.weight");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 4096 && t->shape[1] == 9216, "classifier.1.weight shape");
+    CHECK(f.n == 16, "%d tensors", f.n);
+    st_free(&f);
+    Norm norm2;
+    rc = checkpoint_load_net(path, model_find("alexnet-owt"), 1, &back, &norm2, &f);
+    CHECK(rc == 0, "%s", an_last_error());
+    if (!rc) {
+        CHECK(back.nparams == net.nparams && memcmp(back.params, net.params, net.nparams * 4) == 0, "weights differ");
+        CHECK(norm2.mean[0] == norm.mean[0] && norm2.std[2] == norm.std[2], "normalisation not kept");
+        st_free(&f);
+        net_free(&back);
+    }
+    /* the same file is not a checkpoint of the paper's model */
+    rc = checkpoint_load_net(path, model_find("alexnet"), 1, &back, &norm2, &f);
+    CHECK(rc == -1 && strstr(an_last_error(), "alexnet-owt") && strstr(an_last_error(), path), "%s", an_last_error());
+    net_free(&net);
+}
+
+/* Paper initialisation: N(0, 0.01) weights, biases 1 in conv2, conv4, conv5, fc6, fc7; caffe recipe. */
+TEST(paper_and_caffe_initialisation) {
+    ModelSpec spec;
+    Net net;
+    CHECK(model_apply_recipe(model_find("alexnet"), "paper", &spec) == 0, "paper recipe");
+    if (net_create(&net, &spec, 3, 1000, 0, 1)) { CHECK(0, "%s", an_last_error()); return; }
+    net_init(&net, 3);
+    const char *ones[] = {"conv2.bias", "conv4.bias", "conv5.bias", "fc6.bias", "fc7.bias"};
+    char name[96];
+    int ndim;
+    int64_t shape[4];
+    size_t count;
+    for (int t = 0; t < net_num_tensors(&net); t++) {
+        float *p = net_tensor(&net, t, 0, name, &ndim, shape, &count);
+        if (t % 2 == 1) {
+            int one = 0;
+            for (int k = 0; k < 5; k++) one |= strcmp(name, ones[k]) == 0;
+            CHECK(p[0] == (one ? 1.0f : 0.0f) && p[count - 1] == p[0], "%s starts at %g", name, p[0]);
+        } else {
+            double s = 0, ss = 0;
+            for (size_t i = 0; i < count; i++) s += p[i], ss += (double)p[i] * p[i];
+            double mean = s / count, sd = sqrt(ss / count - mean * mean);
+            CHECK(fabs(mean) < 0.002 && fabs(sd - 0.01) < 0.0005, "%s: mean %g std %g", name, mean, sd);
+        }
+    }
+    net_free(&net);
+    CHECK(model_apply_recipe(model_find("alexnet"), "caffe", &spec) == 0, "caffe recipe");
+    CHECK(spec.layers[15].kind == LAYER_LINEAR && spec.layers[15].w_std == 0.005f && spec.layers[15].b_init == 0.1f,
+          "fc6 under caffe");
+    CHECK(spec.layers[spec.nlayers - 1].w_std == 0.01f, "fc8 keeps N(0, 0.01)");
+    CHECK(model_apply_recipe(model_find("alexnet"), "nope", &spec) == -1, "unknown recipe accepted");
+}
