@@ -33,7 +33,11 @@ static void mkdirs(const char *path) {
     char buf[512];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++)
-        if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
+        if (*p == '/') {
+            *p = 0;
+            mkdir(buf, 0755);
+            *p = '/';
+        }
     mkdir(buf, 0755);
 }
 
@@ -77,12 +81,19 @@ static int write_jpeg(const char *path, const uint8_t *px, int w, int h, int com
 
 static uint8_t *solid_rgb(int w, int h, uint8_t r, uint8_t g, uint8_t b) {
     uint8_t *px = malloc((size_t)w * h * 3);
-    for (int i = 0; px && i < w * h; i++) { px[3 * i] = r; px[3 * i + 1] = g; px[3 * i + 2] = b; }
+    for (int i = 0; px && i < w * h; i++) {
+        px[3 * i] = r;
+        px[3 * i + 1] = g;
+        px[3 * i + 2] = b;
+    }
     return px;
 }
 
 static void be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 /* An IDX file: `words` header words then `n` body bytes; gzip-compressed when path ends in .gz */
@@ -116,7 +127,10 @@ static long plane_sum(const uint8_t *p, size_t n) {
 /* ---- IDX ----------------------------------------------------------------------------------- */
 
 TEST(data_idx_fashion_mnist) {
-    if (!is_dir(FASHION_DIR)) { printf("skip: no %s\n", FASHION_DIR); return; }
+    if (!is_dir(FASHION_DIR)) {
+        printf("skip: no %s\n", FASHION_DIR);
+        return;
+    }
     Dataset tr, te;
     int rc = dataset_load(&tr, FASHION_DIR, 1);
     CHECK(rc == 0, "%s", an_last_error());
@@ -128,8 +142,10 @@ TEST(data_idx_fashion_mnist) {
     for (int i = 0; i < 10; i++) CHECK(tr.labels[i] == first[i], "label %d is %d", i, tr.labels[i]);
     int count[10] = {0}, bad = 0;
     for (int i = 0; i < tr.n; i++) {
-        if (tr.labels[i] < 0 || tr.labels[i] > 9) bad++;
-        else count[tr.labels[i]]++;
+        if (tr.labels[i] < 0 || tr.labels[i] > 9)
+            bad++;
+        else
+            count[tr.labels[i]]++;
     }
     CHECK(bad == 0, "%d labels outside 0..9", bad);
     for (int k = 0; k < 10; k++) CHECK(count[k] == 6000, "class %d has %d", k, count[k]);
@@ -137,13 +153,15 @@ TEST(data_idx_fashion_mnist) {
     CHECK(plane_sum(tr.pixels + 784, 784) == 84598, "image 1 sum %ld", plane_sum(tr.pixels + 784, 784));
     CHECK(plane_sum(tr.pixels + 59999L * 784, 784) == 16684, "image 59999 sum");
     CHECK(tr.pixels[14 * 28 + 12] == 237 && tr.pixels[14 * 28 + 25] == 255 && tr.pixels[14 * 28 + 26] == 77,
-          "row 14 of image 0: %d %d %d", tr.pixels[14 * 28 + 12], tr.pixels[14 * 28 + 25], tr.pixels[14 * 28 + 26]);
+          "row 14 of image 0: %d %d %d", tr.pixels[14 * 28 + 12], tr.pixels[14 * 28 + 25],
+          tr.pixels[14 * 28 + 26]);
 
     /* 1 -> 3 channels at the native size: three copies of the gray plane */
     uint8_t *out = malloc(3 * 224 * 224);
     CHECK(dataset_get_image(&tr, 0, 3, 28, out) == 0, "%s", an_last_error());
     CHECK(!memcmp(out, tr.pixels, 784) && !memcmp(out + 784, tr.pixels, 784) &&
-          !memcmp(out + 2 * 784, tr.pixels, 784), "gray not replicated");
+              !memcmp(out + 2 * 784, tr.pixels, 784),
+          "gray not replicated");
     /* resized as Pillow does (values from PIL Image.resize(BILINEAR)) */
     CHECK(dataset_get_image(&tr, 0, 1, 56, out) == 0, "%s", an_last_error());
     CHECK(plane_sum(out, 56 * 56) == 305484 && out[20 * 56 + 30] == 220, "56x56 sum %ld, (30,20) = %d",
@@ -195,7 +213,8 @@ TEST(data_idx_small_roundtrip) {
         dataset_free(&ds);
         Dataset te;
         CHECK(dataset_load(&te, dir, 0) == -1 && has(an_last_error(), "t10k-images-idx3-ubyte") &&
-              has(an_last_error(), "no such file"), "missing test split: %s", an_last_error());
+                  has(an_last_error(), "no such file"),
+              "missing test split: %s", an_last_error());
     }
 }
 
@@ -229,12 +248,14 @@ TEST(data_idx_errors) {
     write_idx(img, ih, 4, px, sizeof px);
     uint32_t lh9[2] = {0x801, 9};
     write_idx(lab, lh9, 2, labels, 9);
-    CHECK(dataset_load(&ds, dir, 1) == -1 && has(an_last_error(), "9 labels but"), "got: %s", an_last_error());
+    CHECK(dataset_load(&ds, dir, 1) == -1 && has(an_last_error(), "9 labels but"), "got: %s",
+          an_last_error());
 
     /* labels file with the images magic */
     uint32_t lbad[2] = {0x803, 10};
     write_idx(lab, lbad, 2, labels, 10);
-    CHECK(dataset_load(&ds, dir, 1) == -1 && has(an_last_error(), "expected 0x00000801"), "got: %s", an_last_error());
+    CHECK(dataset_load(&ds, dir, 1) == -1 && has(an_last_error(), "expected 0x00000801"), "got: %s",
+          an_last_error());
 
     /* a gzip stream cut in the middle */
     write_idx(lab, lh, 2, labels, 10);
@@ -295,7 +316,8 @@ TEST(data_cifar10_roundtrip) {
     if (rc) return;
     CHECK(ds.kind == DATASET_CIFAR10 && ds.n == 6 && ds.c == 3 && ds.h == 32 && ds.w == 32, "n %d", ds.n);
     CHECK(ds.classes == 10 && ds.class_names && !strcmp(ds.class_names[0], "airplane") &&
-          !strcmp(ds.class_names[3], "cat") && !strcmp(ds.class_names[9], "truck"), "class names");
+              !strcmp(ds.class_names[3], "cat") && !strcmp(ds.class_names[9], "truck"),
+          "class names");
     int ok = 1;
     uint8_t rec[REC];
     for (int i = 0; i < 6; i++) {
@@ -340,7 +362,8 @@ TEST(data_cifar10_errors) {
     write_bytes(path, buf, 2 * REC);
     CHECK(dataset_load(&ds, dir, 1) == -1 && has(an_last_error(), path) && has(an_last_error(), "label 12"),
           "got: %s", an_last_error());
-    CHECK(dataset_load(&ds, dir, 0) == -1 && has(an_last_error(), "test_batch.bin"), "got: %s", an_last_error());
+    CHECK(dataset_load(&ds, dir, 0) == -1 && has(an_last_error(), "test_batch.bin"), "got: %s",
+          an_last_error());
     free(buf);
 }
 
@@ -348,16 +371,20 @@ TEST(data_not_a_dataset) {
     Dataset ds;
     const char *missing = tmp("no/such/place");
     CHECK(dataset_load(&ds, missing, 1) == -1 && has(an_last_error(), missing) &&
-          has(an_last_error(), "no such folder"), "got: %s", an_last_error());
+              has(an_last_error(), "no such folder"),
+          "got: %s", an_last_error());
     const char *empty = tmp("empty_dir");
     mkdirs(empty);
     char want[700];
-    snprintf(want, sizeof want, "%s: not a dataset folder (expected IDX files, CIFAR-10 .bin files, or "
-             "train/ and val/ subfolders)", empty);
+    snprintf(want, sizeof want,
+             "%s: not a dataset folder (expected IDX files, CIFAR-10 .bin files, or "
+             "train/ and val/ subfolders)",
+             empty);
     CHECK(dataset_load(&ds, empty, 1) == -1 && !strcmp(an_last_error(), want), "got: %s", an_last_error());
     const char *file = tmp("empty_dir/file.txt");
     write_bytes(file, "x", 1);
-    CHECK(dataset_load(&ds, file, 1) == -1 && has(an_last_error(), "not a folder"), "got: %s", an_last_error());
+    CHECK(dataset_load(&ds, file, 1) == -1 && has(an_last_error(), "not a folder"), "got: %s",
+          an_last_error());
 }
 
 /* ---- image folders ------------------------------------------------------------------------- */
@@ -427,8 +454,8 @@ TEST(data_folder_dataset) {
     CHECK(flat, "b.JPEG: %d %d %d", out[0], out[256], out[512]);
     /* flat JPEG: close to its colour */
     CHECK(dataset_get_image(&ds, 2, 3, 16, out) == 0, "%s", an_last_error());
-    CHECK(abs(out[0] - 40) <= 3 && abs(out[256] - 60) <= 3 && abs(out[512] - 220) <= 3,
-          "c.jpg: %d %d %d", out[0], out[256], out[512]);
+    CHECK(abs(out[0] - 40) <= 3 && abs(out[256] - 60) <= 3 && abs(out[512] - 220) <= 3, "c.jpg: %d %d %d",
+          out[0], out[256], out[512]);
     /* grayscale JPEG: R = G = B, and the horizontal ramp survives */
     CHECK(dataset_get_image(&ds, 4, 3, 16, out) == 0, "%s", an_last_error());
     CHECK(!memcmp(out, out + 256, 256) && !memcmp(out, out + 512, 256), "gray JPEG channels differ");
@@ -448,7 +475,8 @@ TEST(data_folder_dataset) {
     snprintf(p, sizeof p, "%s/val/bird", root);
     mkdirs(p);
     CHECK(dataset_load(&ds, root, 0) == -1 && has(an_last_error(), "val/bird") &&
-          has(an_last_error(), "not in train/"), "got: %s", an_last_error());
+              has(an_last_error(), "not in train/"),
+          "got: %s", an_last_error());
     CHECK(dataset_load(&ds, root, 1) == 0 && ds.n == 6, "train must still load: %s", an_last_error());
     dataset_free(&ds);
 }
@@ -461,19 +489,22 @@ TEST(data_folder_errors) {
     snprintf(p, sizeof p, "%s/train/a", root);
     mkdirs(p);
     CHECK(dataset_load(&ds, root, 1) == -1 && has(an_last_error(), "train") &&
-          has(an_last_error(), "no images"), "got: %s", an_last_error());
+              has(an_last_error(), "no images"),
+          "got: %s", an_last_error());
     snprintf(p, sizeof p, "%s/train/a/img.png", root);
     write_png_solid(p, 4, 4, 1, 2, 3);
     CHECK(dataset_load(&ds, root, 1) == 0 && ds.n == 1, "%s", an_last_error());
     dataset_free(&ds);
     CHECK(dataset_load(&ds, root, 0) == -1 && has(an_last_error(), "/val") &&
-          has(an_last_error(), "no such folder"), "got: %s", an_last_error());
+              has(an_last_error(), "no such folder"),
+          "got: %s", an_last_error());
     /* an undecodable image is an error naming it, not a crash */
     snprintf(p, sizeof p, "%s/train/a/zz.jpg", root);
     write_bytes(p, "\xff\xd8\xff\xe0garbage", 11);
     CHECK(dataset_load(&ds, root, 1) == 0 && ds.n == 2, "%s", an_last_error());
     uint8_t out[3 * 8 * 8];
-    CHECK(dataset_get_image(&ds, 1, 3, 8, out) == -1 && has(an_last_error(), "zz.jpg"), "got: %s", an_last_error());
+    CHECK(dataset_get_image(&ds, 1, 3, 8, out) == -1 && has(an_last_error(), "zz.jpg"), "got: %s",
+          an_last_error());
     dataset_free(&ds);
 }
 
@@ -518,7 +549,7 @@ TEST(image_decode_errors) {
     memcpy(raw + 200, junk, n - 200 < sizeof junk ? n - 200 : sizeof junk);
     snprintf(p, sizeof p, "%s", tmp("junkbody.jpg"));
     write_bytes(p, raw, n);
-    {   /* corrupt entropy data may decode to noise (as in libjpeg and Pillow) but must not crash */
+    { /* corrupt entropy data may decode to noise (as in libjpeg and Pillow) but must not crash */
         int rc = image_load(p, &img);
         CHECK(rc == 0 || has(an_last_error(), p), "junk body: %s", an_last_error());
         if (rc == 0) image_free(&img);
@@ -546,7 +577,12 @@ TEST(image_decode_errors) {
 TEST(image_jpeg_colour_spaces) {
     /* CMYK with the Adobe marker (inverted inks): (200, 100, 50, 255) reads as RGB (200, 100, 50) */
     uint8_t cmyk[16 * 16 * 4];
-    for (int i = 0; i < 256; i++) { cmyk[4 * i] = 200; cmyk[4 * i + 1] = 100; cmyk[4 * i + 2] = 50; cmyk[4 * i + 3] = 255; }
+    for (int i = 0; i < 256; i++) {
+        cmyk[4 * i] = 200;
+        cmyk[4 * i + 1] = 100;
+        cmyk[4 * i + 2] = 50;
+        cmyk[4 * i + 3] = 255;
+    }
     const char *p = tmp("cmyk.jpg");
     CHECK(write_jpeg(p, cmyk, 16, 16, 4, 100) == 0, "write");
     Image img;
@@ -599,7 +635,8 @@ TEST(image_png_formats) {
     CHECK(rc == 0 && img.w == 3 && img.h == 2, "%s", an_last_error());
     if (rc == 0) {
         CHECK(img.data[0] == 255 && img.data[4] == 255 && img.data[8] == 255 && img.data[9] == 0 &&
-              img.data[11] == 255, "palette pixels");
+                  img.data[11] == 255,
+              "palette pixels");
         image_free(&img);
     }
     /* 8-bit gray */
@@ -616,7 +653,8 @@ TEST(image_png_formats) {
     write_png_format(p, PNG_FORMAT_RGBA, 2, 1, rgba, NULL, 0);
     rc = image_load(p, &img);
     CHECK(rc == 0 && img.c == 3 && img.data[0] == 10 && img.data[2] == 30 && img.data[3] == 40 &&
-          img.data[5] == 60, "rgba: %s", an_last_error());
+              img.data[5] == 60,
+          "rgba: %s", an_last_error());
     if (rc == 0) image_free(&img);
     /* 16-bit gray: the high byte */
     uint16_t g16[3] = {0, 0x8040, 0xFFFF};
@@ -631,7 +669,8 @@ TEST(image_png_formats) {
 /* ---- resize and crop ----------------------------------------------------------------------- */
 
 TEST(image_resize_constant) {
-    static const int sizes[][4] = {{7, 5, 3, 2}, {10, 10, 23, 17}, {1, 1, 9, 4}, {64, 3, 5, 40}, {300, 200, 17, 256}};
+    static const int sizes[][4] = {
+        {7, 5, 3, 2}, {10, 10, 23, 17}, {1, 1, 9, 4}, {64, 3, 5, 40}, {300, 200, 17, 256}};
     uint8_t *src = malloc(300 * 200 * 3), *dst = malloc(256 * 300 * 3);
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         for (int c = 1; c <= 3; c += 2) {
@@ -655,7 +694,8 @@ TEST(image_resize_known_values) {
     /* upscale 2 -> 4: weights (1), (3/4, 1/4), (1/4, 3/4), (1) */
     uint8_t c[2] = {0, 100};
     image_resize(c, 2, 1, 1, b, 4, 1);
-    CHECK(b[0] == 0 && b[1] == 25 && b[2] == 75 && b[3] == 100, "2->4: %d %d %d %d", b[0], b[1], b[2], b[3]);
+    CHECK(b[0] == 0 && b[1] == 25 && b[2] == 75 && b[3] == 100, "2->4: %d %d %d %d", b[0], b[1], b[2],
+          b[3]);
     /* the same along columns */
     image_resize(a, 1, 4, 1, b, 1, 2);
     CHECK(b[0] == 71 && b[1] == 117, "vertical 4->2: %d %d", b[0], b[1]);
@@ -680,35 +720,48 @@ TEST(image_resize_known_values) {
 
 TEST(image_center_crop) {
     CHECK(image_resize_size(224) == 256 && image_resize_size(227) == 256 && image_resize_size(32) == 37 &&
-          image_resize_size(64) == 73 && image_resize_size(28) == 32, "resize sizes");
+              image_resize_size(64) == 73 && image_resize_size(28) == 32,
+          "resize sizes");
     /* R = 10 x, G = 10 y, B = 77; resize = shorter side, so no resampling happens */
     uint8_t px[9 * 5 * 3], out[3 * 7 * 7];
     Image img = {9, 5, 3, px};
     for (int y = 0; y < 5; y++)
         for (int x = 0; x < 9; x++) {
             uint8_t *p = px + (y * 9 + x) * 3;
-            p[0] = (uint8_t)(10 * x); p[1] = (uint8_t)(10 * y); p[2] = 77;
+            p[0] = (uint8_t)(10 * x);
+            p[1] = (uint8_t)(10 * y);
+            p[2] = 77;
         }
     /* torchvision: left = int(round((9 - 2) / 2)) = round(3.5) = 4, top = round(1.5) = 2 */
     CHECK(image_resize_center_crop(&img, 5, 2, out) == 0, "%s", an_last_error());
-    CHECK(out[0] == 40 && out[1] == 50 && out[4] == 20 && out[6] == 30 && out[8] == 77, "crop 2: %d %d", out[0], out[4]);
+    CHECK(out[0] == 40 && out[1] == 50 && out[4] == 20 && out[6] == 30 && out[8] == 77, "crop 2: %d %d",
+          out[0], out[4]);
     /* 7 x 5: left = round(2.5) = 2 (half to even, as Python), top = round(1.5) = 2 */
     img.w = 7;
     for (int y = 0; y < 5; y++)
         for (int x = 0; x < 7; x++) {
             uint8_t *p = px + (y * 7 + x) * 3;
-            p[0] = (uint8_t)(10 * x); p[1] = (uint8_t)(10 * y); p[2] = 77;
+            p[0] = (uint8_t)(10 * x);
+            p[1] = (uint8_t)(10 * y);
+            p[2] = 77;
         }
-    CHECK(image_resize_center_crop(&img, 5, 2, out) == 0 && out[0] == 20 && out[4] == 20, "7x5: %d %d", out[0], out[4]);
+    CHECK(image_resize_center_crop(&img, 5, 2, out) == 0 && out[0] == 20 && out[4] == 20, "7x5: %d %d",
+          out[0], out[4]);
     /* 7 x 5, crop 3: left = round(2.0) = 2, top = round(1.0) = 1 */
-    CHECK(image_resize_center_crop(&img, 5, 3, out) == 0 && out[0] == 20 && out[9] == 10, "crop 3: %d %d", out[0], out[9]);
+    CHECK(image_resize_center_crop(&img, 5, 3, out) == 0 && out[0] == 20 && out[9] == 10, "crop 3: %d %d",
+          out[0], out[9]);
     /* a crop larger than the image is padded with zeros, as torchvision pads before cropping */
     Image small = {5, 5, 3, px};
-    for (int i = 0; i < 25; i++) { px[3 * i] = 9; px[3 * i + 1] = 9; px[3 * i + 2] = 77; }
+    for (int i = 0; i < 25; i++) {
+        px[3 * i] = 9;
+        px[3 * i + 1] = 9;
+        px[3 * i + 2] = 77;
+    }
     CHECK(image_resize_center_crop(&small, 5, 7, out) == 0, "%s", an_last_error());
     /* one pixel of padding on each side: left = top = -((7 - 5) / 2) = -1 */
     CHECK(out[2 * 49 + 0] == 0 && out[2 * 49 + 1 * 7 + 1] == 77 && out[2 * 49 + 5 * 7 + 5] == 77 &&
-          out[2 * 49 + 6 * 7 + 6] == 0, "padding");
+              out[2 * 49 + 6 * 7 + 6] == 0,
+          "padding");
     /* resize then crop of a flat image stays flat */
     uint8_t *big = solid_rgb(40, 30, 5, 150, 250);
     Image im2 = {40, 30, 3, big};
@@ -723,15 +776,22 @@ TEST(image_center_crop) {
 
 TEST(data_shared_imagenette) {
     const char *shared = harness_shared_data();
-    if (!shared) { printf("skip: no shared data\n"); return; }
+    if (!shared) {
+        printf("skip: no shared data\n");
+        return;
+    }
     char root[512];
     snprintf(root, sizeof root, "%s/imagenette", shared);
-    if (!is_dir(root)) { printf("skip: no %s\n", root); return; }
+    if (!is_dir(root)) {
+        printf("skip: no %s\n", root);
+        return;
+    }
     Dataset tr, va;
     int rc = dataset_load(&tr, root, 1);
     CHECK(rc == 0, "%s", an_last_error());
     if (rc) return;
-    CHECK(tr.kind == DATASET_FOLDER && tr.n == 9469 && tr.classes == 10, "train n %d classes %d", tr.n, tr.classes);
+    CHECK(tr.kind == DATASET_FOLDER && tr.n == 9469 && tr.classes == 10, "train n %d classes %d", tr.n,
+          tr.classes);
     CHECK(!strcmp(tr.class_names[0], "n01440764") && !strcmp(tr.class_names[9], "n03888257"), "wnids");
     int sorted = 1, tench = 0;
     for (int i = 0; i < tr.n; i++) {
@@ -746,15 +806,17 @@ TEST(data_shared_imagenette) {
     rc = dataset_load(&va, root, 0);
     CHECK(rc == 0, "%s", an_last_error());
     if (rc) return;
-    CHECK(va.n == 3925 && va.classes == 10 && va.labels[0] == 0 && va.labels[va.n - 1] == 9, "val n %d", va.n);
+    CHECK(va.n == 3925 && va.classes == 10 && va.labels[0] == 0 && va.labels[va.n - 1] == 9, "val n %d",
+          va.n);
     CHECK(has(va.paths[0], "val/n01440764/ILSVRC2012_val_00009111.JPEG"), "first: %s", va.paths[0]);
     /* torchvision Resize(256) + CenterCrop(224) of this image with PIL gives these numbers */
     uint8_t *out = malloc(3 * 224 * 224);
     CHECK(dataset_get_image(&va, 0, 3, 224, out) == 0, "%s", an_last_error());
     size_t pl = 224 * 224;
     CHECK(plane_sum(out, pl) == 6006225 && plane_sum(out + pl, pl) == 5866478 &&
-          plane_sum(out + 2 * pl, pl) == 5162527, "channel sums %ld %ld %ld", plane_sum(out, pl),
-          plane_sum(out + pl, pl), plane_sum(out + 2 * pl, pl));
+              plane_sum(out + 2 * pl, pl) == 5162527,
+          "channel sums %ld %ld %ld", plane_sum(out, pl), plane_sum(out + pl, pl),
+          plane_sum(out + 2 * pl, pl));
     CHECK(out[0] == 139 && out[pl] == 150 && out[2 * pl] == 146, "pixel (0,0)");
     CHECK(out[100 * 224 + 223] == 178 && out[pl + 100 * 224 + 223] == 180, "pixel (223,100)");
     CHECK(dataset_get_image(&va, 0, 1, 224, out) == 0 && plane_sum(out, pl) == 5828158, "gray sum %ld",

@@ -49,7 +49,9 @@ TEST(png_write_readback) {
 }
 
 /* pixel census of a chart: non-white, bluish (the top-1 and loss curves), orange (top-5) */
-typedef struct { long ink, blue, orange; } Census;
+typedef struct {
+    long ink, blue, orange;
+} Census;
 
 static Census census(const uint8_t *px, int w, int x0, int x1, int y0, int y1) {
     Census c = {0, 0, 0};
@@ -83,7 +85,8 @@ TEST(png_plot_curves) {
     Census title = census(px, w, 100, 400, 0, 40);
     CHECK(left.ink > 3000 && right.ink > 3000, "ink %ld %ld", left.ink, right.ink);
     CHECK(left.blue > 200 && left.orange == 0, "loss curve %ld blue, %ld orange", left.blue, left.orange);
-    CHECK(right.blue > 200 && right.orange > 200, "error curves %ld blue %ld orange", right.blue, right.orange);
+    CHECK(right.blue > 200 && right.orange > 200, "error curves %ld blue %ld orange", right.blue,
+          right.orange);
     CHECK(title.ink > 100 && title.blue == 0, "title lettering %ld", title.ink);
     free(px);
 }

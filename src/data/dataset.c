@@ -117,8 +117,10 @@ static int get_folder_image(const Dataset *ds, int i, int out_c, int size, uint8
 }
 
 int dataset_get_image(const Dataset *ds, int i, int out_c, int size, uint8_t *out) {
-    if (!ds || i < 0 || i >= ds->n) return an_error("dataset: example %d out of range (n = %d)", i, ds ? ds->n : 0);
-    if (out_c != 1 && out_c != 3) return an_error("dataset: %d output channels (expected 1 or 3)", out_c);
+    if (!ds || i < 0 || i >= ds->n)
+        return an_error("dataset: example %d out of range (n = %d)", i, ds ? ds->n : 0);
+    if (out_c != 1 && out_c != 3)
+        return an_error("dataset: %d output channels (expected 1 or 3)", out_c);
     if (size <= 0) return an_error("dataset: bad image size %d", size);
     if (ds->kind == DATASET_FOLDER) return get_folder_image(ds, i, out_c, size, out);
     if (!ds->pixels || (ds->c != 1 && ds->c != 3)) return an_error("dataset: no pixels in memory");

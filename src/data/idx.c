@@ -86,7 +86,10 @@ static int gz_read_body(gzFile f, const char *file, size_t n, const char *what, 
         }
         size_t next = cap * 2 < n ? cap * 2 : n;
         uint8_t *grown = realloc(buf, next);
-        if (!grown) { free(buf); return an_error("%s: out of memory (%zu bytes of %s)", file, next, what); }
+        if (!grown) {
+            free(buf);
+            return an_error("%s: out of memory (%zu bytes of %s)", file, next, what);
+        }
         buf = grown;
         cap = next;
     }
@@ -96,8 +99,12 @@ static int gz_read_body(gzFile f, const char *file, size_t n, const char *what, 
 
 /* Open `file` and read its header of `words` big-endian 32-bit words; checks the magic. */
 static gzFile idx_open(const char *file, uint32_t magic, uint32_t *hdr, int words) {
+    errno = 0;
     gzFile f = gzopen(file, "rb");
-    if (!f) { an_error("%s: cannot open: %s", file, errno ? strerror(errno) : "out of memory"); return NULL; }
+    if (!f) {
+        an_error("%s: cannot open: %s", file, errno ? strerror(errno) : "out of memory");
+        return NULL;
+    }
     gzbuffer(f, 1 << 17);
     uint8_t raw[16];
     long long got = gz_read(f, file, raw, (size_t)words * 4);
@@ -108,7 +115,11 @@ static gzFile idx_open(const char *file, uint32_t magic, uint32_t *hdr, int word
         gzclose(f);
         return NULL;
     }
-    if (got < words * 4) { an_error("%s: truncated IDX file: header cut short", file); gzclose(f); return NULL; }
+    if (got < words * 4) {
+        an_error("%s: truncated IDX file: header cut short", file);
+        gzclose(f);
+        return NULL;
+    }
     for (int i = 0; i < words; i++) hdr[i] = be32(raw + 4 * i);
     return f;
 }
@@ -163,8 +174,10 @@ int idx_load(Dataset *ds, const char *path, int train) {
     char images[4096], labels[4096];
     train = train ? 1 : 0;
     ds->kind = DATASET_IDX;
-    if (idx_find(path, train, 0, images, sizeof images) != 0) return an_error("%s: no such file", images);
-    if (idx_find(path, train, 1, labels, sizeof labels) != 0) return an_error("%s: no such file", labels);
+    if (idx_find(path, train, 0, images, sizeof images) != 0)
+        return an_error("%s: no such file", images);
+    if (idx_find(path, train, 1, labels, sizeof labels) != 0)
+        return an_error("%s: no such file", labels);
     if (idx_read_images(ds, images) != 0) return -1;
     return idx_read_labels(ds, labels, images);
 }

@@ -406,7 +406,8 @@ static void resample_v(const uint8_t *src, size_t stride, int c, int width, cons
 }
 
 /* Pillow 13 runs the vertical pass first when the height loses more than twice as many pixels
- * as the width (h - oh > 2 (w - ow) > ...); Pillow 12 and earlier always went horizontal first.
+ * as the width (h - oh > 0 and h - oh > 2 (w - ow)); Pillow 12 and earlier always went
+ * horizontal first.
  * The order moves some values by one; aspect-preserving resizes of images less than twice as
  * tall as wide are the same either way. */
 static int vertical_first(int w, int h, int ow, int oh) {
@@ -479,7 +480,8 @@ static int crop_offset(int size, int crop) {
 int image_resize_center_crop(const Image *img, int resize, int crop, uint8_t *planar_out) {
     int w = img->w, h = img->h, c = img->c;
     if (w <= 0 || h <= 0 || c <= 0 || resize <= 0 || crop <= 0 || !img->data)
-        return an_error("image_resize_center_crop: bad sizes %dx%d resize %d crop %d", w, h, resize, crop);
+        return an_error("image_resize_center_crop: bad sizes %dx%d resize %d crop %d", w, h,
+                        resize, crop);
     /* torchvision: the shorter side becomes `resize`, the longer int(resize * long / short) */
     int nw, nh;
     if (w <= h) { nw = resize; nh = (int)((double)resize * h / w); }
