@@ -37,7 +37,7 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
         memcpy(t[i].shape, shape, sizeof shape);
         if (momentum) {
             t[nt + i] = t[i];
-            snprintf(names[nt + i], 96, "momentum.%s", names[i]);
+            snprintf(names[nt + i], 96, "momentum.%.80s", names[i]);
             t[nt + i].name = names[nt + i];
             t[nt + i].data = momentum + (p - net->params);
         }
@@ -55,6 +55,7 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
         meta_add(&m, "epoch", "%d", st->epoch);
         meta_add(&m, "step_in_epoch", "%d", st->step_in_epoch);
         meta_add(&m, "step", "%ld", st->step);
+        meta_add(&m, "batch", "%d", net->max_batch);
         meta_add(&m, "lr", "%a", (double)st->lr);
         meta_add(&m, "seed", "%llu", st->seed);
         meta_add(&m, "best_err", "%a", st->best_err);
@@ -176,6 +177,10 @@ int checkpoint_read_state(const char *path, const StFile *file, const Net *net, 
         meta_double(file, "loss_sum", &loss_sum) || meta_double(file, "err_sum", &err_sum) ||
         meta_double(file, "seconds", &seconds) || !seed)
         return an_error("%s: not a training checkpoint (no training state in its metadata)", path);
+    long batch = 0; /* the position inside an epoch is counted in batches of the saved size */
+    if (sie > 0 && (meta_int(file, "batch", &batch) || batch != net->max_batch))
+        return an_error("%s: stopped in the middle of an epoch with batch %ld; resume with --batch %ld", path,
+                        batch, batch);
     *st = (TrainState){.epoch = (int)epoch, .step_in_epoch = (int)sie, .step = step, .lr = (float)lr,
                        .seed = strtoull(seed, NULL, 10), .best_err = best, .bad_epochs = (int)bad,
                        .drops = (int)drops, .loss_sum = loss_sum, .err_sum = err_sum, .seen = seen,

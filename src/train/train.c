@@ -58,6 +58,20 @@ static void fmt_time(double s, char *buf, size_t size) {
     else snprintf(buf, size, "%dm%02ds", (int)s / 60, (int)s % 60);
 }
 
+/* mkdir -p: create dir and its missing parents. */
+static int make_dirs(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0755) && errno != EEXIST) return an_error("%s: cannot create folder: %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0755) && errno != EEXIST) return an_error("%s: cannot create folder: %s", path, strerror(errno));
+    return 0;
+}
+
 typedef struct History { int n; double loss[4096], top1[4096], top5[4096]; } History;
 
 /* Keep log.csv lines of epochs <= upto (a resumed run may be behind its log), read the history. */
@@ -136,8 +150,7 @@ static int setup(Run *r) {
     if (cfg->batch < 1 || cfg->epochs < 1) return an_error("train: --batch and --epochs must be at least 1");
     if (dataset_load(&r->train, cfg->data, 1) || dataset_load(&r->val, cfg->data, 0)) return -1;
     if (r->val.classes > r->train.classes) r->train.classes = r->val.classes;
-    if (mkdir(cfg->out_dir, 0755) && errno != EEXIST)
-        return an_error("%s: cannot create folder: %s", cfg->out_dir, strerror(errno));
+    if (make_dirs(cfg->out_dir)) return -1;
     snprintf(r->log_path, sizeof r->log_path, "%s/log.csv", cfg->out_dir);
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", cfg->out_dir);
     snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", cfg->out_dir);
