@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "../data/dataset.h"
 #include "../data/image.h"
+#include "../data/imagenet_classes.h"
 #include "../train/checkpoint.h"
 #include "../util/common.h"
 #include <stdio.h>
@@ -16,7 +17,8 @@ static const char *HELP =
     "Images are preprocessed as torchvision does for ImageNet: shorter side resized to 256,\n"
     "centre crop of the model's input size (224, or 227 for alexnet), normalised with the mean and\n"
     "std stored in the weights (ImageNet's for converted torchvision weights).\n"
-    "  --labels FILE   class names, one per line, in class-index order\n";
+    "  --labels FILE   class names, one per line, in class-index order (default for 1000-class\n"
+    "                  models: the built-in ILSVRC-2012 names)\n";
 
 #define MAX_IMAGES 4096
 
@@ -39,21 +41,34 @@ static char **read_labels(const char *path, int classes) {
     return names;
 }
 
-static int classify_one(Net *net, const Norm *norm, const char *path, int top, char **labels) {
+/* One image as network input: torchvision's Resize(256) + CenterCrop + per-channel normalisation,
+ * or, for weights trained with the paper's input, the 256x256 base image's centre crop minus the
+ * mean image. */
+static int prepare(const Net *net, const Norm *norm, const char *path, float *input) {
     Image img;
     if (image_load(path, &img)) return -1;
-    int s = net->in_size;
-    uint8_t *pix = malloc((size_t)3 * s * s);
-    if (!pix || image_resize_center_crop(&img, image_resize_size(s), s, pix)) {
+    int s = net->in_size, base = norm->paper ? 256 : s, resize = norm->paper ? 256 : image_resize_size(s);
+    uint8_t *pix = malloc((size_t)3 * base * base);
+    if (!pix || image_resize_center_crop(&img, resize, base, pix)) {
         free(pix), image_free(&img);
         return an_error("%s: out of memory", path);
     }
     image_free(&img);
-    if (net->in_c == 1) /* luma, as the datasets do */
-        for (int q = 0; q < s * s; q++)
-            pix[q] = (uint8_t)(0.299f * pix[q] + 0.587f * pix[s * s + q] + 0.114f * pix[2 * s * s + q] + 0.5f);
-    normalize_image(pix, net->in_c, s, norm, net->input);
+    if (norm->paper) {
+        InputConfig in = norm_input_config(norm, 3, s, 0, 0, 0.0f);
+        augment_apply(&in.aug, pix, augment_center_view(256, s), NULL, input);
+    } else {
+        if (net->in_c == 1) /* luma, as the datasets do */
+            for (int q = 0; q < s * s; q++)
+                pix[q] = (uint8_t)(0.299f * pix[q] + 0.587f * pix[s * s + q] + 0.114f * pix[2 * s * s + q] + 0.5f);
+        normalize_image(pix, net->in_c, s, norm, input);
+    }
     free(pix);
+    return 0;
+}
+
+static int classify_one(Net *net, const Norm *norm, const char *path, int top, char **labels) {
+    if (prepare(net, norm, path, net->input)) return -1;
     if (!net_forward(net, 1, 0, 0)) return -1;
     net_loss(net, NULL);
     printf("%s\n", path);
@@ -64,7 +79,10 @@ static int classify_one(Net *net, const Norm *norm, const char *path, int top, c
         for (int j = 0; j < net->classes; j++)
             if (!used[j] && (best < 0 || net->probs[j] > net->probs[best])) best = j;
         used[best] = 1;
-        printf("%d %.6f %d %s\n", r + 1, net->probs[best], best, labels ? labels[best] : "-");
+        const char *name = labels                                 ? labels[best]
+                           : net->classes == IMAGENET_NUM_CLASSES ? IMAGENET_CLASSES[best]
+                                                                  : "-";
+        printf("%d %.6f %d %s\n", r + 1, net->probs[best], best, name);
     }
     free(used);
     return 0;
@@ -99,5 +117,6 @@ int cmd_classify(int argc, char **argv) {
         for (int i = 0; i < net.classes; i++) free(labels[i]);
     free(labels);
     net_free(&net);
+    norm_free(&norm);
     return failures ? 1 : 0;
 }

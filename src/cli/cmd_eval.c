@@ -8,23 +8,28 @@
 #include <stdio.h>
 
 static const char *HELP =
-    "usage: alexnet eval --model NAME --weights FILE --data PATH [--batch N] [--limit N]\n"
+    "usage: alexnet eval --model NAME --weights FILE --data PATH [--crops 1|10] [--batch N] [--limit N]\n"
     "\n"
     "Prints the top-1 and top-5 error of the weights (a training checkpoint or weights file, e.g.\n"
     "torchvision weights converted by tools/torchvision_to_safetensors.py) on the test split of an IDX\n"
-    "or CIFAR-10 folder or the val/ folder of an image folder. Images are centre-cropped.\n"
+    "or CIFAR-10 folder, the val/ folder of an image folder, or the val split of a shard file.\n"
+    "  --crops 1    the centre crop (default)\n"
+    "  --crops 10   the paper's 10-crop test: four corners and centre of the 256x256 image and their\n"
+    "               mirrors, softmax outputs averaged\n"
     "  --batch N   images per forward pass (default 100)     --limit N   a fixed subset of N images\n";
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *weights = NULL, *data = NULL;
-    int batch = 100, limit = 0, help = 0;
+    int batch = 100, limit = 0, crops = 1, help = 0;
     ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STR, &weights, NULL},
                        {"--data", ARG_STR, &data, NULL},   {"--batch", ARG_INT, &batch, NULL},
-                       {"--limit", ARG_INT, &limit, NULL}};
-    if (args_parse("eval", argc, argv, 2, specs, 5, NULL, 0, &help) < 0) return fail();
+                       {"--limit", ARG_INT, &limit, NULL},  {"--crops", ARG_INT, &crops, NULL}};
+    if (args_parse("eval", argc, argv, 2, specs, 6, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
     if (!model || !weights || !data) return an_error("eval: --model, --weights and --data are required"), fail();
     if (batch < 1 || limit < 0) return an_error("eval: --batch must be at least 1 and --limit not negative"), fail();
+    if (crops != 1 && crops != 10) return an_error("eval: --crops must be 1 or 10"), fail();
+    if (crops == 10 && batch < 10) batch = 10;
     const ModelSpec *spec = model_find(model);
     if (!spec) return fail();
     Net net;
@@ -41,12 +46,15 @@ int cmd_eval(int argc, char **argv) {
         int count = limit && limit < ds.n ? limit : ds.n;
         EvalResult r;
         double t0 = an_now();
-        rc = evaluate(&net, &ds, NULL, count, &norm, 1, &r);
+        rc = evaluate(&net, &ds, NULL, count, &norm, crops, 1, &r);
         if (!rc)
-            printf("%s on %s (%ld images): top-1 error %.2f%%, top-5 error %.2f%%, loss %.4f (%.0f images/s)\n",
-                   model, data, r.count, 100 * r.top1_err, 100 * r.top5_err, r.loss, r.count / (an_now() - t0));
+            printf("%s on %s (%ld images, %s): top-1 error %.2f%%, top-5 error %.2f%%, loss %.4f (%.0f images/s)\n",
+                   model, data, r.count, crops == 10 ? "10 crops" : "centre crop", 100 * r.top1_err,
+                   100 * r.top5_err, r.loss, r.count / (an_now() - t0));
+        if (!rc && r.skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r.skipped);
     }
     dataset_free(&ds);
     net_free(&net);
+    norm_free(&norm);
     return rc ? fail() : 0;
 }

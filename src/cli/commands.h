@@ -5,6 +5,8 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_prep(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 /* Print "alexnet: <last error>" and return 1. */
 int fail(void);
 #endif

@@ -19,7 +19,9 @@ static const char *USAGE =
     "  train     train a model on a dataset folder (IDX, CIFAR-10 binary, or ImageNet-style folders)\n"
     "  eval      top-1 and top-5 error of saved weights on a dataset's test/validation split\n"
     "  classify  the top classes of image files (JPEG, PNG)\n"
-    "  info      a model's layer table: shapes, parameters, FLOPs\n";
+    "  info      a model's layer table: shapes, parameters, FLOPs\n"
+    "  prep      preprocess an image folder once into a shard file (256x256 images, mean, PCA)\n"
+    "  bench     benchmarks: --loader times decode + augmentation in images/s\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
@@ -31,6 +33,8 @@ int main(int argc, char **argv) {
     if (strcmp(c, "eval") == 0) return cmd_eval(argc, argv);
     if (strcmp(c, "classify") == 0) return cmd_classify(argc, argv);
     if (strcmp(c, "info") == 0) return cmd_info(argc, argv);
-    fprintf(stderr, "alexnet: unknown command '%s' (commands: train, eval, classify, info)\n", c);
+    if (strcmp(c, "prep") == 0) return cmd_prep(argc, argv);
+    if (strcmp(c, "bench") == 0) return cmd_bench(argc, argv);
+    fprintf(stderr, "alexnet: unknown command '%s' (commands: train, eval, classify, info, prep, bench)\n", c);
     return 2;
 }

@@ -1,9 +1,11 @@
-/* dataset.c: the one entry point to every dataset kind: detects which kind a folder holds,
- * dispatches to idx.c, cifar10.c or folder.c, frees datasets, and hands out single images at
- * the size and channel count the network wants (resizing, decoding and centre-cropping). */
+/* dataset.c: the one entry point to every dataset kind: detects which kind a folder holds (or that
+ * the path is a shard file), dispatches to idx.c, cifar10.c, folder.c or shard.c, frees datasets,
+ * and hands out single images at the size and channel count the network wants (resizing, decoding
+ * and centre-cropping), and the paper's 256x256 base images. */
 #include "dataset.h"
 #include "data_internal.h"
 #include "image.h"
+#include "shard.h"
 #include "../util/common.h"
 #include <math.h>
 #include <stdio.h>
@@ -24,12 +26,15 @@ int data_path_kind(const char *path) {
     return S_ISREG(st.st_mode) ? 2 : 0;
 }
 
+static int shard_load(Dataset *ds, const char *path, int train);
+
 int dataset_load(Dataset *ds, const char *path, int train) {
     memset(ds, 0, sizeof *ds);
     struct stat st;
     if (!path || !*path) return an_error("dataset: no folder given");
     if (stat(path, &st) != 0) return an_error("%s: no such folder", path);
-    if (!S_ISDIR(st.st_mode)) return an_error("%s: not a folder", path);
+    if (S_ISREG(st.st_mode) && shard_is_file(path)) return shard_load(ds, path, train);
+    if (!S_ISDIR(st.st_mode)) return an_error("%s: not a folder or shard file", path);
     int rc;
     if (idx_detect(path))
         rc = idx_load(ds, path, train);
@@ -44,6 +49,37 @@ int dataset_load(Dataset *ds, const char *path, int train) {
     return rc;
 }
 
+/* A split of a shard file: pixels and the statistics point into the mapping this dataset owns;
+ * labels and class names are copies, so dataset_free treats them like any other set's. */
+static int shard_load(Dataset *ds, const char *path, int train) {
+    Shard *sh = calloc(1, sizeof *sh);
+    if (!sh) return an_error("%s: out of memory", path);
+    if (shard_open(path, sh) != 0) {
+        free(sh);
+        return -1;
+    }
+    int s = train ? 0 : 1;
+    ds->kind = DATASET_SHARD;
+    ds->owner = sh;
+    ds->n = sh->n[s];
+    ds->c = 3;
+    ds->h = ds->w = sh->size;
+    ds->pixels = (uint8_t *)sh->images[s]; /* read-only mapping */
+    ds->mean_image = sh->mean_image;
+    ds->pca = &sh->pca;
+    ds->labels = malloc(((size_t)ds->n + 1) * sizeof *ds->labels);
+    ds->class_names = calloc((size_t)sh->classes, sizeof *ds->class_names);
+    int rc = ds->labels && ds->class_names ? 0 : an_error("%s: out of memory", path);
+    if (rc == 0) ds->classes = sh->classes;
+    for (int k = 0; rc == 0 && k < sh->classes; k++)
+        if (!(ds->class_names[k] = strdup(sh->class_names[k]))) rc = an_error("%s: out of memory", path);
+    for (int i = 0; rc == 0 && i < ds->n; i++) ds->labels[i] = sh->labels[s][i];
+    if (rc == 0 && ds->n == 0)
+        rc = an_error("%s: no %s images in this shard", path, train ? "training" : "validation");
+    if (rc != 0) dataset_free(ds);
+    return rc;
+}
+
 static void free_strings(char **s, int n) {
     if (!s) return;
     for (int i = 0; i < n; i++) free(s[i]);
@@ -52,6 +88,11 @@ static void free_strings(char **s, int n) {
 
 void dataset_free(Dataset *ds) {
     if (!ds) return;
+    if (ds->kind == DATASET_SHARD) {
+        ds->pixels = NULL; /* inside the mapping */
+        if (ds->owner) shard_close(ds->owner);
+        free(ds->owner);
+    }
     free(ds->pixels);
     free(ds->labels);
     free_strings(ds->paths, ds->n);
@@ -125,4 +166,23 @@ int dataset_get_image(const Dataset *ds, int i, int out_c, int size, uint8_t *ou
     if (ds->kind == DATASET_FOLDER) return get_folder_image(ds, i, out_c, size, out);
     if (!ds->pixels || (ds->c != 1 && ds->c != 3)) return an_error("dataset: no pixels in memory");
     return get_memory_image(ds, i, out_c, size, out);
+}
+
+int dataset_get_base(const Dataset *ds, int i, uint8_t *out) {
+    const int size = SHARD_IMAGE_SIZE;
+    const size_t bytes = (size_t)3 * size * size;
+    if (!ds || i < 0 || i >= ds->n)
+        return an_error("dataset: example %d out of range (n = %d)", i, ds ? ds->n : 0);
+    if (ds->kind == DATASET_SHARD) {
+        memcpy(out, ds->pixels + (size_t)i * bytes, bytes);
+        return 0;
+    }
+    if (ds->kind == DATASET_FOLDER) { /* shorter side to 256, centre 256x256 */
+        Image img;
+        if (image_load(ds->paths[i], &img) != 0) return -1;
+        int rc = image_resize_center_crop(&img, size, size, out);
+        image_free(&img);
+        return rc;
+    }
+    return dataset_get_image(ds, i, 3, size, out); /* in memory: resized to 256x256, gray replicated */
 }

@@ -1,17 +1,20 @@
 /* dataset.h: the datasets training and evaluation read, behind one interface.
  *
- * Three on-disk kinds, detected from the folder passed as --data:
+ * Four on-disk kinds, detected from the folder passed as --data:
  *   IDX (Fashion-MNIST/MNIST): train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
  *                              t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]
  *   CIFAR-10 binary:           data_batch_1..5.bin, test_batch.bin (in PATH or PATH/cifar-10-batches-bin)
- *   image folder (ImageNet):   PATH/train/CLASS/FILE.{JPEG,jpg,png}, PATH/val/CLASS/FILE
+ *   image folder (ImageNet):   PATH/train/CLASS/FILE.{JPEG,jpg,png}, PATH/val/CLASS/FILE, or a flat
+ *                              PATH/val/ with PATH/val_labels.txt ("FILE CLASS" lines)
+ *   shard file:                PATH is a file written by `alexnet prep` (see shard.h)
  * IDX and CIFAR are held in memory as uint8 (n, c, h, w). Folder sets hold file paths and decode
  * each image when it is asked for. */
 #ifndef ALEXNET_DATASET_H
 #define ALEXNET_DATASET_H
 #include <stdint.h>
 
-typedef enum { DATASET_IDX, DATASET_CIFAR10, DATASET_FOLDER } DatasetKind;
+typedef enum { DATASET_IDX, DATASET_CIFAR10, DATASET_FOLDER, DATASET_SHARD } DatasetKind;
+struct PcaLighting;
 
 typedef struct Dataset {
     DatasetKind kind;
@@ -22,6 +25,9 @@ typedef struct Dataset {
     int *labels;        /* (n) */
     char **paths;       /* (n) file paths, folder sets only, else NULL */
     char **class_names; /* (classes) names: subfolder names (e.g. WordNet ids), CIFAR-10 names, or NULL */
+    const float *mean_image;        /* shard files: the training mean image (3, 256, 256); else NULL */
+    const struct PcaLighting *pca;  /* shard files: RGB eigenpairs of the training set; else NULL */
+    void *owner;                    /* shard files: the open Shard (both splits share the mapping) */
 } Dataset;
 
 /* Load the training (train = 1) or test/validation (train = 0) split of the dataset in folder
@@ -36,6 +42,11 @@ void dataset_free(Dataset *ds);
  * 1 -> 3 channels replicates gray; 3 -> 1 takes luma (0.299 R + 0.587 G + 0.114 B).
  * Returns 0, or -1 with an_error() set (e.g. "val/n01/x.JPEG: not a JPEG or PNG file"). */
 int dataset_get_image(const Dataset *ds, int i, int out_c, int size, uint8_t *out);
+
+/* The paper's base image of example i: (3, 256, 256) planar RGB uint8. Shards copy it; folders
+ * decode, scale the shorter side to 256 and take the centre 256x256 (exactly what `alexnet prep`
+ * stores); in-memory sets are resized (gray replicated). Returns 0 or -1 (an_error names the file). */
+int dataset_get_base(const Dataset *ds, int i, uint8_t *out);
 
 /* Shorter-side size an image is scaled to before the centre crop of `crop`:
  * 256 for crops of 224 and 227 (the paper, torchvision), crop * 8 / 7 rounded otherwise. */

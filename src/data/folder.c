@@ -2,7 +2,18 @@
  * The classes are the sorted subfolder names of train/ (byte order, as torchvision's ImageFolder
  * sorts them); val/ must use the same names. Images are the files ending in .jpg, .jpeg or .png
  * (any case), sorted by name within each class, so the order is the same on every machine.
- * Names starting with '.' are ignored. Only paths are stored; dataset.c decodes on demand. */
+ * Names starting with '.' are ignored. Only paths are stored; dataset.c decodes on demand.
+ *
+ * Flat validation folders (ImageNet's val/ILSVRC2012_val_00000001.JPEG ...): when val/ has no
+ * class subfolders but image files, the labels come from a ground-truth file, PATH/val_labels.txt
+ * or else PATH/val/labels.txt, one `FILENAME CLASS` line per image (separated by whitespace or a
+ * comma; further fields are ignored). CLASS is a class name of train/ (e.g. the WordNet id
+ * n01440764) or a 0-based class index (a name wins when a class folder is itself called "3").
+ * FILENAME may omit the image extension (ILSVRC2012_val_00000001) and any folder part is dropped.
+ * Blank lines and lines starting with '#' are skipped, and so is a first line in which neither
+ * field resolves (a CSV header such as LOC_val_solution.csv's `ImageId,PredictionString`).
+ * Every image needs a label (else an error names it); labels of files not in val/ are ignored,
+ * counted in one warning line. The images keep their sorted-name order. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strdup, fileno, strcasecmp, d_type */
 #endif
@@ -96,10 +107,11 @@ static int folder_classes(const char *path, StrList *classes) {
     return 0;
 }
 
-/* Every subfolder of split must be one of the classes. */
-static int folder_check_split(const char *split, const StrList *classes) {
+/* Every subfolder of split must be one of the classes; *nsubs = how many there are. */
+static int folder_check_split(const char *split, const StrList *classes, int *nsubs) {
     StrList subs = {0};
     if (list_dir(split, 1, &subs) != 0) { list_free(&subs); return -1; }
+    *nsubs = subs.n;
     for (int i = 0; i < subs.n; i++) {
         if (!bsearch(&subs.v[i], classes->v, (size_t)classes->n, sizeof *classes->v, cmp_names)) {
             an_error("%s/%s: class folder not in train/", split, subs.v[i]);
@@ -133,17 +145,168 @@ static int folder_add_class(const char *split, const char *name, int k, StrList 
     return rc;
 }
 
+/* ---- flat validation folders: labels from a ground-truth file ---------------------------- */
+
+/* An image's name without its image extension, for ground-truth names like ImageNet's CSV
+ * ImageId (ILSVRC2012_val_00000001 for ILSVRC2012_val_00000001.JPEG). */
+typedef struct {
+    const char *name;
+    size_t len;
+    int index; /* in the sorted file list */
+} Stem;
+
+static size_t stem_len(const char *name) {
+    return has_image_ext(name) ? (size_t)(strrchr(name, '.') - name) : strlen(name);
+}
+
+static int cmp_stems(const void *a, const void *b) {
+    const Stem *x = a, *y = b;
+    int c = memcmp(x->name, y->name, x->len < y->len ? x->len : y->len);
+    if (c) return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+/* The index in files (sorted) of the image `name` names: an exact file name, or, when name has no
+ * image extension, the one image with that stem. -1: no such image; -2: several (error set). */
+static int find_image(const StrList *files, const Stem *stems, const char *name, const char *gt,
+                      long line) {
+    char **hit = bsearch(&name, files->v, (size_t)files->n, sizeof *files->v, cmp_names);
+    if (hit) return (int)(hit - files->v);
+    if (has_image_ext(name)) return -1;
+    Stem key = {name, strlen(name), 0};
+    const Stem *s = bsearch(&key, stems, (size_t)files->n, sizeof *stems, cmp_stems);
+    if (!s) return -1;
+    int several = (s > stems && !cmp_stems(s - 1, &key)) ||
+                  (s + 1 < stems + files->n && !cmp_stems(s + 1, &key));
+    if (several) {
+        an_error("%s:%ld: '%s' matches several images (give the extension)", gt, line, name);
+        return -2;
+    }
+    return s->index;
+}
+
+/* The class a ground-truth CLASS field names: a class name, else a 0-based index; -1 if neither. */
+static int find_class(const StrList *classes, const char *name) {
+    char **hit = bsearch(&name, classes->v, (size_t)classes->n, sizeof *classes->v, cmp_names);
+    if (hit) return (int)(hit - classes->v);
+    size_t n = strlen(name);
+    if (n == 0 || n > 9 || strspn(name, "0123456789") != n) return -1;
+    long k = strtol(name, NULL, 10);
+    return k < classes->n ? (int)k : -1;
+}
+
+/* PATH/val_labels.txt, else PATH/val/labels.txt, into gt; -1 with an_error() set when neither. */
+static int find_ground_truth(const char *path, const char *split, char *gt, size_t n) {
+    if (data_path_join(gt, n, path, "val_labels.txt") != 0) return -1;
+    if (data_path_kind(gt) == 2) return 0;
+    if (data_path_join(gt, n, split, "labels.txt") != 0) return -1;
+    if (data_path_kind(gt) == 2) return 0;
+    return an_error("%s: no class subfolders and no val_labels.txt (nor val/labels.txt) to label "
+                    "its images", split);
+}
+
+/* Read the ground-truth file gt for the sorted images `files` of split: label[i] for each. */
+static int read_ground_truth(const char *gt, const char *split, const StrList *files,
+                             const StrList *classes, int *label) {
+    static const char SEP[] = " \t\r\n\v\f,", SPACE[] = " \t\r\n\v\f";
+    int n = files->n, rc = 0;
+    long *line_of = malloc((size_t)n * sizeof *line_of);
+    Stem *stems = malloc((size_t)n * sizeof *stems);
+    FILE *f = line_of && stems ? fopen(gt, "r") : NULL;
+    if (!line_of || !stems) rc = an_error("%s: out of memory (%d images)", gt, n);
+    else if (!f) rc = an_error("%s: cannot open: %s", gt, strerror(errno));
+    for (int i = 0; rc == 0 && i < n; i++) {
+        label[i] = -1;
+        stems[i] = (Stem){files->v[i], stem_len(files->v[i]), i};
+    }
+    if (rc == 0 && n > 1) qsort(stems, (size_t)n, sizeof *stems, cmp_stems);
+    char *buf = NULL;
+    size_t cap = 0;
+    long line = 0, absent = 0, first_absent = 0, content = 0;
+    while (rc == 0 && getline(&buf, &cap, f) != -1) {
+        line++;
+        char *p = buf;
+        if (line == 1 && !strncmp(p, "\xef\xbb\xbf", 3)) p += 3; /* UTF-8 byte-order mark */
+        p += strspn(p, SPACE);
+        if (!*p || *p == '#') continue;
+        content++;
+        size_t fl = strcspn(p, SEP);
+        char *cls = p + fl;
+        cls += strspn(cls, SEP);
+        size_t cl = strcspn(cls, SEP);
+        if (cl == 0) {
+            rc = an_error("%s:%ld: expected 'FILENAME CLASS'", gt, line);
+            break;
+        }
+        p[fl] = '\0';
+        cls[cl] = '\0';
+        char *slash = strrchr(p, '/');
+        const char *name = slash ? slash + 1 : p;
+        int img = find_image(files, stems, name, gt, line);
+        if (img == -2) { rc = -1; break; }
+        int k = find_class(classes, cls);
+        if (k < 0 && img < 0 && content == 1) continue; /* a header line */
+        if (k < 0) {
+            rc = an_error("%s:%ld: unknown class '%s' (not a class folder of train/, nor an index "
+                          "below %d)", gt, line, cls, classes->n);
+        } else if (img < 0) {
+            if (absent++ == 0) first_absent = line;
+        } else if (label[img] >= 0 && label[img] != k) {
+            rc = an_error("%s:%ld: %s labelled again, as %s (line %ld says %s)", gt, line, files->v[img],
+                          classes->v[k], line_of[img], classes->v[label[img]]);
+        } else if (label[img] < 0) {
+            label[img] = k;
+            line_of[img] = line;
+        }
+    }
+    if (rc == 0 && f && ferror(f)) rc = an_error("%s: read error: %s", gt, strerror(errno));
+    free(buf);
+    if (f) fclose(f);
+    int missing = 0, first_missing = -1;
+    for (int i = 0; rc == 0 && i < n; i++)
+        if (label[i] < 0 && missing++ == 0) first_missing = i;
+    if (rc == 0 && missing)
+        rc = an_error("%s/%s: no label in %s (%d of %d images have none)", split,
+                      files->v[first_missing], gt, missing, n);
+    if (rc == 0 && absent)
+        fprintf(stderr, "alexnet: warning: %s: %ld label%s for files not in %s ignored (first at line %ld)\n",
+                gt, absent, absent == 1 ? "" : "s", split, first_absent);
+    free(line_of);
+    free(stems);
+    return rc;
+}
+
+/* split has no class subfolders: take its images (sorted) with labels from the ground truth. */
+static int folder_add_flat(const char *path, const char *split, const StrList *classes,
+                           const StrList *files, StrList *paths, int **labels, int *labels_cap) {
+    char gt[4096], full[4096];
+    if (find_ground_truth(path, split, gt, sizeof gt) != 0) return -1;
+    if (!(*labels = malloc((size_t)files->n * sizeof **labels)))
+        return an_error("out of memory (labels)");
+    *labels_cap = files->n;
+    int rc = read_ground_truth(gt, split, files, classes, *labels);
+    for (int i = 0; rc == 0 && i < files->n; i++) {
+        rc = data_path_join(full, sizeof full, split, files->v[i]);
+        if (rc == 0) rc = list_push(paths, full);
+    }
+    return rc;
+}
+
 int folder_load(Dataset *ds, const char *path, int train) {
-    StrList classes = {0}, paths = {0};
-    int *labels = NULL, labels_cap = 0;
+    StrList classes = {0}, paths = {0}, flat = {0};
+    int *labels = NULL, labels_cap = 0, nsubs = -1;
     char split[4096];
     ds->kind = DATASET_FOLDER;
     int rc = folder_classes(path, &classes);
     if (rc == 0) rc = data_path_join(split, sizeof split, path, train ? "train" : "val");
     if (rc == 0 && data_path_kind(split) != 1) rc = an_error("%s: no such folder", split);
-    if (rc == 0 && !train) rc = folder_check_split(split, &classes);
-    for (int k = 0; rc == 0 && k < classes.n; k++)
+    if (rc == 0 && !train) rc = folder_check_split(split, &classes, &nsubs);
+    if (rc == 0 && nsubs == 0) rc = list_dir(split, 0, &flat); /* val/ without class folders */
+    if (rc == 0 && flat.n > 0)
+        rc = folder_add_flat(path, split, &classes, &flat, &paths, &labels, &labels_cap);
+    for (int k = 0; rc == 0 && flat.n == 0 && k < classes.n; k++)
         rc = folder_add_class(split, classes.v[k], k, &paths, &labels, &labels_cap);
+    list_free(&flat);
     if (rc == 0 && paths.n == 0)
         rc = an_error("%s: no images (.jpg, .jpeg or .png files in class subfolders)", split);
     /* hand everything to ds, so dataset_free releases it on error as well */

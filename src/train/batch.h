@@ -1,22 +1,38 @@
-/* batch.h: turning dataset examples into a normalised float batch for the network. */
+/* batch.h: how dataset images become network input, and the statistics that go with it.
+ * Two kinds, chosen by the dataset and stored in checkpoints:
+ *   per-channel (IDX, CIFAR-10, converted torchvision weights): (x / 255 - mean[c]) / std[c];
+ *   the paper's (3-channel image folders and shard files): the 256x256 base image, a crop window,
+ *     minus the training set's mean image at that window, in 0..255 units (times `scale`, 1),
+ *     with PCA lighting from the training set's RGB eigenpairs during training. */
 #ifndef ALEXNET_BATCH_H
 #define ALEXNET_BATCH_H
+#include "../data/augment.h"
 #include "../data/dataset.h"
+#include "../data/loader.h"
 #include "../model/model.h"
 
-/* Per-channel normalisation of pixels scaled to [0, 1]: (x / 255 - mean) / std. */
-typedef struct Norm { int c; float mean[3], std[3]; } Norm;
+typedef struct Norm {
+    int c;
+    float mean[3], std[3];   /* per-channel mode */
+    int paper;               /* 1: the paper's mode */
+    float scale;             /* paper: output = (pixel + lighting - mean image) * scale */
+    float *mean_image;       /* paper: (3, 256, 256), owned (norm_free) */
+    PcaLighting pca;         /* paper: eigenpairs of the training pixels' RGB covariance */
+} Norm;
 
-/* ImageNet statistics (torchvision's), used for image folders and converted torchvision weights. */
+/* ImageNet statistics (torchvision's), for converted torchvision weights. */
 Norm norm_imagenet(int c);
-/* Per-channel mean and std over every pixel of an in-memory set (IDX, CIFAR); ImageNet's for
- * folders. */
-Norm norm_for_dataset(const Dataset *ds, int c);
+/* The input statistics of a training set: per-channel mean and std over every pixel of an
+ * in-memory set; for 3-channel image sets the paper's mode with the shard's stored mean image and
+ * eigenpairs, or, for a folder, computed from a fixed sample of up to `sample` images.
+ * Returns 0 or -1 (an image of the sample failed to decode, out of memory). */
+int norm_for_dataset(const Dataset *ds, int c, int sample, Norm *norm);
+void norm_free(Norm *norm);
 
-/* Fill net->input[0 .. n) with examples idx[0 .. n) of ds at the net's size and channels, and
- * labels[0 .. n). Images are prepared in parallel. Returns 0, or -1 with an_error() naming the
- * first file that failed. */
-int batch_fill(Net *net, const Dataset *ds, const int *idx, int n, const Norm *norm, int *labels);
-/* Normalise one uint8 planar image (c, s, s) into dst. */
+/* Loader input settings for a net of `channels` x crop x crop fed with this norm. Training
+ * augmentation: random_crop, flip and lighting_std (paper mode only). */
+InputConfig norm_input_config(const Norm *norm, int channels, int crop, int random_crop, int flip,
+                              float lighting_std);
+/* Normalise one uint8 planar image (c, s, s) into dst (per-channel mode). */
 void normalize_image(const uint8_t *src, int c, int s, const Norm *norm, float *dst);
 #endif

@@ -24,7 +24,7 @@ static void meta_add(Meta *m, const char *key, const char *fmt, ...) {
 
 int checkpoint_save(const char *path, const Net *net, const float *momentum, const TrainState *st,
                     const Norm *norm, const char *recipe) {
-    int nt = net_num_tensors(net), total = momentum ? 2 * nt : nt;
+    int nt = net_num_tensors(net), total = (momentum ? 2 * nt : nt) + (norm->paper ? 1 : 0);
     StTensor *t = calloc(total, sizeof *t);
     char (*names)[96] = calloc(total, sizeof *names);
     if (!t || !names) { free(t), free(names); return an_error("%s: out of memory", path); }
@@ -37,10 +37,18 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
         memcpy(t[i].shape, shape, sizeof shape);
         if (momentum) {
             t[nt + i] = t[i];
-            snprintf(names[nt + i], 96, "momentum.%.80s", names[i]);
+            char base[96];
+            memcpy(base, names[i], sizeof base);
+            snprintf(names[nt + i], 96, "momentum.%.80s", base);
             t[nt + i].name = names[nt + i];
             t[nt + i].data = momentum + (p - net->params);
         }
+    }
+    if (norm->paper) {
+        StTensor *mi = &t[total - 1];
+        *mi = (StTensor){.name = "input.mean_image", .dtype = ST_F32, .ndim = 3,
+                         .nbytes = (size_t)3 * 256 * 256 * sizeof(float), .data = norm->mean_image};
+        mi->shape[0] = 3, mi->shape[1] = mi->shape[2] = 256;
     }
     Meta m = {.n = 0};
     meta_add(&m, "format", "alexnet-c checkpoint 1");
@@ -48,6 +56,15 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
     meta_add(&m, "in_size", "%d", net->in_size);
     meta_add(&m, "channels", "%d", net->in_c);
     meta_add(&m, "classes", "%d", net->classes);
+    meta_add(&m, "input", "%s", norm->paper ? "paper" : "channel");
+    if (norm->paper) {
+        const PcaLighting *p = &norm->pca;
+        meta_add(&m, "input_scale", "%a", (double)norm->scale);
+        meta_add(&m, "pca_eigval", "%a,%a,%a", (double)p->eigval[0], (double)p->eigval[1], (double)p->eigval[2]);
+        for (int i = 0; i < 3; i++)
+            meta_add(&m, i == 0 ? "pca_eigvec0" : i == 1 ? "pca_eigvec1" : "pca_eigvec2", "%a,%a,%a",
+                     (double)p->eigvec[i][0], (double)p->eigvec[i][1], (double)p->eigvec[i][2]);
+    }
     meta_add(&m, "mean", "%.9g,%.9g,%.9g", norm->mean[0], norm->mean[1], norm->mean[2]);
     meta_add(&m, "std", "%.9g,%.9g,%.9g", norm->std[0], norm->std[1], norm->std[2]);
     if (st) {
@@ -93,6 +110,23 @@ static int check_tensor(const char *path, const StFile *f, const char *name, int
     if (t->dtype != ST_F32)
         return an_error("%s: tensor '%s' is %s, expected F32", path, name, st_dtype_name(t->dtype));
     *out = t;
+    return 0;
+}
+
+/* The paper's input statistics: mean image tensor, scale and eigenpairs. */
+static int read_paper_input(const char *path, const StFile *file, Norm *norm) {
+    const int64_t shape[3] = {3, 256, 256};
+    const StTensor *t = NULL;
+    float scale[3];
+    if (check_tensor(path, file, "input.mean_image", 3, shape, &t)) return -1;
+    PcaLighting *p = &norm->pca;
+    if (!parse3(st_meta(file, "pca_eigval"), p->eigval) || !parse3(st_meta(file, "pca_eigvec0"), p->eigvec[0]) ||
+        !parse3(st_meta(file, "pca_eigvec1"), p->eigvec[1]) || !parse3(st_meta(file, "pca_eigvec2"), p->eigvec[2]) ||
+        sscanf(st_meta(file, "input_scale") ? st_meta(file, "input_scale") : "", "%f", &scale[0]) != 1)
+        return an_error("%s: incomplete input statistics in the metadata", path);
+    if (!(norm->mean_image = malloc(t->nbytes))) return an_error("%s: out of memory", path);
+    memcpy(norm->mean_image, t->data, t->nbytes);
+    norm->paper = 1, norm->scale = scale[0];
     return 0;
 }
 
@@ -143,6 +177,11 @@ int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, 
     if (parse3(st_meta(file, "mean"), mean) && parse3(st_meta(file, "std"), std)) {
         memcpy(norm->mean, mean, sizeof mean);
         memcpy(norm->std, std, sizeof std);
+    }
+    const char *input = st_meta(file, "input");
+    if (input && strcmp(input, "paper") == 0 && read_paper_input(path, file, norm)) {
+        net_free(net);
+        goto fail;
     }
     return 0;
 fail:

@@ -1,8 +1,13 @@
-/* eval.c: evaluation in test mode (dropout off): mean loss, top-1 and top-5 error. */
+/* eval.c: evaluation in test mode (dropout off) through the loader: mean loss, top-1 and top-5
+ * error, with one centre view or 10 views whose softmax outputs are averaged. */
 #include "eval.h"
 #include "../util/common.h"
+#include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 int true_class_rank(const float *probs, int classes, int label) {
     int rank = 0;
@@ -11,36 +16,69 @@ int true_class_rank(const float *probs, int classes, int label) {
     return rank;
 }
 
-int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm *norm, int progress,
-             EvalResult *r) {
-    int B = net->max_batch;
-    int *batch_idx = malloc(B * sizeof(int)), *labels = malloc(B * sizeof(int));
-    if (!batch_idx || !labels) { free(batch_idx), free(labels); return an_error("out of memory"); }
-    double loss = 0.0;
-    long top1 = 0, top5 = 0;
-    double t0 = an_now(), last = t0;
-    int rc = 0;
-    for (int start = 0; start < count; start += B) {
-        int n = count - start < B ? count - start : B;
-        for (int i = 0; i < n; i++) batch_idx[i] = idx ? idx[start + i] : start + i;
-        if (batch_fill(net, ds, batch_idx, n, norm, labels) || !net_forward(net, n, 0, 0)) { rc = -1; break; }
-        loss += (double)net_loss(net, labels) * n;
-        for (int i = 0; i < n; i++) {
-            int rank = true_class_rank(net->probs + (size_t)i * net->classes, net->classes, labels[i]);
-            top1 += rank >= 1;
-            top5 += rank >= 5;
+int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm *norm, int views,
+             int progress, EvalResult *r) {
+    if (views != 1 && views != 10) return an_error("eval: crops must be 1 or 10, not %d", views);
+    int per_batch = net->max_batch / views;
+    if (per_batch < 1) return an_error("eval: 10 crops need a batch of at least 10 images");
+    int *all = NULL;
+    if (!idx) {
+        if (!(all = malloc((size_t)(count ? count : 1) * sizeof(int)))) return an_error("out of memory");
+        for (int i = 0; i < count; i++) all[i] = i;
+        idx = all;
+    }
+    LoaderConfig lc = {.ds = ds, .indices = idx, .count = count, .batch = per_batch,
+                       .mode = views == 10 ? LOADER_TEST10 : LOADER_TEST, .threads = omp_get_max_threads(),
+                       .prefetch = 2, .input = norm_input_config(norm, net->in_c, net->in_size, 0, 0, 0.0f)};
+    Loader *loader;
+    if (count == 0 || loader_start(&loader, &lc)) {
+        free(all);
+        if (count == 0) *r = (EvalResult){0};
+        return count == 0 ? 0 : -1;
+    }
+    float *avg = malloc((size_t)per_batch * net->classes * sizeof(float));
+    double loss = 0.0, t0 = an_now(), last = t0;
+    long top1 = 0, top5 = 0, done = 0;
+    int rc = avg ? 0 : an_error("out of memory");
+    Batch *b;
+    size_t img = (size_t)net->in_c * net->in_size * net->in_size;
+    while (!rc && (b = loader_next(loader))) {
+        int n = b->n;
+        if (n > 0) {
+            memcpy(net->input, b->x, (size_t)n * views * img * sizeof(float));
+            if (!net_forward(net, n * views, 0, 0)) rc = -1;
+            else {
+                net_loss(net, NULL); /* softmax into net->probs */
+                for (int i = 0; i < n; i++) {
+                    float *a = avg + (size_t)i * net->classes;
+                    for (int j = 0; j < net->classes; j++) {
+                        double s = 0.0;
+                        for (int v = 0; v < views; v++) s += net->probs[((size_t)i * views + v) * net->classes + j];
+                        a[j] = (float)(s / views);
+                    }
+                    int label = b->labels[i], rank = true_class_rank(a, net->classes, label);
+                    loss -= log(a[label] > 1e-30f ? a[label] : 1e-30f);
+                    top1 += rank >= 1, top5 += rank >= 5;
+                }
+                done += n;
+            }
         }
+        loader_release(loader, b);
         if (progress && an_now() - last > 1.0) {
             last = an_now();
-            fprintf(stderr, "\r  eval %d/%d  %.0f img/s   ", start + n, count, (start + n) / (last - t0));
+            fprintf(stderr, "%s  eval%s %ld/%d  %.0f img/s%s", isatty(2) ? "\r" : "", views == 10 ? " (10 crops)" : "",
+                    done, count, done / (last - t0), isatty(2) ? "   " : "\n");
         }
     }
-    if (progress && count > 0) fprintf(stderr, "\r%60s\r", "");
-    free(batch_idx), free(labels);
+    if (!rc && loader_error(loader)) rc = an_error("%s", loader_error(loader));
+    if (progress && isatty(2)) fprintf(stderr, "\r%60s\r", "");
+    r->skipped = loader_skipped(loader);
+    loader_stop(loader);
+    free(avg), free(all);
     if (rc) return rc;
-    r->count = count;
-    r->loss = count ? loss / count : 0.0;
-    r->top1_err = count ? (double)top1 / count : 0.0;
-    r->top5_err = count ? (double)top5 / count : 0.0;
+    r->count = done;
+    r->loss = done ? loss / done : 0.0;
+    r->top1_err = done ? (double)top1 / done : 0.0;
+    r->top5_err = done ? (double)top5 / done : 0.0;
     return 0;
 }

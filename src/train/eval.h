@@ -1,14 +1,16 @@
-/* eval.h: top-1 / top-5 error and loss of a network over (part of) a dataset. */
+/* eval.h: top-1 / top-5 error and loss of a network over (part of) a dataset, from the centre
+ * view or the paper's 10 views (four corners, centre, and their mirrors, softmax averaged). */
 #ifndef ALEXNET_EVAL_H
 #define ALEXNET_EVAL_H
 #include "batch.h"
 
-typedef struct EvalResult { double top1_err, top5_err, loss; long count; } EvalResult;
+typedef struct EvalResult { double top1_err, top5_err, loss; long count; int skipped; } EvalResult;
 
 /* Rank of the true class among the probabilities (0 = best); ties count against the prediction. */
 int true_class_rank(const float *probs, int classes, int label);
-/* Evaluate examples idx[0 .. count) (all when idx is NULL) in test mode, in batches of
- * net->max_batch. progress: print a progress line to stderr. Returns 0 or -1. */
-int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm *norm, int progress,
-             EvalResult *r);
+/* Evaluate examples idx[0 .. count) (all when idx is NULL) in test mode with views = 1 or 10, in
+ * batches of net->max_batch images (max_batch / 10 examples with 10 views). Files that fail to
+ * decode are skipped and counted. progress: a progress line on stderr. Returns 0 or -1. */
+int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm *norm, int views,
+             int progress, EvalResult *r);
 #endif

@@ -23,10 +23,11 @@ void train_request_stop(void) { g_stop = 1; }
 
 void train_config_defaults(TrainConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->recipe = "paper";
+    cfg->recipe = "caffe";
     cfg->epochs = 10, cfg->batch = 128;
     cfg->lr = 0.01f, cfg->momentum = 0.9f, cfg->weight_decay = 0.0005f;
     cfg->seed = 1, cfg->patience = 3, cfg->max_drops = 3;
+    cfg->lighting = 0.1f, cfg->val_crops = 1;
 }
 
 /* A fixed permutation of 0..n-1 drawn from (seed, salt), Fisher-Yates with counter-based draws. */
@@ -109,7 +110,8 @@ typedef struct Run {
     float *momentum;
     Norm norm;
     TrainState st;
-    int *train_all, *val_idx, *order, *batch_idx, *labels;
+    int *train_all, *val_idx;
+    int skipped;
     int n_train, n_val;
     char recipe[16];
     char log_path[1024], ckpt_path[1024], best_path[1024], curves_path[1024];
@@ -172,21 +174,21 @@ static int setup(Run *r) {
         if (net_create(&r->net, &spec, in_c, r->train.classes, r->train.h, cfg->batch)) return -1;
         if (!(r->momentum = an_alloc(r->net.nparams * sizeof(float), "momentum"))) return -1;
         net_init(&r->net, cfg->seed);
-        r->norm = norm_for_dataset(&r->train, in_c);
+        if (norm_for_dataset(&r->train, in_c, 1000, &r->norm)) return -1;
+        if (cfg->no_mean && r->norm.paper) /* keep it consistent for eval: a zero mean image */
+            memset(r->norm.mean_image, 0, (size_t)3 * 256 * 256 * sizeof(float));
         r->st = (TrainState){.lr = cfg->lr, .seed = cfg->seed, .best_err = 1.0};
     }
     r->train_all = subset(r->train.n, cfg->limit_train, &r->n_train);
     r->val_idx = subset(r->val.n, cfg->limit_val, &r->n_val);
-    r->order = malloc((size_t)(r->n_train ? r->n_train : 1) * sizeof(int));
-    r->batch_idx = malloc(cfg->batch * sizeof(int));
-    r->labels = malloc(cfg->batch * sizeof(int));
-    if (!r->train_all || !r->val_idx || !r->order || !r->batch_idx || !r->labels) return an_error("out of memory");
+    if (!r->train_all || !r->val_idx) return an_error("out of memory");
     if (r->n_train == 0) return an_error("%s: the training split is empty", cfg->data);
     if (log_reopen(r->log_path, r->st.epoch, &r->hist)) return -1;
     if (r->st.epoch == 0 && r->st.step_in_epoch == 0) {
         FILE *f = fopen(r->log_path, "w");
         if (!f) return an_error("%s: cannot write: %s", r->log_path, strerror(errno));
-        fprintf(f, "epoch,lr,train_loss,train_top1_err,val_loss,val_top1_err,val_top5_err,images_per_s,epoch_seconds\n");
+        fprintf(f, "epoch,lr,train_loss,train_top1_err,val_loss,val_top1_err,val_top5_err,images_per_s,epoch_seconds,"
+                   "val10_top1_err,val10_top5_err\n");
         fclose(f);
     }
     return 0;
@@ -209,18 +211,27 @@ static void progress(const Run *r, int epoch_steps, double t_start, int steps_th
 static int end_epoch(Run *r, double ips) {
     TrainState *st = &r->st;
     const TrainConfig *cfg = r->cfg;
-    EvalResult ev = {0};
-    if (evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, !cfg->quiet && isatty(2), &ev)) return -1;
+    EvalResult ev = {0}, ev10 = {0};
+    int progress = !cfg->quiet && isatty(2);
+    if (evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, 1, progress, &ev)) return -1;
+    if (cfg->val_crops == 10 && evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, 10, progress, &ev10))
+        return -1;
     double loss = st->loss_sum / st->seen, terr = st->err_sum / st->seen;
     st->epoch++;
     if (!cfg->quiet)
         fprintf(stderr, "%sepoch %d: train loss %.4f, train top-1 error %.2f%%; validation (%ld images) top-1 error "
                 "%.2f%%, top-5 error %.2f%%; %.0f img/s, %.0f s\n", isatty(2) ? "\r" : "", st->epoch, loss,
                 100 * terr, ev.count, 100 * ev.top1_err, 100 * ev.top5_err, ips, st->seconds);
+    if (!cfg->quiet && cfg->val_crops == 10)
+        fprintf(stderr, "epoch %d: validation with 10 crops: top-1 error %.2f%%, top-5 error %.2f%%\n", st->epoch,
+                100 * ev10.top1_err, 100 * ev10.top5_err);
+    r->skipped += ev.skipped;
     FILE *f = fopen(r->log_path, "a");
     if (!f) return an_error("%s: cannot write: %s", r->log_path, strerror(errno));
-    fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f\n", st->epoch, st->lr, loss, terr, ev.loss, ev.top1_err,
+    fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f", st->epoch, st->lr, loss, terr, ev.loss, ev.top1_err,
             ev.top5_err, ips, st->seconds);
+    if (cfg->val_crops == 10) fprintf(f, ",%.6f,%.6f\n", ev10.top1_err, ev10.top5_err);
+    else fprintf(f, ",,\n");
     if (fclose(f)) return an_error("%s: cannot write", r->log_path);
     if (st->epoch <= 4096) {
         r->hist.loss[st->epoch - 1] = loss, r->hist.top1[st->epoch - 1] = 100 * ev.top1_err;
@@ -246,55 +257,86 @@ static int end_epoch(Run *r, double ips) {
     return plot_curves(r->curves_path, r->hist.n, r->hist.loss, r->hist.top1, r->hist.top5);
 }
 
+/* One epoch's batches from the loader, from step_in_epoch on. Returns 0 (epoch done or stop
+ * requested: *stopped set), -1 on error. */
+static int train_epoch(Run *r, double t_start, double *last_print, int *steps_this_session, int *stopped) {
+    const TrainConfig *cfg = r->cfg;
+    TrainState *st = &r->st;
+    LoaderConfig lc = {.ds = &r->train, .indices = r->train_all, .count = r->n_train, .batch = cfg->batch,
+                       .mode = LOADER_TRAIN, .seed = st->seed, .epoch = st->epoch, .first_batch = st->step_in_epoch,
+                       .threads = omp_get_max_threads(), .prefetch = 3,
+                       .input = norm_input_config(&r->norm, r->net.in_c, r->net.in_size, !cfg->no_random_crop,
+                                                  !cfg->no_flip, cfg->lighting)};
+    Loader *loader;
+    if (loader_start(&loader, &lc)) return -1;
+    int epoch_steps = loader_batches(loader), rc = 0;
+    size_t img = (size_t)r->net.in_c * r->net.in_size * r->net.in_size;
+    double t_step = an_now();
+    Batch *b;
+    *stopped = 0;
+    while ((b = loader_next(loader))) {
+        int n = b->n;
+        if (n > 0) {
+            memcpy(r->net.input, b->x, n * img * sizeof(float));
+            if (!net_forward(&r->net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step))) { rc = -1; break; }
+            float loss = net_loss(&r->net, b->labels);
+            if (!isfinite(loss)) {
+                rc = an_error("training diverged: loss is %g at step %ld (try a lower --lr)", loss, st->step);
+                break;
+            }
+            if (net_backward(&r->net)) { rc = -1; break; }
+            sgd_update(r->net.nparams, r->net.params, r->net.grads, r->momentum, st->lr, cfg->momentum,
+                       cfg->weight_decay);
+            for (int i = 0; i < n; i++)
+                st->err_sum += true_class_rank(r->net.probs + (size_t)i * r->net.classes, r->net.classes, b->labels[i]) > 0;
+            st->loss_sum += (double)loss * n, st->seen += n;
+        }
+        loader_release(loader, b);
+        st->step_in_epoch++, st->step++, (*steps_this_session)++;
+        double now = an_now();
+        st->seconds += now - t_step, t_step = now;
+        if (!cfg->quiet && (now - *last_print > (isatty(2) ? 1.0 : 15.0) || st->step_in_epoch == epoch_steps)) {
+            progress(r, epoch_steps, t_start, *steps_this_session, now);
+            *last_print = now;
+        }
+        if (st->step_in_epoch == epoch_steps) break; /* the epoch end saves */
+        int stop = g_stop || (cfg->max_steps && st->step >= cfg->max_steps);
+        if (stop || (cfg->save_every && st->step % cfg->save_every == 0)) {
+            if (save(r)) { rc = -1; break; }
+            if (stop) { *stopped = 1; break; }
+        }
+    }
+    if (!rc && !*stopped && st->step_in_epoch < epoch_steps)
+        rc = an_error("%s", loader_error(loader) ? loader_error(loader) : "the data loader stopped early");
+    r->skipped += loader_skipped(loader);
+    loader_stop(loader);
+    return rc;
+}
+
 static int run_epochs(Run *r) {
     const TrainConfig *cfg = r->cfg;
     TrainState *st = &r->st;
-    int B = cfg->batch, epoch_steps = (r->n_train + B - 1) / B;
-    double t_start = an_now(), last_print = 0.0, t_step = an_now();
-    int steps_this_session = 0;
+    double t_start = an_now(), last_print = 0.0;
+    int steps_this_session = 0, stopped = 0;
     while (st->epoch < cfg->epochs) {
-        permutation(r->order, r->n_train, st->seed, 1000 + (uint64_t)st->epoch);
-        while (st->step_in_epoch < epoch_steps) {
-            int start = st->step_in_epoch * B, n = r->n_train - start < B ? r->n_train - start : B;
-            for (int i = 0; i < n; i++) r->batch_idx[i] = r->train_all[r->order[start + i]];
-            if (batch_fill(&r->net, &r->train, r->batch_idx, n, &r->norm, r->labels)) return -1;
-            if (!net_forward(&r->net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step))) return -1;
-            float loss = net_loss(&r->net, r->labels);
-            if (!isfinite(loss)) return an_error("training diverged: loss is %g at step %ld (try a lower --lr)", loss, st->step);
-            if (net_backward(&r->net)) return -1;
-            sgd_update(r->net.nparams, r->net.params, r->net.grads, r->momentum, st->lr, cfg->momentum, cfg->weight_decay);
-            for (int i = 0; i < n; i++)
-                st->err_sum += true_class_rank(r->net.probs + (size_t)i * r->net.classes, r->net.classes, r->labels[i]) > 0;
-            st->loss_sum += (double)loss * n, st->seen += n;
-            st->step_in_epoch++, st->step++, steps_this_session++;
-            double now = an_now();
-            st->seconds += now - t_step, t_step = now;
-            if (!cfg->quiet && (now - last_print > (isatty(2) ? 1.0 : 15.0) || st->step_in_epoch == epoch_steps)) {
-                progress(r, epoch_steps, t_start, steps_this_session, now);
-                last_print = now;
-            }
-            int stop = g_stop || (cfg->max_steps && st->step >= cfg->max_steps);
-            if (st->step_in_epoch == epoch_steps) break; /* the epoch end saves */
-            if (stop || (cfg->save_every && st->step % cfg->save_every == 0)) {
-                if (save(r)) return -1;
-                if (stop) {
-                    if (!cfg->quiet) fprintf(stderr, "\nstopped at step %ld; continue with --resume %s\n", st->step, r->ckpt_path);
-                    return 0;
-                }
-            }
+        if (train_epoch(r, t_start, &last_print, &steps_this_session, &stopped)) return -1;
+        if (stopped) {
+            if (!cfg->quiet) fprintf(stderr, "\nstopped at step %ld; continue with --resume %s\n", st->step, r->ckpt_path);
+            return 0;
         }
         double ips = st->seconds > 0 ? st->seen / st->seconds : 0.0;
         if (end_epoch(r, ips)) return -1;
-        t_step = an_now();
         if (g_stop || (cfg->max_steps && st->step >= cfg->max_steps)) {
             if (!cfg->quiet && st->epoch < cfg->epochs)
                 fprintf(stderr, "stopped at step %ld; continue with --resume %s\n", st->step, r->ckpt_path);
             return 0;
         }
     }
-    if (!cfg->quiet)
+    if (!cfg->quiet) {
         fprintf(stderr, "done: %d epochs, best validation top-1 error %.2f%% (accuracy %.2f%%); wrote %s, %s, %s\n",
                 st->epoch, 100 * st->best_err, 100 * (1 - st->best_err), r->log_path, r->curves_path, r->ckpt_path);
+        if (r->skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r->skipped);
+    }
     return 0;
 }
 
@@ -313,7 +355,8 @@ int train_run(const TrainConfig *cfg) {
     net_free(&r->net);
     an_free(r->momentum);
     dataset_free(&r->train), dataset_free(&r->val);
-    free(r->train_all), free(r->val_idx), free(r->order), free(r->batch_idx), free(r->labels);
+    free(r->train_all), free(r->val_idx);
+    norm_free(&r->norm);
     free(r);
     return rc;
 }

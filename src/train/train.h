@@ -22,6 +22,10 @@ typedef struct TrainConfig {
     long max_steps;           /* stop (with a checkpoint) after this many steps in total (0 = none) */
     int save_every;           /* also checkpoint every this many steps (0 = at epoch ends only) */
     int quiet;                /* no progress lines */
+    /* the paper's augmentation (3-channel image sets): each can be switched off */
+    int no_random_crop, no_flip, no_mean;
+    float lighting;           /* std of the PCA lighting alphas (paper 0.1; 0 = off) */
+    int val_crops;            /* 1: centre-crop validation each epoch; 10: also the 10-crop test */
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *cfg);

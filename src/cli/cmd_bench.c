@@ -1,0 +1,162 @@
+/* cmd_bench.c: `alexnet bench`: benchmarks. For now only --loader: the training input pipeline
+ * (decode + the paper's augmentation) in images/s, to compare with Pillow + torchvision transforms
+ * (bench/loader_pillow.py, side by side in bench/loader.sh). The model benchmarks (--model NAME
+ * --mode train|infer) come later. */
+#include "args.h"
+#include "commands.h"
+#include "../data/augment.h"
+#include "../data/dataset.h"
+#include "../data/loader.h"
+#include "../util/common.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static const char *HELP =
+    "usage: alexnet bench --loader --data PATH [--threads N] [--limit N] [--crop N] [--epochs N]\n"
+    "\n"
+    "--loader times the training input pipeline: the real loader in training mode with the paper's\n"
+    "augmentation (base image 256x256, random crop, mirror, PCA lighting 0.1, mean image) over the\n"
+    "first N images of the training split, batches of 128, 4 batches prefetched. PATH is an image\n"
+    "folder (its train/ split, JPEGs decoded every time) or a shard file written by `alexnet prep`.\n"
+    "A warm-up pass over 256 images runs first; then the whole pass is timed. The last line is\n"
+    "`images/s: X`. Compare with bench/loader_pillow.py (Pillow + torchvision), or run both with\n"
+    "bench/loader.sh.\n"
+    "  --threads N  loader worker threads (default: the online CPUs)\n"
+    "  --limit N    the first N training images in sorted order (default all)\n"
+    "  --crop N     network input size (default 224)     --epochs N   timed passes (default 1)\n";
+
+/* Folders carry no statistics; the benchmark then uses fixed, plausible ones so that it does the
+ * same work as training: the ImageNet RGB eigenpairs of fb.resnet.torch (eigenvalues 0.2175,
+ * 0.0188, 0.0045 on 0..1 pixels, times 255 as tests/test_augment.c uses them; eigvec[i] is the
+ * i-th eigenvector) and a mean image filled with the ImageNet channel means (0.485, 0.456, 0.406
+ * times 255). Shard files supply their own. */
+static const PcaLighting k_imagenet_pca = {
+    {0.2175f * 255.0f, 0.0188f * 255.0f, 0.0045f * 255.0f},
+    {{-0.5675f, -0.5808f, -0.5836f}, {0.7192f, -0.0045f, -0.6948f}, {0.4009f, -0.8140f, 0.4203f}},
+};
+static const float k_imagenet_mean[3] = {0.485f * 255.0f, 0.456f * 255.0f, 0.406f * 255.0f};
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* One epoch of the loader over cfg: drain every batch. *images gets the examples delivered,
+ * *start_secs the time loader_start took (allocating the prefetch ring, starting the threads). */
+static int run_epoch(const LoaderConfig *cfg, long *images, double *start_secs) {
+    Loader *l = NULL;
+    double t0 = an_now();
+    if (loader_start(&l, cfg)) return -1;
+    *start_secs += an_now() - t0;
+    Batch *b;
+    while ((b = loader_next(l)) != NULL) {
+        *images += b->n;
+        loader_release(l, b);
+    }
+    int rc = 0;
+    if (loader_error(l)) rc = an_error("%s", loader_error(l));
+    loader_stop(l);
+    return rc;
+}
+
+static int bench_loader(const char *data, int threads, int limit, int crop, int epochs) {
+    Dataset ds;
+    if (dataset_load(&ds, data, 1)) return -1;
+    int count = limit && limit < ds.n ? limit : ds.n;
+    int *indices = malloc((size_t)(count > 0 ? count : 1) * sizeof *indices);
+    float *mean = NULL;
+    int rc = 0;
+    if (!indices) { rc = an_error("out of memory (%d indices)", count); goto done; }
+    for (int i = 0; i < count; i++) indices[i] = i;
+    if (crop > 256) { rc = an_error("bench: --crop %d is larger than the 256x256 base image", crop); goto done; }
+    const float *mean_image = ds.mean_image;
+    if (!mean_image) {
+        size_t plane = (size_t)256 * 256;
+        if (!(mean = an_alloc(3 * plane * sizeof *mean, "mean image"))) { rc = -1; goto done; }
+        for (int c = 0; c < 3; c++)
+            for (size_t i = 0; i < plane; i++) mean[c * plane + i] = k_imagenet_mean[c];
+        mean_image = mean;
+    }
+    LoaderConfig cfg = {0};
+    cfg.ds = &ds;
+    cfg.indices = indices;
+    cfg.batch = 128;
+    cfg.mode = LOADER_TRAIN;
+    cfg.seed = 1;
+    cfg.threads = threads;
+    cfg.prefetch = 4;
+    cfg.input.paper = 1;
+    cfg.input.channels = 3;
+    AugmentConfig *a = &cfg.input.aug;
+    a->size = 256;
+    a->crop = crop;
+    a->random_crop = 1;
+    a->flip = 1;
+    a->lighting_std = 0.1f;
+    a->pca = ds.pca ? ds.pca : &k_imagenet_pca;
+    a->mean_image = mean_image;
+    a->scale = 1.0f;
+    const char *kind = ds.kind == DATASET_SHARD ? "shard file" : ds.kind == DATASET_FOLDER ? "image folder" : "in-memory set";
+    printf("loader: %s (%s, train split, %d images), %d x %d images, crop %d, batch %d, prefetch %d, %d thread%s\n",
+           data, kind, ds.n, epochs, count, crop, cfg.batch, cfg.prefetch, threads, threads == 1 ? "" : "s");
+    if (!ds.pca || !ds.mean_image)
+        printf("loader: no statistics in %s: fixed ImageNet PCA eigenpairs and channel-mean image\n", data);
+    fflush(stdout);
+
+    /* warm-up: 256 images (page cache, allocator, thread start) */
+    long warm = 0;
+    double start_secs = 0;
+    cfg.count = count < 256 ? count : 256;
+    cfg.epoch = 0;
+    if ((rc = run_epoch(&cfg, &warm, &start_secs)) != 0) goto done;
+
+    long images = 0;
+    start_secs = 0;
+    cfg.count = count;
+    double c0 = cpu_seconds(), t0 = an_now();
+    for (int e = 0; e < epochs && rc == 0; e++) {
+        cfg.epoch = e;
+        rc = run_epoch(&cfg, &images, &start_secs);
+    }
+    double secs = an_now() - t0, cpu = cpu_seconds() - c0;
+    if (rc) goto done;
+    double rate = secs > 0 ? images / secs : 0;
+    printf("loader: %ld images in %.3f s: %.1f images/s, %.1f images/s per thread "
+           "(cpu %.3f s: %.1f images per cpu-second)\n",
+           images, secs, rate, rate / threads, cpu, cpu > 0 ? images / cpu : 0);
+    printf("loader: of which loader_start %.3f s (prefetch ring of %d x %.0f MB, threads); "
+           "without it %.1f images/s\n", start_secs, cfg.prefetch,
+           cfg.batch * 3.0 * crop * crop * sizeof(float) / 1e6,
+           secs > start_secs ? images / (secs - start_secs) : 0);
+    if (images < (long)count * epochs)
+        printf("loader: %ld images skipped (undecodable files, see the warnings above)\n",
+               (long)count * epochs - images);
+    printf("images/s: %.1f\n", rate);
+done:
+    an_free(mean);
+    free(indices);
+    dataset_free(&ds);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *data = NULL;
+    int loader = 0, threads = 0, limit = 0, crop = 224, epochs = 1, help = 0, threads_seen = 0;
+    ArgSpec specs[] = {{"--loader", ARG_FLAG, &loader, NULL}, {"--data", ARG_STR, &data, NULL},
+                       {"--threads", ARG_INT, &threads, &threads_seen}, {"--limit", ARG_INT, &limit, NULL},
+                       {"--crop", ARG_INT, &crop, NULL},       {"--epochs", ARG_INT, &epochs, NULL}};
+    if (args_parse("bench", argc, argv, 2, specs, 6, NULL, 0, &help) < 0) return fail();
+    if (help) { fputs(HELP, stdout); return 0; }
+    if (!loader) return an_error("bench: only --loader is implemented so far"), fail();
+    if (!data) return an_error("bench: --loader needs --data PATH (an image folder or a shard file)"), fail();
+    if (!threads_seen) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads < 1 || limit < 0 || crop < 1 || epochs < 1)
+        return an_error("bench: --threads, --crop and --epochs must be at least 1 and --limit not negative"), fail();
+    return bench_loader(data, threads, limit, crop, epochs) ? fail() : 0;
+}
