@@ -7,6 +7,7 @@
 #include "../src/train/eval.h"
 #include "../src/train/train.h"
 #include "../src/util/common.h"
+#include "../src/util/png.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,4 +195,51 @@ TEST(paper_and_caffe_initialisation) {
           "fc6 under caffe");
     CHECK(spec.layers[spec.nlayers - 1].w_std == 0.01f, "fc8 keeps N(0, 0.01)");
     CHECK(model_apply_recipe(model_find("alexnet"), "nope", &spec) == -1, "unknown recipe accepted");
+}
+
+/* Training from an image folder with a broken file: the file is skipped with a warning and
+ * counted, training completes, and the paper's input statistics travel in the checkpoint. */
+TEST(train_folder_skips_bad_files) {
+    char root[300], path[600];
+    snprintf(root, sizeof root, "%s/folder", harness_tmpdir());
+    const char *dirs[] = {"train", "train/a", "train/b", "val", "val/a", "val/b"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
+        if (i == 0) mkdir(root, 0755);
+        mkdir(path, 0755);
+    }
+    static uint8_t rgb[40 * 30 * 3];
+    for (int k = 0; k < 12; k++) {
+        for (int i = 0; i < 40 * 30 * 3; i++) rgb[i] = (uint8_t)((k % 2 ? 200 : 30) + (i * 7 + k) % 40);
+        snprintf(path, sizeof path, "%s/%s/%s/img%02d.png", root, k < 8 ? "train" : "val", k % 2 ? "b" : "a", k);
+        CHECK(png_write_rgb(path, rgb, 40, 30) == 0, "%s", an_last_error());
+    }
+    snprintf(path, sizeof path, "%s/train/a/broken.JPEG", root);
+    FILE *f = fopen(path, "wb");
+    if (f) { fputs("not an image at all", f); fclose(f); }
+    char out[400];
+    snprintf(out, sizeof out, "%s/folder-run", harness_tmpdir());
+    TrainConfig cfg;
+    train_config_defaults(&cfg);
+    cfg.model = "convnet4", cfg.data = root, cfg.out_dir = out, cfg.epochs = 2, cfg.batch = 4, cfg.quiet = 1;
+    int rc = train_run(&cfg);
+    CHECK(rc == 0, "%s", an_last_error());
+    if (rc) return;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+    StFile file;
+    CHECK(st_read(path, &file) == 0, "%s", an_last_error());
+    const char *input = st_meta(&file, "input");
+    CHECK(input && strcmp(input, "paper") == 0, "input mode %s", input ? input : "missing");
+    CHECK(st_find(&file, "input.mean_image") != NULL, "no mean image in the checkpoint");
+    st_free(&file);
+    Net net;
+    Norm norm;
+    rc = checkpoint_load_net(path, model_find("convnet4"), 4, &net, &norm, &file);
+    CHECK(rc == 0 && norm.paper && norm.mean_image, "%s", an_last_error());
+    if (!rc) {
+        CHECK(net.in_size == 224 && net.classes == 2, "net %d px, %d classes", net.in_size, net.classes);
+        st_free(&file);
+        net_free(&net);
+        norm_free(&norm);
+    }
 }

@@ -6,6 +6,7 @@
 #include "../train/eval.h"
 #include "../util/common.h"
 #include <stdio.h>
+#include <stdlib.h>
 
 static const char *HELP =
     "usage: alexnet eval --model NAME --weights FILE --data PATH [--crops 1|10] [--batch N] [--limit N]\n"
@@ -16,7 +17,7 @@ static const char *HELP =
     "  --crops 1    the centre crop (default)\n"
     "  --crops 10   the paper's 10-crop test: four corners and centre of the 256x256 image and their\n"
     "               mirrors, softmax outputs averaged\n"
-    "  --batch N   images per forward pass (default 100)     --limit N   a fixed subset of N images\n";
+    "  --batch N   images per forward pass (default 100)     --limit N   N images spread evenly over the split\n";
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *weights = NULL, *data = NULL;
@@ -46,7 +47,10 @@ int cmd_eval(int argc, char **argv) {
         int count = limit && limit < ds.n ? limit : ds.n;
         EvalResult r;
         double t0 = an_now();
-        rc = evaluate(&net, &ds, NULL, count, &norm, crops, 1, &r);
+        int *idx = malloc((size_t)(count ? count : 1) * sizeof(int)); /* spread over the whole split */
+        for (int k = 0; idx && k < count; k++) idx[k] = (int)((long)k * ds.n / count);
+        rc = idx ? evaluate(&net, &ds, idx, count, &norm, crops, 1, &r) : an_error("out of memory");
+        free(idx);
         if (!rc)
             printf("%s on %s (%ld images, %s): top-1 error %.2f%%, top-5 error %.2f%%, loss %.4f (%.0f images/s)\n",
                    model, data, r.count, crops == 10 ? "10 crops" : "centre crop", 100 * r.top1_err,

@@ -31,6 +31,8 @@ typedef struct ModelSpec {
     const char *name;
     const char *about;
     int in_size;          /* input height = width; 0 = the dataset's own size */
+    float paper_input_scale; /* with the paper's image input (pixels minus mean image, 0..255 units):
+                                multiplier; 0 = 1 (raw units, as the paper, for N(0, 0.01) init) */
     int nlayers;
     LayerSpec layers[MAX_LAYERS];
 } ModelSpec;

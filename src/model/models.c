@@ -47,6 +47,7 @@ static const ModelSpec MODELS[] = {
     {.name = "convnet4",
      .about = "four-layer CIFAR-style network of the paper's Figure 1, ReLU (input: the dataset's size)",
      .in_size = 0,
+     .paper_input_scale = 1.0f / 64.0f, /* He init expects inputs of about unit variance */
      .nlayers = 9,
      .layers = {CONV("conv1", 32, 5, 1, 2, 1, 0.0f, 0.0f), RELU, MAXPOOL(3, 2),
                 CONV("conv2", 32, 5, 1, 2, 1, 0.0f, 0.0f), RELU, MAXPOOL(3, 2),
@@ -54,6 +55,7 @@ static const ModelSpec MODELS[] = {
     {.name = "convnet4-tanh",
      .about = "the same four-layer network with tanh units (Figure 1's slower curve)",
      .in_size = 0,
+     .paper_input_scale = 1.0f / 64.0f,
      .nlayers = 9,
      .layers = {CONV("conv1", 32, 5, 1, 2, 1, 0.0f, 0.0f), TANH, MAXPOOL(3, 2),
                 CONV("conv2", 32, 5, 1, 2, 1, 0.0f, 0.0f), TANH, MAXPOOL(3, 2),

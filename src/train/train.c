@@ -171,10 +171,14 @@ static int setup(Run *r) {
         if (rc) return -1;
         if (cfg->lr_set) r->st.lr = cfg->lr;
     } else {
-        if (net_create(&r->net, &spec, in_c, r->train.classes, r->train.h, cfg->batch)) return -1;
+        /* models without a fixed input size take in-memory images as they are, and crops of 224
+         * from the 256x256 images of folders and shards */
+        int images = r->train.kind == DATASET_FOLDER || r->train.kind == DATASET_SHARD;
+        if (net_create(&r->net, &spec, in_c, r->train.classes, images ? 224 : r->train.h, cfg->batch)) return -1;
         if (!(r->momentum = an_alloc(r->net.nparams * sizeof(float), "momentum"))) return -1;
         net_init(&r->net, cfg->seed);
         if (norm_for_dataset(&r->train, in_c, 1000, &r->norm)) return -1;
+        if (spec.paper_input_scale > 0.0f) r->norm.scale = spec.paper_input_scale;
         if (cfg->no_mean && r->norm.paper) /* keep it consistent for eval: a zero mean image */
             memset(r->norm.mean_image, 0, (size_t)3 * 256 * 256 * sizeof(float));
         r->st = (TrainState){.lr = cfg->lr, .seed = cfg->seed, .best_err = 1.0};
