@@ -53,6 +53,7 @@ written atomically after every epoch and when Ctrl-C stops a run (after the curr
 momentum buffers, epoch, step, lr, schedule state, the epoch's partial sums, RNG state and the
 input statistics. --resume CKPT continues exactly where it stopped, mid-epoch included (the
 epoch's order and augmentation are drawn up front from (seed, epoch)); --epochs is the total.
+--max-steps N stops after N steps in all, with a checkpoint (as the C side's flag).
 
 Usage:
     /usr/bin/python3 bench/train_pytorch.py --recipe paper --epochs 30 --threads 2
@@ -342,7 +343,7 @@ def test_views(views):
 def make_view(img, mean, x, y, flip, rgb=None):
     """(3, 227, 227) float: window (x, y) of img, plus lighting, minus the mean image at the same
     source pixels, mirrored if flip."""
-    v = torch.from_numpy(np.asarray(img[:, y:y + CROP, x:x + CROP])).float()
+    v = torch.from_numpy(np.ascontiguousarray(img[:, y:y + CROP, x:x + CROP])).float()
     if rgb is not None:
         v += rgb.view(3, 1, 1)
     v -= mean[:, y:y + CROP, x:x + CROP]
@@ -451,8 +452,9 @@ def log_reopen(path, upto, fresh, header):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description="The PyTorch peer of `alexnet train --model alexnet --recipe paper|caffe` (equal-epoch curves).",
+        epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(here, "..", "..", "shared", "data", "imagenette"))
     ap.add_argument("--recipe", choices=["paper", "caffe"], default="paper")
     ap.add_argument("--epochs", type=int, default=10, help="total epochs (default 10, as the C side)")
@@ -468,6 +470,7 @@ def main():
     ap.add_argument("--limit-train", type=int, default=0, help="fixed random subset of N training images (C's)")
     ap.add_argument("--limit-val", type=int, default=0, help="fixed random subset of N validation images (C's)")
     ap.add_argument("--val-crops", type=int, choices=[1, 10], default=1)
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps in all, with a checkpoint")
     ap.add_argument("--stats-sample", type=int, default=1000,
                     help="training images for the mean image and eigenpairs, evenly spread (default 1000, "
                          "as the C side; 0 = all)")
@@ -588,7 +591,7 @@ def main():
     t_session, images_session, last_print = time.time(), 0, time.time()
     tty = sys.stdout.isatty()
     train_labels_t = torch.from_numpy(train_labels)
-    while st["epoch"] < args.epochs:
+    while st["epoch"] < args.epochs and not (args.max_steps and st["step"] >= args.max_steps):
         epoch = st["epoch"]
         # the epoch's order and augmentation, drawn up front from (seed, epoch): resumable mid-epoch
         g = torch.Generator().manual_seed(args.seed * 1000003 + epoch)
@@ -641,7 +644,7 @@ def main():
                        f"loss {st['loss_sum'] / st['seen']:.4f}  train err {100 * st['err_sum'] / st['seen']:.2f}%  "
                        f"lr {st['lr']:.4g}  {ips:.1f} img/s  ETA {fmt_time(left / max(ips, 1e-9))} (training)")
                 print(("\r" + msg + "   ") if tty else msg, end="" if tty else "\n", flush=True)
-            if stop["flag"]:
+            if stop["flag"] or (args.max_steps and st["step"] >= args.max_steps):
                 stopped = True
                 break
         pf.close()
@@ -649,7 +652,10 @@ def main():
             print(flush=True)
         if stopped:
             checkpoint()
-            print(f"stopped at step {st['step']}; continue with --resume {ckpt_path}", flush=True)
+            print(f"stopped at step {st['step']} (epoch {epoch + 1}, step {st['step_in_epoch']}/{nb}; train loss "
+                  f"{st['loss_sum'] / max(st['seen'], 1):.4f}, train top-1 error "
+                  f"{100 * st['err_sum'] / max(st['seen'], 1):.2f}% so far); continue with --resume {ckpt_path}",
+                  flush=True)
             return
 
         # --- end of epoch: validation, log, schedule, checkpoint

@@ -201,7 +201,7 @@ TEST(paper_and_caffe_initialisation) {
  * counted, training completes, and the paper's input statistics travel in the checkpoint. */
 TEST(train_folder_skips_bad_files) {
     char root[300], path[600];
-    snprintf(root, sizeof root, "%s/folder", harness_tmpdir());
+    snprintf(root, sizeof root, "%s/train-bad-file", harness_tmpdir());
     const char *dirs[] = {"train", "train/a", "train/b", "val", "val/a", "val/b"};
     for (int i = 0; i < 6; i++) {
         snprintf(path, sizeof path, "%s/%s", root, dirs[i]);

@@ -4,6 +4,7 @@
  * own A block. Edge tiles go through a small scratch tile. */
 #include "gemm.h"
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,36 @@ static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0,
     }
 }
 
+/* The B panel buffer, kept per calling thread (allocating it per call made every gemm an
+ * mmap/munmap pair, and the TLB shootdowns cost more than small products); freed when the
+ * thread exits. */
+typedef struct PackBuffer { float *p; size_t cap; } PackBuffer;
+static pthread_key_t g_pack_key;
+static pthread_once_t g_pack_once = PTHREAD_ONCE_INIT;
+
+static void pack_buffer_free(void *v) {
+    PackBuffer *b = v;
+    free(b->p);
+    free(b);
+}
+
+static void pack_key_init(void) { pthread_key_create(&g_pack_key, pack_buffer_free); }
+
+static float *pack_buffer(size_t floats) {
+    pthread_once(&g_pack_once, pack_key_init);
+    PackBuffer *b = pthread_getspecific(g_pack_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) return NULL;
+        pthread_setspecific(g_pack_key, b);
+    }
+    if (floats > b->cap) {
+        free(b->p);
+        b->p = aligned_alloc(64, (floats * sizeof(float) + 63) & ~(size_t)63);
+        b->cap = b->p ? floats : 0;
+    }
+    return b->p;
+}
+
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -87,8 +118,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
     }
     if (K <= 0 || alpha == 0.0f) return;
     int kc_max = K < KC ? K : KC, nc_max = N < NC ? N : NC;
-    size_t bsize = (size_t)kc_max * (nc_max + NR) * sizeof(float);
-    float *bpack = aligned_alloc(64, (bsize + 63) & ~(size_t)63);
+    float *bpack = pack_buffer((size_t)kc_max * (nc_max + NR));
     if (!bpack) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc); return; }
     for (int j0 = 0; j0 < N; j0 += NC) {
         int nc = N - j0 < NC ? N - j0 : NC;
@@ -125,7 +155,6 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
             }
         }
     }
-    free(bpack);
 }
 
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

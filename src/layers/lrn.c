@@ -6,6 +6,15 @@
 #include "layers.h"
 #include <math.h>
 
+/* s^-beta; the paper's beta = 0.75 is 1 / (sqrt(s) sqrt(sqrt(s))), several times faster than powf. */
+static inline float pow_neg(float s, float beta) {
+    if (beta == 0.75f) {
+        float r = sqrtf(s);
+        return 1.0f / (r * sqrtf(r));
+    }
+    return powf(s, -beta);
+}
+
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale) {
     size_t img = (size_t)c * hw;
     float a = p.alpha / p.size;
@@ -24,7 +33,7 @@ void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, fl
             const float *xc = xi + (size_t)ch * hw;
             for (int q = 0; q < hw; q++) {
                 s[q] = p.k + a * s[q];
-                yc[q] = xc[q] * powf(s[q], -p.beta);
+                yc[q] = xc[q] * pow_neg(s[q], p.beta);
             }
         }
 }
@@ -48,6 +57,6 @@ void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float
             }
             const float *xc = x + off + (size_t)ch * hw, *sc = scale + off + (size_t)ch * hw;
             const float *dyc = dy + off + (size_t)ch * hw;
-            for (int q = 0; q < hw; q++) d[q] = dyc[q] * powf(sc[q], -p.beta) - coef * xc[q] * d[q];
+            for (int q = 0; q < hw; q++) d[q] = dyc[q] * pow_neg(sc[q], p.beta) - coef * xc[q] * d[q];
         }
 }
