@@ -29,11 +29,11 @@ static const char *HELP =
 
 /* Folders carry no statistics; the benchmark then uses fixed, plausible ones so that it does the
  * same work as training: the ImageNet RGB eigenpairs of fb.resnet.torch (eigenvalues 0.2175,
- * 0.0188, 0.0045 on 0..1 pixels, times 255 as tests/test_augment.c uses them; eigvec[i] is the
- * i-th eigenvector) and a mean image filled with the ImageNet channel means (0.485, 0.456, 0.406
+ * 0.0188, 0.0045 on 0..1 pixels, times 255^2: variances in 0..255 units, as shards store them;
+ * eigvec[i] is the i-th eigenvector) and a mean image filled with the ImageNet channel means (0.485, 0.456, 0.406
  * times 255). Shard files supply their own. */
 static const PcaLighting k_imagenet_pca = {
-    {0.2175f * 255.0f, 0.0188f * 255.0f, 0.0045f * 255.0f},
+    {0.2175f * 65025.0f, 0.0188f * 65025.0f, 0.0045f * 65025.0f},
     {{-0.5675f, -0.5808f, -0.5836f}, {0.7192f, -0.0045f, -0.6948f}, {0.4009f, -0.8140f, 0.4203f}},
 };
 static const float k_imagenet_mean[3] = {0.485f * 255.0f, 0.456f * 255.0f, 0.406f * 255.0f};

@@ -326,11 +326,13 @@ int loader_start(Loader **out, const LoaderConfig *cfg) {
     for (int i = 0; rc == 0 && i < cfg->prefetch; i++) {
         Slot *s = &l->slots[i];
         s->batch.views = l->views;
-        s->batch.x = an_alloc((size_t)cfg->batch * l->example_floats * sizeof(float), "loader batch");
+        size_t xbytes = (size_t)cfg->batch * l->example_floats * sizeof(float); /* not zeroed: every */
+        s->batch.x = aligned_alloc(64, (xbytes + 63) & ~(size_t)63);        /* image is written */
+        if (!s->batch.x) an_error("out of memory (%zu bytes for a loader batch)", xbytes);
         s->batch.labels = malloc((size_t)cfg->batch * sizeof(int));
         s->batch.example = malloc((size_t)cfg->batch * sizeof(int));
         s->ok = malloc((size_t)cfg->batch);
-        if (!s->batch.x) rc = -1; /* an_alloc said what */
+        if (!s->batch.x) rc = -1; /* the error is recorded above */
         else if (!s->batch.labels || !s->batch.example || !s->ok) rc = an_error("out of memory (loader batch)");
     }
     for (int i = 0; rc == 0 && i < cfg->threads; i++)
