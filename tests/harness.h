@@ -30,4 +30,10 @@ extern int harness_failures; /* failures in the current test */
 const char *harness_shared_data(void);
 /* A fresh temporary directory for this test run (created once). */
 const char *harness_tmpdir(void);
+/* harness_tmpdir() + "/" + rel, in one of 8 rotating buffers (valid for the next 7 calls). */
+const char *harness_path(const char *rel);
+/* mkdir -p path (errors ignored: the test that needs the folder will fail on its own). */
+void harness_mkdirs(const char *path);
+/* Write n bytes to path. Returns 0 or -1. */
+int harness_write(const char *path, const void *data, size_t n);
 #endif

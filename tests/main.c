@@ -36,6 +36,33 @@ const char *harness_tmpdir(void) {
     return dir;
 }
 
+const char *harness_path(const char *rel) {
+    static char buf[8][512];
+    static int next;
+    char *p = buf[next++ & 7];
+    snprintf(p, sizeof buf[0], "%s/%s", harness_tmpdir(), rel);
+    return p;
+}
+
+void harness_mkdirs(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    mkdir(buf, 0755);
+}
+
+int harness_write(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t put = n ? fwrite(data, 1, n, f) : 0;
+    return fclose(f) == 0 && put == n ? 0 : -1;
+}
+
 int main(int argc, char **argv) {
     int passed = 0, failed = 0;
     for (int i = 0; i < g_ntests; i++) {

@@ -42,18 +42,8 @@ static void expect_error(const char *args, const char *what) {
     CHECK(strstr(g_err, what) != NULL, "`alexnet %s`: error does not mention '%s': %s", args, what, g_err);
 }
 
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (f) { fwrite(data, 1, n, f); fclose(f); }
-}
-
-static const char *tmp(const char *name) {
-    static char buf[8][400];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 400, "%s/%s", harness_tmpdir(), name);
-    return p;
-}
+#define write_bytes harness_write
+#define tmp harness_path
 
 TEST(cli_info_parameter_counts) {
     CHECK(run("info --model alexnet") == 0, "%s", g_err);

@@ -16,17 +16,7 @@
 
 static int has(const char *text, const char *part) { return strstr(text, part) != NULL; }
 
-static void mkdirs(const char *path) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(buf, 0755);
-            *p = '/';
-        }
-    mkdir(buf, 0755);
-}
+#define mkdirs harness_mkdirs
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");

@@ -24,31 +24,15 @@
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
+#define mkdirs harness_mkdirs
+#define write_bytes harness_write
+
 static const char *tmp(const char *rel) {
     static char buf[8][512];
     static int next;
     char *p = buf[next++ & 7];
-    snprintf(p, sizeof buf[0], "%s/shard/%s", harness_tmpdir(), rel);
-    return p;
-}
-
-static void mkdirs(const char *path) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(buf, 0755);
-            *p = '/';
-        }
-    mkdir(buf, 0755);
-}
-
-static int write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t put = n ? fwrite(data, 1, n, f) : 0;
-    return fclose(f) == 0 && put == n ? 0 : -1;
+    snprintf(p, sizeof buf[0], "shard/%s", rel);
+    return harness_path(p);
 }
 
 static uint8_t *read_all(const char *path, size_t *n) {
