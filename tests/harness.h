@@ -3,6 +3,7 @@
  * prints "N passed, N failed". CHECK records a failure with file:line and continues. */
 #ifndef ALEXNET_HARNESS_H
 #define ALEXNET_HARNESS_H
+#include <stddef.h>
 #include <stdio.h>
 
 typedef void (*TestFn)(void);
@@ -36,4 +37,7 @@ const char *harness_path(const char *rel);
 void harness_mkdirs(const char *path);
 /* Write n bytes to path. Returns 0 or -1. */
 int harness_write(const char *path, const void *data, size_t n);
+/* A JPEG of interleaved pixels, comps = 1 (gray), 3 (RGB) or 4 (CMYK, with libjpeg's Adobe marker,
+ * read back as Adobe-inverted inks), at the given quality. Returns 0 or -1. */
+int harness_write_jpeg(const char *path, const unsigned char *px, int w, int h, int comps, int quality);
 #endif

@@ -29,31 +29,7 @@ static int is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* JPEG of interleaved pixels with comps = 1 (gray), 3 (RGB) or 4 (CMYK, with libjpeg's Adobe
- * marker, so the samples are read back as Adobe-inverted inks) */
-static int write_jpeg(const char *path, const uint8_t *px, int w, int h, int comps, int quality) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    jpeg_stdio_dest(&c, f);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = comps;
-    c.in_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, quality, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * w * comps);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    return fclose(f);
-}
+#define write_jpeg harness_write_jpeg
 
 static uint8_t *solid_rgb(int w, int h, uint8_t r, uint8_t g, uint8_t b) {
     uint8_t *px = malloc((size_t)w * h * 3);

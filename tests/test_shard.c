@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <jpeglib.h>
 
 #define BASE_BYTES ((size_t)3 * 256 * 256)
 
@@ -68,33 +67,9 @@ static uint8_t *picture(int w, int h, unsigned seed) {
     return px;
 }
 
-static int write_jpeg(const char *path, const uint8_t *px, int w, int h) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    jpeg_stdio_dest(&c, f);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * w * 3);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    return fclose(f);
-}
-
 static void put_picture(const char *path, int w, int h, unsigned seed, int jpeg) {
     uint8_t *px = picture(w, h, seed);
-    int rc = jpeg ? write_jpeg(path, px, w, h) : png_write_rgb(path, px, w, h);
+    int rc = jpeg ? harness_write_jpeg(path, px, w, h, 3, 90) : png_write_rgb(path, px, w, h);
     CHECK(rc == 0, "write %s: %s", path, an_last_error());
     free(px);
 }
