@@ -20,7 +20,8 @@ static const char *HELP =
     "augmentation (base image 256x256, random crop, mirror, PCA lighting 0.1, mean image) over the\n"
     "first N images of the training split, batches of 128, 4 batches prefetched. PATH is an image\n"
     "folder (its train/ split, JPEGs decoded every time) or a shard file written by `alexnet prep`.\n"
-    "A warm-up pass over 256 images runs first; then the whole pass is timed. The last line is\n"
+    "An untimed warm-up pass runs first, then --epochs timed passes of the same loader (new order\n"
+    "and augmentation each, the prefetch ring reused as in training). The last line is\n"
     "`images/s: X`. Compare with bench/loader_pillow.py (Pillow + torchvision), or run both with\n"
     "bench/loader.sh.\n"
     "  --threads N  loader worker threads (default: the online CPUs)\n"
@@ -44,22 +45,14 @@ static double cpu_seconds(void) {
     return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
-/* One epoch of the loader over cfg: drain every batch. *images gets the examples delivered,
- * *start_secs the time loader_start took (allocating the prefetch ring, starting the threads). */
-static int run_epoch(const LoaderConfig *cfg, long *images, double *start_secs) {
-    Loader *l = NULL;
-    double t0 = an_now();
-    if (loader_start(&l, cfg)) return -1;
-    *start_secs += an_now() - t0;
+/* One pass of the loader: drain every batch into *images. */
+static int drain(Loader *l, long *images) {
     Batch *b;
     while ((b = loader_next(l)) != NULL) {
         *images += b->n;
         loader_release(l, b);
     }
-    int rc = 0;
-    if (loader_error(l)) rc = an_error("%s", loader_error(l));
-    loader_stop(l);
-    return rc;
+    return loader_error(l) ? an_error("%s", loader_error(l)) : 0;
 }
 
 static int bench_loader(const char *data, int threads, int limit, int crop, int epochs) {
@@ -106,31 +99,24 @@ static int bench_loader(const char *data, int threads, int limit, int crop, int 
         printf("loader: no statistics in %s: fixed ImageNet PCA eigenpairs and channel-mean image\n", data);
     fflush(stdout);
 
-    /* warm-up: 256 images (page cache, allocator, thread start) */
-    long warm = 0;
-    double start_secs = 0;
-    cfg.count = count < 256 ? count : 256;
-    cfg.epoch = 0;
-    if ((rc = run_epoch(&cfg, &warm, &start_secs)) != 0) goto done;
-
-    long images = 0;
-    start_secs = 0;
+    /* warm-up: one untimed pass (page cache, allocator, the prefetch ring's first touch); the
+     * timed passes reuse the same loader, as training does from one epoch to the next */
+    long warm = 0, images = 0;
     cfg.count = count;
+    cfg.epoch = 0;
+    Loader *l = NULL;
+    if ((rc = loader_start(&l, &cfg)) != 0) goto done;
+    rc = drain(l, &warm);
     double c0 = cpu_seconds(), t0 = an_now();
-    for (int e = 0; e < epochs && rc == 0; e++) {
-        cfg.epoch = e;
-        rc = run_epoch(&cfg, &images, &start_secs);
-    }
+    for (int e = 1; e <= epochs && rc == 0; e++)
+        if ((rc = loader_restart(l, e, 0)) == 0) rc = drain(l, &images);
     double secs = an_now() - t0, cpu = cpu_seconds() - c0;
+    loader_stop(l);
     if (rc) goto done;
     double rate = secs > 0 ? images / secs : 0;
     printf("loader: %ld images in %.3f s: %.1f images/s, %.1f images/s per thread "
            "(cpu %.3f s: %.1f images per cpu-second)\n",
            images, secs, rate, rate / threads, cpu, cpu > 0 ? images / cpu : 0);
-    printf("loader: of which loader_start %.3f s (prefetch ring of %d x %.0f MB, threads); "
-           "without it %.1f images/s\n", start_secs, cfg.prefetch,
-           cfg.batch * 3.0 * crop * crop * sizeof(float) / 1e6,
-           secs > start_secs ? images / (secs - start_secs) : 0);
     if (images < (long)count * epochs)
         printf("loader: %ld images skipped (undecodable files, see the warnings above)\n",
                (long)count * epochs - images);

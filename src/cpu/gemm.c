@@ -3,8 +3,8 @@
  * per slice and shared), then tasks of MC rows x NT columns spread over threads; each task packs its
  * own A block. Edge tiles go through a small scratch tile. */
 #include "gemm.h"
+#include "../util/common.h"
 #include <omp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,34 +76,10 @@ static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0,
     }
 }
 
-/* The B panel buffer, kept per calling thread (allocating it per call made every gemm an
- * mmap/munmap pair, and the TLB shootdowns cost more than small products); freed when the
- * thread exits. */
-typedef struct PackBuffer { float *p; size_t cap; } PackBuffer;
-static pthread_key_t g_pack_key;
-static pthread_once_t g_pack_once = PTHREAD_ONCE_INIT;
-
-static void pack_buffer_free(void *v) {
-    PackBuffer *b = v;
-    free(b->p);
-    free(b);
-}
-
-static void pack_key_init(void) { pthread_key_create(&g_pack_key, pack_buffer_free); }
-
+/* The B panel buffer is the calling thread's scratch (an_thread_buffer): allocating it per call
+ * made every gemm an mmap/munmap pair, and the TLB shootdowns cost more than small products. */
 static float *pack_buffer(size_t floats) {
-    pthread_once(&g_pack_once, pack_key_init);
-    PackBuffer *b = pthread_getspecific(g_pack_key);
-    if (!b) {
-        if (!(b = calloc(1, sizeof *b))) return NULL;
-        pthread_setspecific(g_pack_key, b);
-    }
-    if (floats > b->cap) {
-        free(b->p);
-        b->p = aligned_alloc(64, (floats * sizeof(float) + 63) & ~(size_t)63);
-        b->cap = b->p ? floats : 0;
-    }
-    return b->p;
+    return an_thread_buffer(AN_BUF_GEMM_PACK, floats * sizeof(float));
 }
 
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

@@ -93,7 +93,55 @@ static void row_mirrored(const uint8_t *restrict s, const float *restrict m, flo
 /* src is (3, size, size) uint8, dst is (3, crop, crop) float. Output pixel (ox, oy) reads source
  * column v.flip ? v.x + crop - 1 - ox : v.x + ox and row v.y + oy; each row of the window is the
  * source span [v.x, v.x + crop). */
-void augment_apply(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst) {
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define AUG_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+/* The two rows above with AVX-512: 16 pixels per step (bytes widened to floats, the same
+ * operations in the same order, so the results are bit-identical), the mirrored row reversing each
+ * vector with a permute; the last partial vector is masked. */
+AUG_AVX512 static void row_avx512(const uint8_t *s, const float *m, float add, float scale, float *d,
+                                  int n, int mirrored) {
+    const __m512 vadd = _mm512_set1_ps(add), vscale = _mm512_set1_ps(scale);
+    const __m512i rev = _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int i = 0, r; i < n; i += r) {
+        /* r outputs: up to the next 64-byte boundary of d, so that full vectors are aligned and
+         * go out as streaming stores (no read for ownership of the batch, which is not read again
+         * before the training step); a short head or tail vector is a masked store */
+        int to_line = (int)((64 - ((uintptr_t)(d + i) & 63)) & 63) / 4;
+        r = to_line ? to_line : 16;
+        if (r > n - i) r = n - i;
+        __mmask16 k = (__mmask16)((1u << r) - 1);
+        /* forward: source [i, i + r); mirrored: outputs i.. read source n-1-i down to n-i-r */
+        int at = mirrored ? n - i - r : i;
+        __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, s + at)));
+        __m512 v = _mm512_add_ps(x, vadd);
+        if (m) v = _mm512_sub_ps(v, _mm512_maskz_loadu_ps(k, m + at));
+        v = _mm512_mul_ps(v, vscale);
+        if (mirrored) /* lane j holds source at + j; output lane j wants source at + r - 1 - j */
+            v = _mm512_permutexvar_ps(_mm512_sub_epi32(rev, _mm512_set1_epi32(16 - r)), v);
+        if (r == 16) _mm512_stream_ps(d + i, v);
+        else _mm512_mask_storeu_ps(d + i, k, v);
+    }
+}
+
+AUG_AVX512 static void stores_done(void) { _mm_sfence(); } /* streaming stores visible to others */
+
+static int have_avx512(void) {
+    static int known = -1;
+    if (known < 0)
+        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl");
+    return known;
+}
+#else
+static void row_avx512(const uint8_t *s, const float *m, float add, float scale, float *d, int n,
+                       int mirrored) { (void)s, (void)m, (void)add, (void)scale, (void)d, (void)n, (void)mirrored; }
+static void stores_done(void) {}
+static int have_avx512(void) { return 0; }
+#endif
+
+static void apply(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst, int fast) {
     const int size = a->size, crop = a->crop;
     const size_t plane = (size_t)size * size;
     for (int c = 0; c < 3; c++) {
@@ -103,8 +151,18 @@ void augment_apply(const AugmentConfig *a, const uint8_t *src, View v, const flo
             const uint8_t *s = src + off;
             const float *m = a->mean_image ? a->mean_image + off : NULL;
             float *d = dst + ((size_t)c * crop + oy) * crop;
-            if (v.flip) row_mirrored(s, m, add, a->scale, d, crop);
+            if (fast)        row_avx512(s, m, add, a->scale, d, crop, v.flip);
+            else if (v.flip) row_mirrored(s, m, add, a->scale, d, crop);
             else        row_forward(s, m, add, a->scale, d, crop);
         }
     }
+    if (fast) stores_done();
+}
+
+void augment_apply(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst) {
+    apply(a, src, v, rgb, dst, have_avx512());
+}
+
+void augment_apply_reference(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst) {
+    apply(a, src, v, rgb, dst, 0);
 }

@@ -43,4 +43,7 @@ void augment_lighting(const AugmentConfig *a, uint64_t seed, uint64_t counter, f
 /* Cut view v out of src (3, size, size), mirror it if v.flip, add rgb (may be NULL), subtract the
  * mean image at the same source pixels, multiply by scale: dst (3, crop, crop) float. */
 void augment_apply(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst);
+/* The same with the plain C loops only (augment_apply uses AVX-512 where the CPU has it, with
+ * streaming stores; the floats are bit-identical). For tests. */
+void augment_apply_reference(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst);
 #endif

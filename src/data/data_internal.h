@@ -23,4 +23,7 @@ int data_path_kind(const char *path);
 
 /* image_resize that reports failure: returns 0, or -1 with an_error() set (out of memory). */
 int image_resize_checked(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh);
+/* The plain scalar resize (interleaved passes, as Pillow's code) that the fast planar path is
+ * tested against byte for byte. 0 or -1. */
+int image_resize_reference(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh);
 #endif

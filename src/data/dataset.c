@@ -186,3 +186,9 @@ int dataset_get_base(const Dataset *ds, int i, uint8_t *out) {
     }
     return dataset_get_image(ds, i, 3, size, out); /* in memory: resized to 256x256, gray replicated */
 }
+
+const uint8_t *dataset_base(const Dataset *ds, int i, uint8_t *scratch) {
+    if (ds && ds->kind == DATASET_SHARD && i >= 0 && i < ds->n)
+        return ds->pixels + (size_t)i * 3 * SHARD_IMAGE_SIZE * SHARD_IMAGE_SIZE;
+    return dataset_get_base(ds, i, scratch) == 0 ? scratch : NULL;
+}

@@ -47,6 +47,9 @@ int dataset_get_image(const Dataset *ds, int i, int out_c, int size, uint8_t *ou
  * decode, scale the shorter side to 256 and take the centre 256x256 (exactly what `alexnet prep`
  * stores); in-memory sets are resized (gray replicated). Returns 0 or -1 (an_error names the file). */
 int dataset_get_base(const Dataset *ds, int i, uint8_t *out);
+/* The same image without a copy where one exists: a pointer into a shard's mapping, or else
+ * `scratch` (3 * 256 * 256 bytes) filled by dataset_get_base. NULL on failure (an_error set). */
+const uint8_t *dataset_base(const Dataset *ds, int i, uint8_t *scratch);
 
 /* Shorter-side size an image is scaled to before the centre crop of `crop`:
  * 256 for crops of 224 and 227 (the paper, torchvision), crop * 8 / 7 rounded otherwise. */

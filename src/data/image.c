@@ -382,6 +382,7 @@ static void resample_h(const uint8_t *src, size_t stride, int c, int nrows, cons
 /* Vertical pass: columns of src (width pixels, row stride in bytes) resampled by co into count
  * rows of dst (count, width, c). src starts at row row_base of the image co refers to. Runs
  * along rows in blocks so the inner loop is contiguous and vectorises. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void resample_v(const uint8_t *src, size_t stride, int c, int width, const Coeffs *co,
                        int count, int row_base, uint8_t *dst) {
     enum { BLOCK = 1024 };
@@ -414,10 +415,11 @@ static int vertical_first(int w, int h, int ow, int oh) {
     return h - oh > 0 && h - oh > 2 * (w - ow);
 }
 
-/* The window [x0, x0 + cw) x [y0, y0 + ch) of src (h, w, c) resized to (oh, ow), into dst
- * (ch, cw, c). Two separable passes with the intermediate rounded to 8 bits, as Pillow does; a
- * pass whose size does not change is skipped. */
-static int resize_window(const uint8_t *src, int w, int h, int c, int ow, int oh, int x0, int y0,
+/* The reference: the window [x0, x0 + cw) x [y0, y0 + ch) of src (h, w, c) resized to (oh, ow),
+ * into dst (ch, cw, c), interleaved. Two separable passes with the intermediate rounded to 8 bits,
+ * as Pillow does; a pass whose size does not change is skipped. resize_window below computes the
+ * same bytes faster, in planar layout. */
+static int resize_window_ref(const uint8_t *src, int w, int h, int c, int ow, int oh, int x0, int y0,
                          int cw, int chh, uint8_t *dst) {
     Coeffs hx = {0}, vy = {0};
     uint8_t *tmp = NULL;
@@ -434,21 +436,165 @@ static int resize_window(const uint8_t *src, int w, int h, int c, int ow, int oh
         resample_v(src + (size_t)x0 * c, stride, c, cw, &vy, chh, 0, dst);
     } else if (!vertical_first(w, h, ow, oh)) {
         int r0 = vy.bounds[0], r1 = vy.bounds[2 * (chh - 1)] + vy.bounds[2 * (chh - 1) + 1];
-        if (!(tmp = malloc((size_t)(r1 - r0) * cw * c))) goto oom;
+        if (!(tmp = an_thread_buffer(AN_BUF_RESIZE_TMP, (size_t)(r1 - r0) * cw * c))) goto done;
         resample_h(src + r0 * stride, stride, c, r1 - r0, &hx, cw, 0, tmp);
         resample_v(tmp, (size_t)cw * c, c, cw, &vy, chh, r0, dst);
     } else {
         int c0 = hx.bounds[0], c1 = hx.bounds[2 * (cw - 1)] + hx.bounds[2 * (cw - 1) + 1];
-        if (!(tmp = malloc((size_t)chh * (c1 - c0) * c))) goto oom;
+        if (!(tmp = an_thread_buffer(AN_BUF_RESIZE_TMP, (size_t)chh * (c1 - c0) * c))) goto done;
         resample_v(src + (size_t)c0 * c, stride, c, c1 - c0, &vy, chh, 0, tmp);
         resample_h(tmp, (size_t)(c1 - c0) * c, c, chh, &hx, cw, c0, dst);
     }
     rc = 0;
-    goto done;
-oom:
-    an_error("out of memory (resize buffer)");
 done:
-    free(tmp);
+    coeffs_free(&hx);
+    coeffs_free(&vy);
+    return rc;
+}
+
+/* ---- the fast path: planar output, the horizontal pass vectorised with gathers ------------- */
+
+/* Planar copy of interleaved pixels: src (nrows, width, c) with row stride `stride` bytes into
+ * dst (c, nrows, width). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void deinterleave(const uint8_t *src, size_t stride, int c, int nrows, int width, uint8_t *dst) {
+    size_t plane = (size_t)nrows * width;
+    for (int y = 0; y < nrows; y++) {
+        const uint8_t *in = src + (size_t)y * stride;
+        if (c == 3) {
+            uint8_t *o0 = dst + (size_t)y * width, *o1 = o0 + plane, *o2 = o1 + plane;
+            for (int x = 0; x < width; x++) {
+                o0[x] = in[3 * x];
+                o1[x] = in[3 * x + 1];
+                o2[x] = in[3 * x + 2];
+            }
+        } else {
+            for (int ch = 0; ch < c; ch++)
+                for (int x = 0; x < width; x++) dst[ch * plane + (size_t)y * width + x] = in[(size_t)x * c + ch];
+        }
+    }
+}
+
+/* Horizontal pass, planar output: nrows rows of src (interleaved, row stride in bytes, starting at
+ * column col_base of the image co refers to), each resampled by co into count pixels, written to
+ * dst[ch * plane + y * count + j]. The scalar loop is the reference's arithmetic. */
+static void hpass_scalar(const uint8_t *src, size_t stride, int c, int y0, int y1, const Coeffs *co,
+                         int count, int col_base, uint8_t *dst, size_t plane) {
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *in = src + (size_t)y * stride;
+        for (int j = 0; j < count; j++) {
+            const uint8_t *p = in + (size_t)(co->bounds[2 * j] - col_base) * c;
+            const int32_t *k = co->k + (size_t)j * co->ksize;
+            int n = co->bounds[2 * j + 1];
+            for (int ch = 0; ch < c; ch++) {
+                int32_t acc = 1 << (RS_BITS - 1);
+                for (int t = 0; t < n; t++) acc += p[(size_t)t * c + ch] * k[t];
+                dst[ch * plane + (size_t)y * count + j] = clip8(acc);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define RS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+static int have_avx512(void) {
+    static int known = -1;
+    if (known < 0)
+        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl");
+    return known;
+}
+
+/* 16 outputs j of one row and channel at a time: tap t of output j reads the byte at
+ * in + off[(ch * ksize + t) * count + j] with weight wt[t * count + j] (zero past its taps). Each
+ * gather reads 4 bytes from that offset, so the last row of a buffer is left to the scalar loop.
+ * The sums are the scalar loop's, in the same order: the bytes are identical. */
+RS_AVX512 static void hpass_avx512(const uint8_t *src, size_t stride, int c, int y0, int y1, int ksize,
+                                   const int32_t *off, const int32_t *wt, int count, uint8_t *dst,
+                                   size_t plane) {
+    const __m512i half = _mm512_set1_epi32(1 << (RS_BITS - 1)), bytes = _mm512_set1_epi32(0xFF);
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *in = src + (size_t)y * stride;
+        for (int ch = 0; ch < c; ch++) {
+            uint8_t *o = dst + ch * plane + (size_t)y * count;
+            for (int j = 0; j < count; j += 16) {
+                int r = count - j < 16 ? count - j : 16;
+                __mmask16 m = (__mmask16)((1u << r) - 1);
+                __m512i acc = half;
+                for (int t = 0; t < ksize; t++) {
+                    __m512i idx = _mm512_maskz_loadu_epi32(m, off + (size_t)(ch * ksize + t) * count + j);
+                    __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, in, 1);
+                    __m512i w = _mm512_maskz_loadu_epi32(m, wt + (size_t)t * count + j);
+                    acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_and_si512(v, bytes), w));
+                }
+                acc = _mm512_max_epi32(_mm512_srai_epi32(acc, RS_BITS), _mm512_setzero_si512());
+                _mm_mask_storeu_epi8(o + j, m, _mm512_cvtusepi32_epi8(acc));
+            }
+        }
+    }
+}
+#else
+static int have_avx512(void) { return 0; }
+#endif
+
+static int hpass(const uint8_t *src, size_t stride, int c, int nrows, const Coeffs *co, int count,
+                 int col_base, uint8_t *dst) {
+    size_t plane = (size_t)nrows * count;
+    int fast_rows = have_avx512() ? nrows - 1 : 0; /* the last row by the scalar loop */
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (fast_rows > 0) {
+        int ks = co->ksize;
+        size_t n = (size_t)ks * count;
+        int32_t *tab = an_thread_buffer(AN_BUF_RESIZE_TABLES, (n * c + n) * sizeof(int32_t));
+        if (!tab) return -1;
+        int32_t *off = tab, *wt = tab + n * c;
+        for (int j = 0; j < count; j++) {
+            int b = co->bounds[2 * j] - col_base, taps = co->bounds[2 * j + 1];
+            for (int t = 0; t < ks; t++) {
+                wt[(size_t)t * count + j] = t < taps ? co->k[(size_t)j * ks + t] : 0;
+                for (int ch = 0; ch < c; ch++)
+                    off[((size_t)ch * ks + t) * count + j] = (t < taps ? b + t : b) * c + ch;
+            }
+        }
+        hpass_avx512(src, stride, c, 0, fast_rows, ks, off, wt, count, dst, plane);
+    }
+#endif
+    hpass_scalar(src, stride, c, fast_rows, nrows, co, count, col_base, dst, plane);
+    return 0;
+}
+
+/* The window of resize_window_ref, the same bytes, into dst (c, chh, cw) planar. */
+static int resize_window(const uint8_t *src, int w, int h, int c, int ow, int oh, int x0, int y0,
+                         int cw, int chh, uint8_t *dst) {
+    Coeffs hx = {0}, vy = {0};
+    uint8_t *tmp = NULL;
+    size_t stride = (size_t)w * c, plane = (size_t)chh * cw;
+    int rc = -1;
+    if (ow != w && coeffs_make(w, ow, x0, cw, &hx) != 0) goto done;
+    if (oh != h && coeffs_make(h, oh, y0, chh, &vy) != 0) goto done;
+    if (ow == w && oh == h) {
+        deinterleave(src + y0 * stride + (size_t)x0 * c, stride, c, chh, cw, dst);
+    } else if (oh == h) {
+        if (hpass(src + y0 * stride, stride, c, chh, &hx, cw, 0, dst)) goto done;
+    } else if (ow == w) {
+        if (!(tmp = an_thread_buffer(AN_BUF_RESIZE_TMP, plane * c))) goto done;
+        resample_v(src + (size_t)x0 * c, stride, c, cw, &vy, chh, 0, tmp);
+        deinterleave(tmp, (size_t)cw * c, c, chh, cw, dst);
+    } else if (!vertical_first(w, h, ow, oh)) {
+        int r0 = vy.bounds[0], r1 = vy.bounds[2 * (chh - 1)] + vy.bounds[2 * (chh - 1) + 1];
+        size_t tplane = (size_t)(r1 - r0) * cw;
+        if (!(tmp = an_thread_buffer(AN_BUF_RESIZE_TMP, tplane * c))) goto done;
+        if (hpass(src + r0 * stride, stride, c, r1 - r0, &hx, cw, 0, tmp)) goto done;
+        for (int ch = 0; ch < c; ch++) resample_v(tmp + ch * tplane, cw, 1, cw, &vy, chh, r0, dst + ch * plane);
+    } else {
+        int c0 = hx.bounds[0], c1 = hx.bounds[2 * (cw - 1)] + hx.bounds[2 * (cw - 1) + 1];
+        if (!(tmp = an_thread_buffer(AN_BUF_RESIZE_TMP, (size_t)chh * (c1 - c0) * c))) goto done;
+        resample_v(src + (size_t)c0 * c, stride, c, c1 - c0, &vy, chh, 0, tmp);
+        if (hpass(tmp, (size_t)(c1 - c0) * c, c, chh, &hx, cw, c0, dst)) goto done;
+    }
+    rc = 0;
+done:
     coeffs_free(&hx);
     coeffs_free(&vy);
     return rc;
@@ -457,7 +603,18 @@ done:
 int image_resize_checked(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh) {
     if (w <= 0 || h <= 0 || c <= 0 || ow <= 0 || oh <= 0)
         return an_error("image_resize: bad sizes %dx%d -> %dx%d", w, h, ow, oh);
-    return resize_window(src, w, h, c, ow, oh, 0, 0, ow, oh, dst);
+    size_t plane = (size_t)ow * oh;
+    uint8_t *planar = an_thread_buffer(AN_BUF_RESIZE_WINDOW, plane * c);
+    if (!planar || resize_window(src, w, h, c, ow, oh, 0, 0, ow, oh, planar) != 0) return -1;
+    for (size_t i = 0; i < plane; i++)
+        for (int ch = 0; ch < c; ch++) dst[i * c + ch] = planar[ch * plane + i];
+    return 0;
+}
+
+int image_resize_reference(const uint8_t *src, int w, int h, int c, uint8_t *dst, int ow, int oh) {
+    if (w <= 0 || h <= 0 || c <= 0 || ow <= 0 || oh <= 0)
+        return an_error("image_resize: bad sizes %dx%d -> %dx%d", w, h, ow, oh);
+    return resize_window_ref(src, w, h, c, ow, oh, 0, 0, ow, oh, dst);
 }
 
 /* Out of memory leaves dst black (an_error() is set); use image_resize_checked to detect it. */
@@ -493,19 +650,15 @@ int image_resize_center_crop(const Image *img, int resize, int crop, uint8_t *pl
     int x0 = left < 0 ? 0 : left, y0 = top < 0 ? 0 : top;
     int x1 = left + crop > nw ? nw : left + crop, y1 = top + crop > nh ? nh : top + crop;
     int cw = x1 - x0, chh = y1 - y0;
-    uint8_t *win = malloc((size_t)cw * chh * c);
-    if (!win) return an_error("out of memory (crop of %dx%d)", cw, chh);
-    if (resize_window(img->data, w, h, c, nw, nh, x0, y0, cw, chh, win) != 0) {
-        free(win);
-        return -1;
-    }
+    if (cw == crop && chh == crop) /* no padding: straight into the output */
+        return resize_window(img->data, w, h, c, nw, nh, x0, y0, cw, chh, planar_out);
+    uint8_t *win = an_thread_buffer(AN_BUF_RESIZE_WINDOW, (size_t)cw * chh * c);
+    if (!win) return -1;
+    if (resize_window(img->data, w, h, c, nw, nh, x0, y0, cw, chh, win) != 0) return -1;
     memset(planar_out, 0, (size_t)c * crop * crop);
     for (int ch = 0; ch < c; ch++)
-        for (int y = 0; y < chh; y++) {
-            uint8_t *o = planar_out + ((size_t)ch * crop + (y0 - top + y)) * crop + (x0 - left);
-            const uint8_t *in = win + (size_t)y * cw * c + ch;
-            for (int x = 0; x < cw; x++) o[x] = in[(size_t)x * c];
-        }
-    free(win);
+        for (int y = 0; y < chh; y++)
+            memcpy(planar_out + ((size_t)ch * crop + (y0 - top + y)) * crop + (x0 - left),
+                   win + ((size_t)ch * chh + y) * cw, (size_t)cw);
     return 0;
 }

@@ -40,6 +40,7 @@ typedef struct Slot {
 
 struct Loader {
     LoaderConfig cfg;
+    int *indices;       /* (count) the caller's example list, kept for loader_restart */
     int *order;         /* (count) the epoch's example order */
     int nbatches, views;
     size_t example_floats; /* views * channels * crop * crop */
@@ -96,17 +97,18 @@ static int prepare(const LoaderConfig *cfg, int example, uint64_t counter, float
     int views = views_of(cfg->mode);
     size_t img = (size_t)in->channels * a->crop * a->crop;
     if (in->paper) {
-        if (dataset_get_base(cfg->ds, example, scratch) != 0) return -1;
+        const uint8_t *base = dataset_base(cfg->ds, example, scratch);
+        if (!base) return -1;
         if (cfg->mode == LOADER_TRAIN) {
             float rgb[3];
             View v = augment_random_view(a, cfg->seed, counter);
             augment_lighting(a, cfg->seed, counter, rgb);
-            augment_apply(a, scratch, v, rgb, out);
+            augment_apply(a, base, v, rgb, out);
         } else if (cfg->mode == LOADER_TEST) {
-            augment_apply(a, scratch, augment_center_view(a->size, a->crop), NULL, out);
+            augment_apply(a, base, augment_center_view(a->size, a->crop), NULL, out);
         } else {
             for (int k = 0; k < views; k++)
-                augment_apply(a, scratch, augment_test_view(a->size, a->crop, k), NULL, out + k * img);
+                augment_apply(a, base, augment_test_view(a->size, a->crop, k), NULL, out + k * img);
         }
         return 0;
     }
@@ -126,8 +128,8 @@ int loader_prepare_example(const LoaderConfig *cfg, int example, uint64_t counte
 
 /* ---- the epoch's order ---- */
 
-static void make_order(const LoaderConfig *cfg, int *order) {
-    memcpy(order, cfg->indices, (size_t)cfg->count * sizeof *order);
+static void make_order(const LoaderConfig *cfg, const int *indices, int *order) {
+    memcpy(order, indices, (size_t)cfg->count * sizeof *order);
     if (cfg->mode != LOADER_TRAIN) return;
     /* Fisher-Yates; the salt keeps this stream apart from the augmentation's (seed, counter) */
     uint64_t s = cfg->seed ^ an_hash64(0x73687566666c6521ull, (uint64_t)(uint32_t)cfg->epoch);
@@ -281,6 +283,7 @@ static void free_loader(Loader *l) {
     free(l->slots);
     free(l->threads);
     free(l->order);
+    free(l->indices);
     pthread_cond_destroy(&l->ready_cv);
     pthread_cond_destroy(&l->work_cv);
     pthread_mutex_destroy(&l->mu);
@@ -294,6 +297,22 @@ static void join_workers(Loader *l) {
     pthread_mutex_unlock(&l->mu);
     for (int i = 0; i < l->nthreads; i++) pthread_join(l->threads[i], NULL);
     l->nthreads = 0;
+}
+
+/* Starts cfg.threads workers on the loader's current epoch. Returns 0, or -1 with the threads
+ * that did start joined again. */
+static int start_workers(Loader *l) {
+    for (int i = 0; i < l->cfg.threads; i++) {
+        l->workers[i].l = l;
+        l->workers[i].id = i;
+        int e = pthread_create(&l->threads[i], NULL, worker_main, &l->workers[i]);
+        if (e != 0) {
+            join_workers(l);
+            return an_error("loader: cannot start thread %d of %d (%s)", i + 1, l->cfg.threads, strerror(e));
+        }
+        l->nthreads++;
+    }
+    return 0;
 }
 
 int loader_start(Loader **out, const LoaderConfig *cfg) {
@@ -317,11 +336,12 @@ int loader_start(Loader **out, const LoaderConfig *cfg) {
     if (l->chunk < 1) l->chunk = 1;
 
     l->order = malloc(((size_t)cfg->count + 1) * sizeof *l->order);
+    l->indices = malloc(((size_t)cfg->count + 1) * sizeof *l->indices);
     l->slots = calloc((size_t)cfg->prefetch, sizeof *l->slots);
     l->scratch = calloc((size_t)cfg->threads, sizeof *l->scratch);
     l->threads = calloc((size_t)cfg->threads, sizeof *l->threads);
     l->workers = calloc((size_t)cfg->threads, sizeof *l->workers);
-    int rc = (l->order && l->slots && l->scratch && l->threads && l->workers) ? 0
+    int rc = (l->order && l->indices && l->slots && l->scratch && l->threads && l->workers) ? 0
              : an_error("out of memory (loader)");
     for (int i = 0; rc == 0 && i < cfg->prefetch; i++) {
         Slot *s = &l->slots[i];
@@ -341,21 +361,34 @@ int loader_start(Loader **out, const LoaderConfig *cfg) {
         free_loader(l);
         return -1;
     }
-    make_order(cfg, l->order);
+    memcpy(l->indices, cfg->indices, (size_t)cfg->count * sizeof *l->indices);
     l->cfg.indices = NULL; /* the caller's array is not needed any more */
-    for (int i = 0; i < cfg->threads; i++) {
-        l->workers[i].l = l;
-        l->workers[i].id = i;
-        int e = pthread_create(&l->threads[i], NULL, worker_main, &l->workers[i]);
-        if (e != 0) {
-            join_workers(l);
-            free_loader(l);
-            return an_error("loader: cannot start thread %d of %d (%s)", i + 1, cfg->threads, strerror(e));
-        }
-        l->nthreads++;
+    make_order(&l->cfg, l->indices, l->order);
+    if (start_workers(l) != 0) {
+        free_loader(l);
+        return -1;
     }
     *out = l;
     return 0;
+}
+
+int loader_restart(Loader *l, int epoch, int first_batch) {
+    if (!l) return an_error("loader: restart without a loader");
+    join_workers(l);
+    for (int i = 0; i < l->cfg.prefetch; i++)
+        if (l->slots[i].state == SLOT_HELD)
+            return an_error("loader: restart while batch %d is still held", l->slots[i].batch.number);
+    if (first_batch < 0 || first_batch > l->nbatches)
+        return an_error("loader: first batch %d out of range (%d batches)", first_batch, l->nbatches);
+    l->cfg.epoch = epoch;
+    l->cfg.first_batch = first_batch;
+    for (int i = 0; i < l->cfg.prefetch; i++) l->slots[i].state = SLOT_FREE;
+    l->next = l->claim_batch = first_batch;
+    l->claim_example = 0;
+    l->stop = l->failed = 0;
+    l->error[0] = '\0';
+    make_order(&l->cfg, l->indices, l->order);
+    return start_workers(l);
 }
 
 int loader_batches(const Loader *l) { return l ? l->nbatches : 0; }

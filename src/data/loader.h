@@ -52,6 +52,10 @@ typedef struct Loader Loader;
 
 /* Start the workers for one epoch. Returns 0 or -1 (an_error set). */
 int loader_start(Loader **out, const LoaderConfig *cfg);
+/* The next pass over the same examples: stops the workers (also mid-epoch), then starts epoch
+ * `epoch` (its own order and augmentation) at batch first_batch, reusing the prefetch ring and its
+ * memory. Every batch must have been handed back. loader_skipped keeps counting. 0 or -1. */
+int loader_restart(Loader *l, int epoch, int first_batch);
 /* Number of batches in the epoch: ceil(count / batch). */
 int loader_batches(const Loader *l);
 /* Next batch in order, waiting for it if needed; NULL at the end of the epoch or on an error

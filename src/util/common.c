@@ -1,6 +1,7 @@
 /* common.c: error messages, aligned allocation, counter-based RNG, clock. */
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
+#include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,44 @@ void *an_alloc(size_t bytes, const char *what) {
 }
 
 void an_free(void *p) { free(p); }
+
+typedef struct ThreadBuffers { void *p[AN_BUF_COUNT]; size_t cap[AN_BUF_COUNT]; } ThreadBuffers;
+static pthread_key_t g_buf_key;
+static pthread_once_t g_buf_once = PTHREAD_ONCE_INIT;
+
+static void thread_buffers_free(void *v) {
+    ThreadBuffers *b = v;
+    for (int i = 0; i < AN_BUF_COUNT; i++) free(b->p[i]);
+    free(b);
+}
+
+static void buf_key_init(void) { pthread_key_create(&g_buf_key, thread_buffers_free); }
+
+void *an_thread_buffer(int slot, size_t bytes) {
+    if (slot < 0 || slot >= AN_BUF_COUNT) { an_error("an_thread_buffer: no slot %d", slot); return NULL; }
+    pthread_once(&g_buf_once, buf_key_init);
+    ThreadBuffers *b = pthread_getspecific(g_buf_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b)) || pthread_setspecific(g_buf_key, b) != 0) {
+            free(b);
+            an_error("out of memory (thread buffers)");
+            return NULL;
+        }
+    }
+    if (bytes > b->cap[slot] || !b->p[slot]) {
+        size_t rounded = (bytes + 63) & ~(size_t)63;
+        if (rounded == 0) rounded = 64;
+        free(b->p[slot]);
+        b->p[slot] = NULL, b->cap[slot] = 0;
+        if (rounded < bytes || posix_memalign(&b->p[slot], 64, rounded) != 0) {
+            b->p[slot] = NULL;
+            an_error("out of memory (%zu bytes of thread scratch)", bytes);
+            return NULL;
+        }
+        b->cap[slot] = rounded;
+    }
+    return b->p[slot];
+}
 
 uint64_t an_hash64(uint64_t seed, uint64_t counter) {
     uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter + 0x632BE59BD9B4E019ull;

@@ -24,4 +24,11 @@ float an_uniform(uint64_t seed, uint64_t counter);            /* in [0, 1) */
 float an_normal(uint64_t seed, uint64_t counter);             /* N(0, 1), Box-Muller on two draws */
 
 double an_now(void); /* monotonic seconds */
+
+/* Per-thread scratch memory that lives as long as the thread: slot `slot` of the calling thread,
+ * at least `bytes` long, 64-byte aligned, contents undefined (not kept when it grows). Reusing it
+ * avoids a fresh mmap and page faults for every large temporary (a 200 KB malloc is an mmap).
+ * Freed when the thread exits. NULL when out of memory (an_error set). One owner per slot: */
+enum { AN_BUF_GEMM_PACK, AN_BUF_RESIZE_TMP, AN_BUF_RESIZE_WINDOW, AN_BUF_RESIZE_TABLES, AN_BUF_COUNT };
+void *an_thread_buffer(int slot, size_t bytes);
 #endif
