@@ -2,6 +2,8 @@
  * Blocking: K in KC slices (sequential, so summation order is fixed), N in NC panels (B packed once
  * per slice and shared), then tasks of MC rows x NT columns spread over threads; each task packs its
  * own A block. Edge tiles go through a small scratch tile. */
+/* a * b + c as one fused multiply-add in the micro-kernel (ISO C mode turns contraction off) */
+#pragma GCC optimize("fp-contract=fast")
 #include "gemm.h"
 #include "../util/common.h"
 #include <omp.h>
