@@ -167,3 +167,27 @@ TEST(cli_classify) {
     snprintf(args, sizeof args, "classify --model convnet4 --weights %s %s", tmp("c43.safetensors"), tmp("broken.jpg"));
     expect_error(args, "broken.jpg");
 }
+
+/* alexnet bench --model: a real timed step, the per-layer table and the final images/s line; the
+ * FLOPs per image it reports come from the layer table (convnet4 on 32x32: forward x 3 per step). */
+TEST(cli_bench_model) {
+    CHECK(run("bench --model convnet4 --mode train --batch 8 --steps 2 --warmup 1 --classes 10 --layers") == 0,
+          "%s", g_err);
+    double rate = -1;
+    const char *last = strstr(g_out, "images/s: ");
+    if (last) rate = atof(last + 10);
+    CHECK(rate > 0, "no images/s line:\n%s", g_out);
+    CHECK(strstr(g_out, "2 timed steps after 1 warm-up") && strstr(g_out, "bwd ms") && strstr(g_out, "conv1"),
+          "bench output:\n%s", g_out);
+    CHECK(strstr(g_out, "FMA peak") != NULL, "no peak:\n%s", g_out);
+    CHECK(run("bench --model alexnet-owt --mode infer --batch 1 --steps 1 --warmup 0") == 0, "%s", g_err);
+    CHECK(strstr(g_out, "1 timed step after 0 warm-up") && strstr(g_out, "images/s: "), "infer:\n%s", g_out);
+    expect_error("bench --model alexnet --mode fly", "--mode must be train or infer");
+    expect_error("bench --model alexnet --precision fp8", "--precision must be fp32 or bf16");
+    expect_error("bench --model alexnet --device tpu", "--device must be cpu or cuda");
+    expect_error("bench --model nosuch", "unknown model 'nosuch'");
+    expect_error("bench --model alexnet --batch 0", "--batch must be >= 1");
+    expect_error("bench", "give one of --model NAME, --loader or --peak");
+    CHECK(run("bench --peak") == 0 && strstr(g_out, "GFLOP/s: "), "peak:\n%s%s", g_out, g_err);
+    CHECK(atof(strstr(g_out, "GFLOP/s: ") + 9) > 0.5, "peak %s", g_out);
+}

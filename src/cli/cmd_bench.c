@@ -1,32 +1,45 @@
-/* cmd_bench.c: `alexnet bench`: benchmarks. For now only --loader: the training input pipeline
- * (decode + the paper's augmentation) in images/s, to compare with Pillow + torchvision transforms
- * (bench/loader_pillow.py, side by side in bench/loader.sh). The model benchmarks (--model NAME
- * --mode train|infer) come later. */
+/* cmd_bench.c: `alexnet bench`: benchmarks. --model: a training step or inference in images/s
+ * (bench_model.c; beside PyTorch in bench/speed.sh); --loader: the training input pipeline (decode
+ * + the paper's augmentation) in images/s, to compare with Pillow + torchvision transforms
+ * (bench/loader_pillow.py, side by side in bench/loader.sh); --peak: the FMA peak. */
 #include "args.h"
 #include "commands.h"
 #include "../data/augment.h"
 #include "../data/dataset.h"
 #include "../data/loader.h"
+#include "../cpu/peak.h"
 #include "../util/common.h"
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 static const char *HELP =
-    "usage: alexnet bench --loader --data PATH [--threads N] [--limit N] [--crop N] [--epochs N]\n"
+    "usage: alexnet bench --model NAME [--mode train|infer] [--batch N] [--precision fp32|bf16]\n"
+    "                     [--device cpu|cuda] [--steps N] [--warmup N] [--classes N] [--layers]\n"
+    "       alexnet bench --loader --data PATH [--threads N] [--limit N] [--crop N] [--epochs N]\n"
+    "       alexnet bench --peak\n"
+    "\n"
+    "--model times one training step (forward, loss, backward, SGD update; --mode train, the default)\n"
+    "or one forward pass (--mode infer) on synthetic data, batch 128 by default, 1000 classes, after\n"
+    "--warmup steps (default 2); --steps N timed steps (default: at least 3 steps and 3 seconds).\n"
+    "--layers adds each layer's time and GFLOP/s beside the measured FMA peak. OMP_NUM_THREADS sets\n"
+    "the threads. bench/speed.sh runs it beside PyTorch.\n"
     "\n"
     "--loader times the training input pipeline: the real loader in training mode with the paper's\n"
     "augmentation (base image 256x256, random crop, mirror, PCA lighting 0.1, mean image) over the\n"
     "first N images of the training split, batches of 128, 4 batches prefetched. PATH is an image\n"
     "folder (its train/ split, JPEGs decoded every time) or a shard file written by `alexnet prep`.\n"
     "An untimed warm-up pass runs first, then --epochs timed passes of the same loader (new order\n"
-    "and augmentation each, the prefetch ring reused as in training). The last line is\n"
-    "`images/s: X`. Compare with bench/loader_pillow.py (Pillow + torchvision), or run both with\n"
-    "bench/loader.sh.\n"
+    "and augmentation each, the prefetch ring reused as in training). Compare with\n"
+    "bench/loader_pillow.py (Pillow + torchvision), or run both with bench/loader.sh.\n"
     "  --threads N  loader worker threads (default: the online CPUs)\n"
     "  --limit N    the first N training images in sorted order (default all)\n"
-    "  --crop N     network input size (default 224)     --epochs N   timed passes (default 1)\n";
+    "  --crop N     network input size (default 224)     --epochs N   timed passes (default 1)\n"
+    "\n"
+    "--peak measures the float32 FMA peak (GFLOP/s) on OpenMP's threads.\n"
+    "Every benchmark ends with a line `images/s: X` (--peak: `GFLOP/s: X`).\n";
 
 /* Folders carry no statistics; the benchmark then uses fixed, plausible ones so that it does the
  * same work as training: the ImageNet RGB eigenpairs of fb.resnet.torch (eigenvalues 0.2175,
@@ -129,14 +142,29 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *data = NULL;
-    int loader = 0, threads = 0, limit = 0, crop = 224, epochs = 1, help = 0, threads_seen = 0;
-    ArgSpec specs[] = {{"--loader", ARG_FLAG, &loader, NULL}, {"--data", ARG_STR, &data, NULL},
+    const char *data = NULL, *model = NULL, *mode = "train", *precision = "fp32", *device = "cpu";
+    int loader = 0, peak = 0, threads = 0, limit = 0, crop = 224, epochs = 1, help = 0, threads_seen = 0;
+    int batch = 128, steps = 0, warmup = 2, classes = 1000, layers = 0;
+    ArgSpec specs[] = {{"--loader", ARG_FLAG, &loader, NULL},   {"--data", ARG_STR, &data, NULL},
                        {"--threads", ARG_INT, &threads, &threads_seen}, {"--limit", ARG_INT, &limit, NULL},
-                       {"--crop", ARG_INT, &crop, NULL},       {"--epochs", ARG_INT, &epochs, NULL}};
-    if (args_parse("bench", argc, argv, 2, specs, 6, NULL, 0, &help) < 0) return fail();
+                       {"--crop", ARG_INT, &crop, NULL},         {"--epochs", ARG_INT, &epochs, NULL},
+                       {"--model", ARG_STR, &model, NULL},       {"--mode", ARG_STR, &mode, NULL},
+                       {"--batch", ARG_INT, &batch, NULL},       {"--precision", ARG_STR, &precision, NULL},
+                       {"--device", ARG_STR, &device, NULL},     {"--steps", ARG_INT, &steps, NULL},
+                       {"--warmup", ARG_INT, &warmup, NULL},     {"--classes", ARG_INT, &classes, NULL},
+                       {"--layers", ARG_FLAG, &layers, NULL},    {"--peak", ARG_FLAG, &peak, NULL}};
+    if (args_parse("bench", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, &help) < 0)
+        return fail();
     if (help) { fputs(HELP, stdout); return 0; }
-    if (!loader) return an_error("bench: only --loader is implemented so far"), fail();
+    if (loader + peak + (model != NULL) != 1)
+        return an_error("bench: give one of --model NAME, --loader or --peak (see alexnet bench --help)"), fail();
+    if (peak) {
+        double g = cpu_fma_peak_gflops(0, 2.0);
+        printf("float32 FMA peak: %.1f GFLOP/s on %d threads (%s)\nGFLOP/s: %.1f\n", g, omp_get_max_threads(),
+               cpu_fma_isa(), g);
+        return 0;
+    }
+    if (model) return bench_model(model, mode, batch, precision, device, steps, warmup, classes, layers) ? fail() : 0;
     if (!data) return an_error("bench: --loader needs --data PATH (an image folder or a shard file)"), fail();
     if (!threads_seen) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -7,6 +7,9 @@ int cmd_classify(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_prep(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* bench --model (bench_model.c). Returns 0 or -1 (an_error set). */
+int bench_model(const char *model, const char *mode, int batch, const char *precision, const char *device,
+                int steps, int warmup, int classes, int layers);
 /* Print "alexnet: <last error>" and return 1. */
 int fail(void);
 #endif

@@ -53,6 +53,7 @@ typedef struct Layer {
     int fan_in;
     double flops;                        /* forward multiply-adds x 2, per image */
     float *out;                          /* (n, out_c, out_h, out_w) */
+    double fwd_seconds, bwd_seconds;     /* wall time spent in this layer, summed over calls */
     void *aux;                           /* LRN scale (float), pool argmax (int32), dropout mask (uint8) */
 } Layer;
 

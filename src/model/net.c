@@ -137,6 +137,7 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
         const LayerSpec *s = l->spec;
         const float *w = net->params + l->w_off, *b = net->params + l->b_off;
         long in_count = (long)n * l->in_c * l->in_h * l->in_w;
+        double t0 = an_now();
         switch (s->kind) {
         case LAYER_CONV: {
             ConvShape cs = conv_shape(l, n);
@@ -158,6 +159,7 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
                 memcpy(l->out, x, in_count * sizeof(float));
             break;
         }
+        l->fwd_seconds += an_now() - t0;
         x = l->out;
     }
     return x;
@@ -181,6 +183,7 @@ int net_backward(Net *net) {
         float *dw = net->grads + l->w_off, *db = net->grads + l->b_off;
         long in_count = (long)n * l->in_c * l->in_h * l->in_w;
         if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) break; /* nothing to learn below */
+        double t0 = an_now();
         switch (s->kind) {
         case LAYER_CONV: {
             ConvShape cs = conv_shape(l, n);
@@ -200,6 +203,7 @@ int net_backward(Net *net) {
             else memcpy(dx, dy, in_count * sizeof(float));
             break;
         }
+        l->bwd_seconds += an_now() - t0;
         dy = dx;
         which ^= 1;
     }

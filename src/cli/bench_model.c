@@ -1,0 +1,138 @@
+/* bench_model.c: `alexnet bench --model NAME`: images/s of one training step (forward, loss,
+ * backward, SGD update) or of inference, on synthetic data, after warm-up steps; with the time
+ * and achieved GFLOP/s of every layer beside the machine's measured FMA peak (src/cpu/peak.c).
+ * The last line is `images/s: X`, the figure bench/speed.sh puts beside PyTorch's. */
+#include "commands.h"
+#include "../cpu/peak.h"
+#include "../model/model.h"
+#include "../train/sgd.h"
+#include "../util/common.h"
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *kind_name(LayerKind k) {
+    static const char *names[] = {"conv", "relu", "tanh", "lrn", "maxpool", "avgpool", "dropout", "linear"};
+    return names[k];
+}
+
+/* Multiply-add FLOPs of layer i's backward pass per image: the weight gradient and, except for
+ * the first layer, the input gradient, each as many as the forward pass. */
+static double backward_flops(const Net *net, int i) {
+    const Layer *l = &net->layers[i];
+    return l->flops * (i == 0 ? 1.0 : 2.0);
+}
+
+static void print_layers(const Net *net, int train, int steps, int batch, double peak) {
+    printf("\n%-3s %-12s %-8s %10s %9s %6s", "", "layer", "kind", "fwd ms", "GFLOP/s", "%peak");
+    if (train) printf(" %10s %9s %6s", "bwd ms", "GFLOP/s", "%peak");
+    printf("\n");
+    double fsum = 0, bsum = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = &net->layers[i];
+        double f = l->fwd_seconds / steps, b = l->bwd_seconds / steps;
+        fsum += f, bsum += b;
+        printf("%-3d %-12s %-8s %10.2f", i, l->spec->name ? l->spec->name : "", kind_name(l->spec->kind), f * 1e3);
+        if (l->flops > 0 && f > 0) {
+            double g = l->flops * batch / f / 1e9;
+            printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
+        } else {
+            printf(" %9s %6s", "-", "-");
+        }
+        if (train) {
+            printf(" %10.2f", b * 1e3);
+            if (l->flops > 0 && b > 0) {
+                double g = backward_flops(net, i) * batch / b / 1e9;
+                printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
+            } else {
+                printf(" %9s %6s", "-", "-");
+            }
+        }
+        printf("\n");
+    }
+    printf("%-3s %-12s %-8s %10.2f", "", "all layers", "", fsum * 1e3);
+    if (train) printf(" %9s %6s %10.2f", "", "", bsum * 1e3);
+    printf("\n\n");
+}
+
+int bench_model(const char *model, const char *mode, int batch, const char *precision, const char *device,
+                int steps, int warmup, int classes, int layers) {
+    int train = 0;
+    if (!strcmp(mode, "train")) train = 1;
+    else if (strcmp(mode, "infer")) return an_error("bench: --mode must be train or infer, not '%s'", mode);
+    if (strcmp(device, "cpu") && strcmp(device, "cuda"))
+        return an_error("bench: --device must be cpu or cuda, not '%s'", device);
+    if (!strcmp(device, "cuda"))
+        return an_error("bench: --device cuda: this build has no CUDA support (the GPU path is not built yet)");
+    if (!strcmp(precision, "bf16"))
+        return an_error("bench: --precision bf16: the AMX bfloat16 path is not built yet; use fp32");
+    if (strcmp(precision, "fp32")) return an_error("bench: --precision must be fp32 or bf16, not '%s'", precision);
+    if (batch < 1 || steps < 0 || warmup < 0 || classes < 2)
+        return an_error("bench: --batch must be >= 1, --steps and --warmup >= 0, --classes >= 2");
+    const ModelSpec *spec = model_find(model);
+    if (!spec) return -1;
+    int size = spec->in_size ? spec->in_size : 32; /* the small networks: CIFAR-sized, as `info` */
+
+    Net net;
+    if (net_create(&net, spec, 3, classes, size, batch)) return -1;
+    /* weights: uniform with the paper's standard deviation (net_init's normals take seconds for
+     * 61M parameters, and the values do not change the speed) */
+    for (int i = 0; i < net.nlayers; i++) {
+        const Layer *l = &net.layers[i];
+        float a = 0.01f * 1.7320508f;
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < l->w_size; j++) net.params[l->w_off + j] = a * (2.0f * an_uniform(1, l->w_off + j) - 1.0f);
+        for (size_t j = 0; j < l->b_size; j++) net.params[l->b_off + j] = 0.1f;
+    }
+    int rc = 0;
+    float *momentum = NULL;
+    int *labels = malloc((size_t)batch * sizeof *labels);
+    if (train && !(momentum = an_alloc(net.nparams * sizeof(float), "momentum"))) { rc = -1; goto done; }
+    if (!labels) { rc = an_error("out of memory (labels)"); goto done; }
+    /* synthetic images: pixels minus a mean, in the 0..255 units of the paper's input */
+    size_t in_count = (size_t)batch * 3 * size * size;
+    for (size_t i = 0; i < in_count; i++) net.input[i] = 100.0f * (an_uniform(7, i) - 0.5f);
+    for (int i = 0; i < batch; i++) labels[i] = (int)(an_hash64(8, (uint64_t)i) % (uint64_t)classes);
+
+    int threads = omp_get_max_threads();
+    double flops_image = net_flops(&net) * (train ? 3.0 : 1.0); /* backward: twice the forward */
+    printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s, %d classes, input 3x%dx%d\n", model, mode, batch,
+           precision, threads, threads == 1 ? "" : "s", classes, size, size);
+    double peak = cpu_fma_peak_gflops(threads, 0.5);
+    printf("bench: measured float32 FMA peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n",
+           peak, threads, threads == 1 ? "" : "s", cpu_fma_isa(), flops_image / 1e9, train ? "step" : "forward");
+    fflush(stdout);
+
+    double t_timed = 0.0;
+    int timed = 0;
+    for (int s = 0; rc == 0; s++) {
+        int is_warm = s < warmup;
+        if (!is_warm && timed == 0) /* start the clocks, per layer too */
+            for (int i = 0; i < net.nlayers; i++) net.layers[i].fwd_seconds = net.layers[i].bwd_seconds = 0.0;
+        double t0 = an_now();
+        if (!net_forward(&net, batch, train, an_hash64(9, (uint64_t)s))) { rc = -1; break; }
+        if (train) {
+            net_loss(&net, labels);
+            if (net_backward(&net)) { rc = -1; break; }
+            sgd_update(net.nparams, net.params, net.grads, momentum, 1e-6f, 0.9f, 5e-4f);
+        }
+        double dt = an_now() - t0;
+        if (is_warm) continue;
+        t_timed += dt, timed++;
+        /* --steps N: exactly N; 0: at least 3 steps and 3 seconds */
+        if (steps ? timed >= steps : (timed >= 3 && t_timed >= 3.0)) break;
+    }
+    if (rc) goto done;
+    if (layers) print_layers(&net, train, timed, batch, peak);
+    double per_step = t_timed / timed, rate = batch / per_step;
+    double gflops = flops_image * rate / 1e9;
+    printf("bench: %d timed step%s after %d warm-up: %.1f ms per step, %.1f GFLOP/s (%.1f%% of the FMA peak)\n",
+           timed, timed == 1 ? "" : "s", warmup, per_step * 1e3, gflops, 100.0 * gflops / peak);
+    printf("images/s: %.1f\n", rate);
+done:
+    an_free(momentum);
+    free(labels);
+    net_free(&net);
+    return rc;
+}

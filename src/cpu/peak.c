@@ -1,0 +1,85 @@
+/* peak.c: the machine's measured float32 multiply-add peak, the yardstick the benchmarks report
+ * achieved GFLOP/s against. Each thread runs independent chains of fused multiply-adds on as many
+ * registers as hide the FMA latency (24 vectors of 16 floats on AVX-512, 12 of 8 on AVX2), for a
+ * fixed time, with the widest instructions the CPU runs. */
+#include "peak.h"
+#include "../util/common.h"
+#include <omp.h>
+
+#include <immintrin.h>
+
+/* Each returns flops done; 24 (AVX-512) or 12 (AVX2) independent accumulators, written out so
+ * they stay in registers. The result depends on every chain, so none is optimised away. */
+#define CHAINS24(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11) \
+                     OP(12) OP(13) OP(14) OP(15) OP(16) OP(17) OP(18) OP(19) OP(20) OP(21) OP(22) OP(23)
+#define CHAINS12(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
+
+__attribute__((target("avx512f"), noinline)) static double fma_avx512(long iters, float *out) {
+    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+#define INIT(i) __m512 c##i = _mm512_set1_ps((float)i);
+#define STEP(i) c##i = _mm512_fmadd_ps(c##i, a, b);
+#define SUM(i) s = _mm512_add_ps(s, c##i);
+    CHAINS24(INIT)
+    for (long n = 0; n < iters; n++) { CHAINS24(STEP) }
+    __m512 s = _mm512_setzero_ps();
+    CHAINS24(SUM)
+    *out += _mm512_reduce_add_ps(s);
+    return 2.0 * 16 * 24 * iters;
+}
+
+__attribute__((target("avx2,fma"), noinline)) static double fma_avx2(long iters, float *out) {
+    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+#undef INIT
+#undef STEP
+#undef SUM
+#define INIT(i) __m256 c##i = _mm256_set1_ps((float)i);
+#define STEP(i) c##i = _mm256_fmadd_ps(c##i, a, b);
+#define SUM(i) s = _mm256_add_ps(s, c##i);
+    CHAINS12(INIT)
+    for (long n = 0; n < iters; n++) { CHAINS12(STEP) }
+    __m256 s = _mm256_setzero_ps();
+    CHAINS12(SUM)
+    float v[8];
+    _mm256_storeu_ps(v, s);
+    for (int i = 0; i < 8; i++) *out += v[i];
+    return 2.0 * 8 * 12 * iters;
+}
+
+__attribute__((noinline)) static double fma_plain(long iters, float *out) {
+    float c[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (long n = 0; n < iters; n++)
+        for (int i = 0; i < 8; i++) c[i] = c[i] * 0.999999f + 1e-7f;
+    for (int i = 0; i < 8; i++) *out += c[i];
+    return 2.0 * 8 * iters;
+}
+
+static double fma_run(long iters, float *out) {
+    if (__builtin_cpu_supports("avx512f")) return fma_avx512(iters, out);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return fma_avx2(iters, out);
+    return fma_plain(iters, out);
+}
+
+const char *cpu_fma_isa(void) {
+    if (__builtin_cpu_supports("avx512f")) return "AVX-512";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "AVX2";
+    return "scalar";
+}
+
+double cpu_fma_peak_gflops(int threads, double seconds) {
+    const long iters = 200000;
+    if (threads < 1) threads = omp_get_max_threads();
+    double total = 0.0;
+    volatile float sink = 0.0f;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        float s = 0.0f;
+        fma_run(iters / 10, &s); /* warm up the clocks */
+        double flops = 0.0, t0 = an_now(), t;
+        do flops += fma_run(iters, &s);
+        while ((t = an_now() - t0) < seconds);
+        total += flops / t / 1e9;
+        sink += s;
+    }
+    (void)sink;
+    return total;
+}
