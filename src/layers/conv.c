@@ -78,7 +78,7 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
     int outer = s->n >= omp_get_max_threads();
 #pragma omp parallel if (outer)
     {
-        float *cols = is_pointwise(s) ? NULL : malloc((size_t)K * P * sizeof(float));
+        float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
         if (!is_pointwise(s) && !cols) {
 #pragma omp atomic write
             failed = 1;
@@ -98,7 +98,6 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
                 for (int p = 0; p < P; p++) yo[p] += bo;
             }
         }
-        free(cols);
     }
     return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)K * P * 4) : 0;
 }
@@ -111,11 +110,12 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * P;
     size_t wsize = (size_t)s->out_c * K;
     int chunks = s->n < CONV_CHUNKS ? s->n : CONV_CHUNKS;
-    float *partial = calloc((size_t)chunks * wsize, sizeof(float));
-    if (!partial) return an_error("out of memory (convolution gradients, %zu bytes)", chunks * wsize * 4);
+    /* the calling thread's scratch; every chunk's first image overwrites its part (beta 0) */
+    float *partial = an_thread_buffer(AN_BUF_CONV_PARTIAL, (size_t)chunks * wsize * sizeof(float));
+    if (!partial) return -1;
 #pragma omp parallel
     {
-        float *cols = malloc((size_t)K * P * sizeof(float));
+        float *cols = an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
         if (!cols) {
 #pragma omp atomic write
             failed = 1;
@@ -134,7 +134,7 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
                     const float *B = xg;
                     if (!is_pointwise(s)) { im2col(s, cg, xg, cols); B = cols; }
                     /* dw_g (og, K) += dy_g (og, P) * cols^T (P, K) */
-                    gemm(0, 1, og, K, P, 1.0f, dyg, P, B, P, 1.0f, dwp + (size_t)g * og * K, K);
+                    gemm(0, 1, og, K, P, 1.0f, dyg, P, B, P, i == i0 ? 0.0f : 1.0f, dwp + (size_t)g * og * K, K);
                     if (dx) {
                         float *dxg = dx + i * in_img + (size_t)g * cg * s->h * s->w;
                         if (is_pointwise(s)) {
@@ -147,7 +147,6 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
                 }
             }
         }
-        free(cols);
         /* sum the chunks in a fixed order */
 #pragma omp for schedule(static)
         for (size_t j = 0; j < wsize; j++) {
@@ -165,6 +164,5 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
             db[o] = (float)acc;
         }
     }
-    free(partial);
     return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)K * P * 4) : 0;
 }

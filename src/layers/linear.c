@@ -1,9 +1,21 @@
 /* linear.c: fully connected layer, y (n, out) = x (n, in) w^T (in, out) + b, via gemm. */
 #include "layers.h"
 #include "../cpu/gemm.h"
+#include "../util/common.h"
 
+/* Forward as y^T (out, n) = w (out, in) x^T (in, n): the weights are the row operand, read in
+ * their stored order (packing w as the column operand would transpose all of it on every call),
+ * and there are enough rows for every thread even at batch 1. Then y = transpose + bias. */
 void linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y) {
-    gemm(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    float *yt = an_thread_buffer(AN_BUF_LINEAR_T, (size_t)out * n * sizeof(float));
+    if (!yt) { /* out of memory for the transpose: the direct product */
+        gemm(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    } else {
+        gemm(0, 1, out, n, in, 1.0f, w, in, x, in, 0.0f, yt, n);
+#pragma omp parallel for schedule(static) if ((size_t)n * out > 65536)
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < out; o++) y[(size_t)i * out + o] = yt[(size_t)o * n + i];
+    }
     if (!b) return;
     for (int i = 0; i < n; i++)
         for (int o = 0; o < out; o++) y[(size_t)i * out + o] += b[o];
