@@ -113,6 +113,17 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     /* the calling thread's scratch; every chunk's first image overwrites its part (beta 0) */
     float *partial = an_thread_buffer(AN_BUF_CONV_PARTIAL, (size_t)chunks * wsize * sizeof(float));
     if (!partial) return -1;
+    /* w^T per group, (K, og), once per call: the input gradient's row operand, then read in
+     * order by every image's product instead of transposed while packing each time */
+    float *wt = NULL;
+    if (dx) {
+        if (!(wt = an_thread_buffer(AN_BUF_CONV_WT, wsize * sizeof(float)))) return -1;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int g = 0; g < G; g++)
+            for (int kk = 0; kk < K; kk++)
+                for (int o = 0; o < og; o++)
+                    wt[((size_t)g * K + kk) * og + o] = w[((size_t)g * og + o) * K + kk];
+    }
 #pragma omp parallel
     {
         float *cols = an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
@@ -130,7 +141,7 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
                 for (int g = 0; g < G; g++) {
                     const float *xg = x + i * in_img + (size_t)g * cg * s->h * s->w;
                     const float *dyg = dy + i * out_img + (size_t)g * og * P;
-                    const float *wg = w + (size_t)g * og * K;
+                    const float *wtg = wt ? wt + (size_t)g * K * og : NULL;
                     const float *B = xg;
                     if (!is_pointwise(s)) { im2col(s, cg, xg, cols); B = cols; }
                     /* dw_g (og, K) += dy_g (og, P) * cols^T (P, K) */
@@ -138,9 +149,9 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
                     if (dx) {
                         float *dxg = dx + i * in_img + (size_t)g * cg * s->h * s->w;
                         if (is_pointwise(s)) {
-                            gemm(1, 0, K, P, og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
+                            gemm(0, 0, K, P, og, 1.0f, wtg, og, dyg, P, 0.0f, dxg, P);
                         } else { /* dcols (K, P) = w_g^T (K, og) * dy_g (og, P) */
-                            gemm(1, 0, K, P, og, 1.0f, wg, K, dyg, P, 0.0f, cols, P);
+                            gemm(0, 0, K, P, og, 1.0f, wtg, og, dyg, P, 0.0f, cols, P);
                             col2im(s, cg, cols, dxg);
                         }
                     }

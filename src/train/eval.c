@@ -64,10 +64,12 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
             }
         }
         loader_release(loader, b);
-        if (progress && an_now() - last > 1.0) {
+        if (progress && an_now() - last > (isatty(2) ? 1.0 : 15.0)) {
             last = an_now();
-            fprintf(stderr, "%s  eval%s %ld/%d  %.0f img/s%s", isatty(2) ? "\r" : "", views == 10 ? " (10 crops)" : "",
-                    done, count, done / (last - t0), isatty(2) ? "   " : "\n");
+            double rate = done / (last - t0);
+            fprintf(stderr, "%s  eval%s %ld/%d  %.0f img/s  ETA %.0f s%s", isatty(2) ? "\r" : "",
+                    views == 10 ? " (10 crops)" : "", done, count, rate * views, rate > 0 ? (count - done) / rate : 0.0,
+                    isatty(2) ? "   " : "\n");
         }
     }
     if (!rc && loader_error(loader)) rc = an_error("%s", loader_error(loader));
