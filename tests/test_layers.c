@@ -169,7 +169,7 @@ typedef struct ConvCase { int n, c, h, w, out_c, k, stride, pad, groups, oh, ow;
 
 static void conv_case(const ConvCase *cc, uint64_t seed) {
     char what[160];
-    ConvShape s = {cc->n, cc->c, cc->h, cc->w, cc->out_c, cc->k, cc->stride, cc->pad, cc->groups, 0, 0};
+    ConvShape s = {cc->n, cc->c, cc->h, cc->w, cc->out_c, cc->k, cc->stride, cc->pad, cc->groups, 0, 0, 0};
     conv_shape_init(&s);
     snprintf(what, sizeof what, "conv n%d c%d %dx%d oc%d k%d s%d p%d g%d", cc->n, cc->c, cc->h, cc->w,
              cc->out_c, cc->k, cc->stride, cc->pad, cc->groups);
@@ -235,7 +235,7 @@ TEST(layers_conv_forward_backward) {
 
 /* A 3x3 kernel of ones with bias 0 on a 3x3 input of ones, pad 1: the output counts the in-range taps. */
 TEST(layers_conv_hand_computed) {
-    ConvShape s = {1, 1, 3, 3, 1, 3, 1, 1, 1, 0, 0};
+    ConvShape s = {1, 1, 3, 3, 1, 3, 1, 1, 1, 0, 0, 0};
     conv_shape_init(&s);
     float x[9], w[9], b[1] = {0.5f}, y[9];
     for (int i = 0; i < 9; i++) x[i] = w[i] = 1.0f;
@@ -246,7 +246,7 @@ TEST(layers_conv_hand_computed) {
 
 TEST(layers_conv_deterministic_across_threads) {
     int saved = omp_get_max_threads();
-    ConvShape s = {5, 4, 12, 12, 6, 5, 1, 2, 2, 0, 0};
+    ConvShape s = {5, 4, 12, 12, 6, 5, 1, 2, 2, 0, 0, 0};
     conv_shape_init(&s);
     size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
     size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
@@ -436,7 +436,7 @@ TEST(layers_lrn_forward_backward) {
         check_close(lab, y, want, cnt, FWD_RTOL, 1e-3);
         snprintf(lab, sizeof lab, "%s scale", what);
         check_close(lab, scale, wscale, cnt, FWD_RTOL, 0.0);
-        lrn_backward(n, c, hw, p, x, y, scale, r, dx);
+        lrn_backward(n, c, hw, p, x, y, scale, r, dx, 0);
         snprintf(lab, sizeof lab, "%s dx", what);
         check_fd(lab, lrn_loss, &ctx, ctx.x, cnt, dx, FD_RTOL, 1e-2);
         if (p.alpha >= 1.0f) { /* the normalisation must visibly change the gradient, or the check is weak */
@@ -720,4 +720,35 @@ TEST(layers_softmax_xent_large_logits) {
     CHECK(fabs(dz[1] - (-0.5)) < 1e-7, "dlogits of the label far below the max: %g, want -0.5", dz[1]);
     CHECK(fabs(dz[6] - (0.25 - 1.0) / 2) < 1e-7 && fabs(dz[4] - 0.125) < 1e-7, "equal logits: dlogits %g %g",
           dz[6], dz[4]);
+}
+
+/* The fusions the net uses: conv with .relu = 1 gives relu(conv) exactly; lrn_backward with
+ * relu_input = 1 gives the LRN's dx times (x > 0), i.e. the ReLU below it folded in. */
+TEST(layers_fused_relu) {
+    ConvShape s = {3, 4, 9, 9, 6, 3, 2, 1, 2, 0, 0, 0};
+    conv_shape_init(&s);
+    size_t xn = (size_t)s.n * s.c * s.h * s.w, yn = (size_t)s.n * s.out_c * s.out_h * s.out_w;
+    float *x = frand(xn, 41, -1, 1), *w = frand((size_t)s.out_c * (s.c / s.groups) * 9, 42, -1, 1);
+    float *b = frand((size_t)s.out_c, 43, -0.5f, 0.5f), *y0 = fnan(yn), *y1 = fnan(yn);
+    CHECK(conv_forward(&s, x, w, b, y0) == 0, "conv");
+    s.relu = 1;
+    CHECK(conv_forward(&s, x, w, b, y1) == 0, "conv + relu");
+    int ok = 1, neg = 0;
+    for (size_t i = 0; i < yn; i++) {
+        ok &= y1[i] == (y0[i] > 0.0f ? y0[i] : 0.0f);
+        neg += y0[i] < 0.0f;
+    }
+    CHECK(ok && neg > 0, "fused conv + relu differs from relu(conv) (%d negatives)", neg);
+    LrnParams p = {5, 1.0f, 0.75f, 1.0f};
+    int n = 2, c = 7, hw = 5;
+    size_t cnt = (size_t)n * c * hw;
+    float *lx = frand(cnt, 44, -2, 2), *dy = frand(cnt, 45, -1, 1), *ly = fnan(cnt), *sc = fnan(cnt);
+    float *d0 = fnan(cnt), *d1 = fnan(cnt);
+    lrn_forward(n, c, hw, p, lx, ly, sc);
+    lrn_backward(n, c, hw, p, lx, ly, sc, dy, d0, 0);
+    lrn_backward(n, c, hw, p, lx, ly, sc, dy, d1, 1);
+    ok = 1;
+    for (size_t i = 0; i < cnt; i++) ok &= d1[i] == (lx[i] > 0.0f ? d0[i] : 0.0f);
+    CHECK(ok, "lrn backward with the relu mask differs from mask * lrn backward");
+    free(x), free(w), free(b), free(y0), free(y1), free(lx), free(dy), free(ly), free(sc), free(d0), free(d1);
 }

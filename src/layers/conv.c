@@ -93,9 +93,10 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
                 if (cols) { im2col(s, cg, xg, cols); B = cols; }
                 gemm(0, 0, og, P, K, 1.0f, w + (size_t)g * og * K, K, B, P, 0.0f, yg, P);
             }
-            for (int o = 0; o < s->out_c; o++) {
+            for (int o = 0; o < s->out_c; o++) { /* bias, and the fused ReLU, while the image is in cache */
                 float *yo = y + i * out_img + (size_t)o * P, bo = b ? b[o] : 0.0f;
-                for (int p = 0; p < P; p++) yo[p] += bo;
+                if (s->relu) for (int p = 0; p < P; p++) yo[p] = yo[p] + bo > 0.0f ? yo[p] + bo : 0.0f;
+                else         for (int p = 0; p < P; p++) yo[p] += bo;
             }
         }
     }

@@ -11,6 +11,7 @@ typedef struct ConvShape {
     int n, c, h, w;        /* input (n, c, h, w) */
     int out_c, k, stride, pad, groups;
     int out_h, out_w;      /* = (h + 2 pad - k) / stride + 1, filled by conv_shape_init */
+    int relu;              /* forward writes max(0, conv + b): the ReLU that follows, fused in */
 } ConvShape;
 void conv_shape_init(ConvShape *s);
 /* x (n,c,h,w), w (out_c, c/groups, k, k), b (out_c) -> y (n, out_c, out_h, out_w) */
@@ -37,8 +38,10 @@ void tanh_backward(long count, const float *y, const float *dy, float *dx);
  * count as zero). scale (n,c,h,w) keeps the denominator base for backward. */
 typedef struct LrnParams { int size; float alpha, beta, k; } LrnParams;
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale);
+/* relu_input: x is a ReLU's output, and dx is also multiplied by (x > 0): that ReLU's backward
+ * pass fused in (the net then skips it). */
 void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
-                  const float *scale, const float *dy, float *dx);
+                  const float *scale, const float *dy, float *dx, int relu_input);
 
 /* ---- max pooling (pool.c): window k, stride s, no padding, floor mode;
  * argmax (n, c, oh, ow) records the input index (within the plane) of each maximum ---- */

@@ -39,7 +39,7 @@ void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, fl
 }
 
 void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
-                  const float *scale, const float *dy, float *dx) {
+                  const float *scale, const float *dy, float *dx, int relu_input) {
     size_t img = (size_t)c * hw;
     float coef = 2.0f * p.alpha * p.beta / p.size;
     int half = p.size / 2;
@@ -58,5 +58,7 @@ void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float
             const float *xc = x + off + (size_t)ch * hw, *sc = scale + off + (size_t)ch * hw;
             const float *dyc = dy + off + (size_t)ch * hw;
             for (int q = 0; q < hw; q++) d[q] = dyc[q] * pow_neg(sc[q], p.beta) - coef * xc[q] * d[q];
+            if (relu_input)
+                for (int q = 0; q < hw; q++) d[q] = xc[q] > 0.0f ? d[q] : 0.0f;
         }
 }

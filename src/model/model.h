@@ -54,6 +54,11 @@ typedef struct Layer {
     double flops;                        /* forward multiply-adds x 2, per image */
     float *out;                          /* (n, out_c, out_h, out_w) */
     double fwd_seconds, bwd_seconds;     /* wall time spent in this layer, summed over calls */
+    /* Fusions (net_create sets them): a ReLU right after a convolution is computed in the
+     * convolution's output pass and shares its buffer (relu_in_conv on both; the ReLU's out is the
+     * convolution's, not owned); a ReLU right before an LRN has its backward pass done by the LRN
+     * (relu_in_lrn on both). */
+    int relu_in_conv, relu_in_lrn;
     void *aux;                           /* LRN scale (float), pool argmax (int32), dropout mask (uint8) */
 } Layer;
 

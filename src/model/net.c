@@ -78,9 +78,16 @@ int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_si
     if (!net->params || !net->grads || !net->input || !net->probs || !net->dlogits) goto fail;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
+        LayerKind prev = i ? net->layers[i - 1].spec->kind : LAYER_RELU;
+        LayerKind next = i + 1 < net->nlayers ? net->layers[i + 1].spec->kind : LAYER_RELU;
+        l->relu_in_conv = (l->spec->kind == LAYER_RELU && prev == LAYER_CONV && i > 0) ||
+                          (l->spec->kind == LAYER_CONV && next == LAYER_RELU && i + 1 < net->nlayers);
+        l->relu_in_lrn = (l->spec->kind == LAYER_RELU && next == LAYER_LRN && i + 1 < net->nlayers) ||
+                         (l->spec->kind == LAYER_LRN && prev == LAYER_RELU && i > 0);
         size_t count = (size_t)max_batch * out_count(l);
         if (out_count(l) > largest) largest = out_count(l);
-        if (!(l->out = an_alloc(count * sizeof(float), "activations"))) goto fail;
+        if (l->spec->kind == LAYER_RELU && l->relu_in_conv) l->out = net->layers[i - 1].out; /* shared */
+        else if (!(l->out = an_alloc(count * sizeof(float), "activations"))) goto fail;
         size_t aux = l->spec->kind == LAYER_LRN       ? count * sizeof(float)
                      : l->spec->kind == LAYER_MAXPOOL ? count * sizeof(int32_t)
                      : l->spec->kind == LAYER_DROPOUT ? count
@@ -100,7 +107,11 @@ void net_free(Net *net) {
     an_free(net->params), an_free(net->grads), an_free(net->input);
     an_free(net->probs), an_free(net->dlogits);
     an_free(net->dbuf[0]), an_free(net->dbuf[1]);
-    for (int i = 0; i < net->nlayers; i++) an_free(net->layers[i].out), an_free(net->layers[i].aux);
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        if (!(l->spec && l->spec->kind == LAYER_RELU && l->relu_in_conv)) an_free(l->out);
+        an_free(l->aux);
+    }
     memset(net, 0, sizeof *net);
 }
 
@@ -141,11 +152,14 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
         switch (s->kind) {
         case LAYER_CONV: {
             ConvShape cs = conv_shape(l, n);
+            cs.relu = l->relu_in_conv;
             if (conv_forward(&cs, x, w, b, l->out)) return NULL;
             break;
         }
         case LAYER_LINEAR: linear_forward(n, l->fan_in, l->out_c, x, w, b, l->out); break;
-        case LAYER_RELU: relu_forward(in_count, x, l->out); break;
+        case LAYER_RELU:
+            if (!l->relu_in_conv) relu_forward(in_count, x, l->out); /* else done, in place */
+            break;
         case LAYER_TANH: tanh_forward(in_count, x, l->out); break;
         case LAYER_LRN: lrn_forward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux); break;
         case LAYER_MAXPOOL:
@@ -183,6 +197,7 @@ int net_backward(Net *net) {
         float *dw = net->grads + l->w_off, *db = net->grads + l->b_off;
         long in_count = (long)n * l->in_c * l->in_h * l->in_w;
         if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) break; /* nothing to learn below */
+        if (s->kind == LAYER_RELU && l->relu_in_lrn) continue; /* the LRN above did it: dy goes on */
         double t0 = an_now();
         switch (s->kind) {
         case LAYER_CONV: {
@@ -193,7 +208,9 @@ int net_backward(Net *net) {
         case LAYER_LINEAR: linear_backward(n, l->fan_in, l->out_c, x, w, dy, dx, dw, db); break;
         case LAYER_RELU: relu_backward(in_count, l->out, dy, dx); break;
         case LAYER_TANH: tanh_backward(in_count, l->out, dy, dx); break;
-        case LAYER_LRN: lrn_backward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux, dy, dx); break;
+        case LAYER_LRN:
+            lrn_backward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux, dy, dx, l->relu_in_lrn);
+            break;
         case LAYER_MAXPOOL:
             maxpool_backward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, l->aux, dy, dx);
             break;
