@@ -105,7 +105,7 @@ static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0,
 /* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column strips, zero-padded. */
 static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc, float *dst) {
     int strips = (nc + NR - 1) / NR;
-#pragma omp parallel for schedule(static)
+#pragma omp for schedule(static) /* shared among the threads of gemm's region, if any */
     for (int s = 0; s < strips; s++) {
         int js = s * NR, nr = nc - js < NR ? nc - js : NR;
         float *d0 = dst + (size_t)js * kc;
@@ -131,36 +131,39 @@ static float *pack_buffer(size_t floats) {
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (beta != 1.0f) {
-        for (int i = 0; i < M; i++) {
-            float *c = C + (size_t)i * ldc;
-            if (beta == 0.0f) memset(c, 0, N * sizeof(float));
-            else for (int j = 0; j < N; j++) c[j] *= beta;
-        }
-    }
-    if (K <= 0 || alpha == 0.0f) return;
+    int work = K > 0 && alpha != 0.0f;
     int kc_max = K < KC ? K : KC, nc_max = N < NC ? N : NC;
-    float *bpack = pack_buffer((size_t)kc_max * (nc_max + NR));
-    if (!bpack) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc); return; }
-    for (int j0 = 0; j0 < N; j0 += NC) {
-        int nc = N - j0 < NC ? N - j0 : NC;
-        for (int p0 = 0; p0 < K; p0 += KC) {
-            int kc = K - p0 < KC ? K - p0 : KC;
-            pack_b(trans_b, B, ldb, p0, kc, j0, nc, bpack);
+    float *bpack = work ? pack_buffer((size_t)kc_max * (nc_max + NR)) : NULL;
+    if (work && !bpack) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    /* One parallel region for the whole product (waking threads costs more than a small slice):
+     * the B panel is packed by all threads, then the tasks run, with a barrier between. */
+#pragma omp parallel if (threads > 1)
+    {
+        if (beta != 1.0f) {
+#pragma omp for schedule(static)
+            for (int i = 0; i < M; i++) {
+                float *c = C + (size_t)i * ldc;
+                if (beta == 0.0f) memset(c, 0, N * sizeof(float));
+                else for (int j = 0; j < N; j++) c[j] *= beta;
+            }
+        }
+        float apack[(MC + MR) * KC] __attribute__((aligned(64))); /* 110 KB */
+        for (int j0 = 0; work && j0 < N; j0 += NC) {
+            int nc = N - j0 < NC ? N - j0 : NC;
             /* Tasks of MC rows x nt_size columns; each packs its A block once for all its
              * columns. Enough row blocks for every thread: whole panels (A packed once per slice);
              * otherwise the columns are split so that all threads have work. */
-            int mblocks = (M + MC - 1) / MC, threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-            int nt_size = nc;
+            int mblocks = (M + MC - 1) / MC, nt_size = nc;
             if (mblocks < 2 * threads) {
                 int want = (2 * threads + mblocks - 1) / mblocks; /* column blocks per row block */
                 nt_size = ((nc + want - 1) / want + NR - 1) / NR * NR;
                 if (nt_size < NR) nt_size = NR;
             }
             int nblocks = (nc + nt_size - 1) / nt_size;
-#pragma omp parallel
-            {
-                float apack[(MC + MR) * KC] __attribute__((aligned(64))); /* 74 KB */
+            for (int p0 = 0; p0 < K; p0 += KC) {
+                int kc = K - p0 < KC ? K - p0 : KC;
+                pack_b(trans_b, B, ldb, p0, kc, j0, nc, bpack); /* ends with a barrier */
 #pragma omp for schedule(static)
                 for (int t = 0; t < mblocks * nblocks; t++) {
                     int i0 = (t / nblocks) * MC, jt = (t % nblocks) * nt_size;
@@ -183,7 +186,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
                             }
                         }
                     }
-                }
+                } /* the barrier here keeps the panel until every task is done with it */
             }
         }
     }

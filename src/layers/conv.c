@@ -25,9 +25,11 @@ static void valid_range(int ow, int stride, int pad, int kx, int w, int *lo, int
     if (*lo > *hi) *lo = *hi;
 }
 
-/* x (cg, h, w) of one image and group -> cols (cg*k*k, oh*ow) */
+/* x (cg, h, w) of one image and group -> cols (cg*k*k, oh*ow); parallel over channels when
+ * called outside a parallel region (a batch smaller than the thread count) */
 static void im2col(const ConvShape *s, int cg, const float *x, float *cols) {
     int k = s->k, oh = s->out_h, ow = s->out_w, st = s->stride, pad = s->pad;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && cg > 1)
     for (int c = 0; c < cg; c++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
@@ -93,6 +95,7 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
                 if (cols) { im2col(s, cg, xg, cols); B = cols; }
                 gemm(0, 0, og, P, K, 1.0f, w + (size_t)g * og * K, K, B, P, 0.0f, yg, P);
             }
+#pragma omp parallel for schedule(static) if (!outer)
             for (int o = 0; o < s->out_c; o++) { /* bias, and the fused ReLU, while the image is in cache */
                 float *yo = y + i * out_img + (size_t)o * P, bo = b ? b[o] : 0.0f;
                 if (s->relu) for (int p = 0; p < P; p++) yo[p] = yo[p] + bo > 0.0f ? yo[p] + bo : 0.0f;

@@ -6,7 +6,31 @@
 /* Forward as y^T (out, n) = w (out, in) x^T (in, n): the weights are the row operand, read in
  * their stored order (packing w as the column operand would transpose all of it on every call),
  * and there are enough rows for every thread even at batch 1. Then y = transpose + bias. */
+/* A few rows (batch-1 inference): dot products that read each weight row once, in parallel over
+ * outputs; a packed product would pad the batch to a 32-column strip and copy all the weights. */
+enum { LINEAR_DOT_MAX_N = 4 };
+static void linear_dots(int n, int in, int out, const float *x, const float *w, float *y) {
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < out; o++) {
+        const float *wo = w + (size_t)o * in;
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * in;
+            float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+            for (int k = 0; k < in; k++) acc += wo[k] * xi[k];
+            y[(size_t)i * out + o] = acc;
+        }
+    }
+}
+
 void linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y) {
+    if (n <= LINEAR_DOT_MAX_N) {
+        linear_dots(n, in, out, x, w, y);
+        if (b)
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < out; o++) y[(size_t)i * out + o] += b[o];
+        return;
+    }
     float *yt = an_thread_buffer(AN_BUF_LINEAR_T, (size_t)out * n * sizeof(float));
     if (!yt) { /* out of memory for the transpose: the direct product */
         gemm(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
