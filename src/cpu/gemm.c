@@ -69,20 +69,14 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
 #undef STORE
 }
 
-static int have_avx512(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx512f");
-    return known;
-}
 #else
 static void micro_kernel_avx512(int kc, const float *a, const float *b, float *c, int ldc) {
     micro_kernel_generic(kc, a, b, c, ldc);
 }
-static int have_avx512(void) { return 0; }
 #endif
 
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc) {
-    if (have_avx512()) micro_kernel_avx512(kc, a, b, c, ldc);
+    if (an_cpu_avx512()) micro_kernel_avx512(kc, a, b, c, ldc);
     else micro_kernel_generic(kc, a, b, c, ldc);
 }
 

@@ -127,18 +127,10 @@ AUG_AVX512 static void row_avx512(const uint8_t *s, const float *m, float add, f
 
 AUG_AVX512 static void stores_done(void) { _mm_sfence(); } /* streaming stores visible to others */
 
-static int have_avx512(void) {
-    static int known = -1;
-    if (known < 0)
-        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512vl");
-    return known;
-}
 #else
 static void row_avx512(const uint8_t *s, const float *m, float add, float scale, float *d, int n,
                        int mirrored) { (void)s, (void)m, (void)add, (void)scale, (void)d, (void)n, (void)mirrored; }
 static void stores_done(void) {}
-static int have_avx512(void) { return 0; }
 #endif
 
 static void apply(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst, int fast) {
@@ -160,7 +152,7 @@ static void apply(const AugmentConfig *a, const uint8_t *src, View v, const floa
 }
 
 void augment_apply(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst) {
-    apply(a, src, v, rgb, dst, have_avx512());
+    apply(a, src, v, rgb, dst, an_cpu_avx512());
 }
 
 void augment_apply_reference(const AugmentConfig *a, const uint8_t *src, View v, const float rgb[3], float *dst) {

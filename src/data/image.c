@@ -498,13 +498,6 @@ static void hpass_scalar(const uint8_t *src, size_t stride, int c, int y0, int y
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define RS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-static int have_avx512(void) {
-    static int known = -1;
-    if (known < 0)
-        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512vl");
-    return known;
-}
 
 /* 16 outputs j of one row and channel at a time: tap t of output j reads the byte at
  * in + off[(ch * ksize + t) * count + j] with weight wt[t * count + j] (zero past its taps). Each
@@ -535,13 +528,12 @@ RS_AVX512 static void hpass_avx512(const uint8_t *src, size_t stride, int c, int
     }
 }
 #else
-static int have_avx512(void) { return 0; }
 #endif
 
 static int hpass(const uint8_t *src, size_t stride, int c, int nrows, const Coeffs *co, int count,
                  int col_base, uint8_t *dst) {
     size_t plane = (size_t)nrows * count;
-    int fast_rows = have_avx512() ? nrows - 1 : 0; /* the last row by the scalar loop */
+    int fast_rows = an_cpu_avx512() ? nrows - 1 : 0; /* the last row by the scalar loop */
 #if defined(__x86_64__) && defined(__GNUC__)
     if (fast_rows > 0) {
         int ks = co->ksize;

@@ -100,3 +100,15 @@ double an_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+int an_cpu_avx512(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int known = -1;
+    if (known < 0)
+        known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl");
+    return known;
+#else
+    return 0;
+#endif
+}

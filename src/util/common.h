@@ -25,6 +25,9 @@ float an_normal(uint64_t seed, uint64_t counter);             /* N(0, 1), Box-Mu
 
 double an_now(void); /* monotonic seconds */
 
+/* Whether this CPU runs AVX-512 F, BW and VL (the fast paths' instructions); checked once. */
+int an_cpu_avx512(void);
+
 /* Per-thread scratch memory that lives as long as the thread: slot `slot` of the calling thread,
  * at least `bytes` long, 64-byte aligned, contents undefined (not kept when it grows). Reusing it
  * avoids a fresh mmap and page faults for every large temporary (a 200 KB malloc is an mmap).
