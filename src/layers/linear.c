@@ -24,15 +24,10 @@ static void linear_dots(int n, int in, int out, const float *x, const float *w, 
 }
 
 void linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y) {
+    float *yt = n <= LINEAR_DOT_MAX_N ? NULL : an_thread_buffer(AN_BUF_LINEAR_T, (size_t)out * n * sizeof(float));
     if (n <= LINEAR_DOT_MAX_N) {
         linear_dots(n, in, out, x, w, y);
-        if (b)
-            for (int i = 0; i < n; i++)
-                for (int o = 0; o < out; o++) y[(size_t)i * out + o] += b[o];
-        return;
-    }
-    float *yt = an_thread_buffer(AN_BUF_LINEAR_T, (size_t)out * n * sizeof(float));
-    if (!yt) { /* out of memory for the transpose: the direct product */
+    } else if (!yt) { /* out of memory for the transpose: the direct product */
         gemm(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
     } else {
         gemm(0, 1, out, n, in, 1.0f, w, in, x, in, 0.0f, yt, n);
