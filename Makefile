@@ -5,7 +5,7 @@ CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O3
 WARN    ?= -Wall -Wextra
-CFLAGS  += -std=c11 $(WARN) $(OPT) -g -fopenmp -D_GNU_SOURCE -MMD -MP
+CFLAGS  += -std=c11 $(WARN) $(OPT) -fno-math-errno -g -fopenmp -D_GNU_SOURCE -MMD -MP
 LDLIBS  += -fopenmp -ljpeg -lpng -lz -lm
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/layers/*.c))

@@ -519,6 +519,34 @@ TEST(layers_maxpool_forward_backward) {
     }
 }
 
+/* Ties (after ReLU most windows hold several equal values): the argmax is the first maximum in
+ * row-major order, as the reference's plain scan finds it, for the paper's 3/2 pooling and others. */
+TEST(layers_maxpool_ties) {
+    static const int cases[][6] = {{2, 3, 27, 27, 3, 2}, {1, 2, 13, 13, 3, 2}, {2, 2, 9, 11, 2, 1}, {1, 2, 10, 10, 3, 3}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int *cs = cases[ci];
+        PoolCtx p = {cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], (cs[2] - cs[4]) / cs[5] + 1, (cs[3] - cs[4]) / cs[5] + 1,
+                     NULL, NULL, NULL};
+        size_t nx = (size_t)p.n * p.c * p.h * p.w, ny = (size_t)p.n * p.c * p.oh * p.ow;
+        float *x = frand(nx, 1400 + ci, -1, 1), *y = fnan(ny);
+        for (size_t i = 0; i < nx; i++) x[i] = x[i] < 0.0f ? 0.0f : (x[i] < 0.5f ? 0.5f : 1.0f); /* 3 levels */
+        int32_t *arg = malloc(ny * 4), *warg = malloc(ny * 4);
+        double *xd = dup_d(x, nx), *want = dalloc(ny);
+        ref_maxpool(&p, xd, want, warg);
+        maxpool_forward(p.n, p.c, p.h, p.w, p.k, p.s, x, y, arg);
+        int bad_y = 0, bad_arg = 0, ties = 0;
+        for (size_t i = 0; i < ny; i++) {
+            bad_y += y[i] != (float)want[i];
+            bad_arg += arg[i] != warg[i];
+            ties += warg[i] != (int32_t)((i % ((size_t)p.oh * p.ow)) / p.ow * p.s * p.w + (i % p.ow) * p.s);
+        }
+        CHECK(bad_y == 0 && bad_arg == 0, "maxpool ties %dx%d k%d s%d: %d values and %d argmax differ", p.h, p.w,
+              p.k, p.s, bad_y, bad_arg);
+        CHECK(ties > 0, "maxpool ties case %zu has no window whose maximum is off its first element", ci);
+        free(x); free(y); free(arg); free(warg); free(xd); free(want);
+    }
+}
+
 typedef struct AvgCtx { int n, c, h, w, oh, ow; double *x, *r, *y; } AvgCtx;
 
 /* PyTorch's adaptive bins: start = floor(i in / out), end = ceil((i + 1) in / out) */

@@ -2,40 +2,74 @@
  * scale_c = k + (alpha / size) * sum over the `size` channels centred on c of x^2, y = x scale^-beta.
  * Backward: dx_c = dy_c scale_c^-beta
  *                  - (2 alpha beta / size) x_c sum over the window of c' containing c of dy_c' y_c' / scale_c'.
- * Windows are summed directly (no running sum), so each value is a fixed short sum. */
+ * Windows are summed directly (no running sum), so each value is a fixed short sum, and the same
+ * sum whatever the thread count. The plane loops are compiled for AVX-512, AVX2 and baseline x86-64
+ * and chosen at run time; the backward pass forms dy y / scale once per element of an image (in a
+ * per-thread plane buffer) and then sums windows of it. */
 #include "layers.h"
+#include "../util/common.h"
 #include <math.h>
+#include <omp.h>
 
-/* s^-beta; the paper's beta = 0.75 is 1 / (sqrt(s) sqrt(sqrt(s))), several times faster than powf. */
-static inline float pow_neg(float s, float beta) {
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/* out[q] = in[q]^-beta over a plane; the paper's beta = 0.75 is 1 / (sqrt(s) sqrt(sqrt(s))),
+ * several times faster than powf and vectorised */
+CLONES static void pow_neg_plane(int hw, float beta, const float *restrict in, float *restrict out) {
     if (beta == 0.75f) {
-        float r = sqrtf(s);
-        return 1.0f / (r * sqrtf(r));
+        for (int q = 0; q < hw; q++) {
+            float r = sqrtf(in[q]);
+            out[q] = 1.0f / (r * sqrtf(r));
+        }
+    } else {
+        for (int q = 0; q < hw; q++) out[q] = powf(in[q], -beta);
     }
-    return powf(s, -beta);
+}
+
+/* s = k + a * sum_j xj^2 over the planes [x0, x0 + nj*hw); y = xc * s^-beta */
+CLONES static void lrn_forward_plane(int hw, int nj, const float *restrict x0, const float *restrict xc,
+                                     float k, float a, float beta, float *restrict s, float *restrict y) {
+    for (int q = 0; q < hw; q++) s[q] = 0.0f;
+    for (int j = 0; j < nj; j++) {
+        const float *xj = x0 + (size_t)j * hw;
+        for (int q = 0; q < hw; q++) s[q] += xj[q] * xj[q];
+    }
+    for (int q = 0; q < hw; q++) s[q] = k + a * s[q];
+    pow_neg_plane(hw, beta, s, y);
+    for (int q = 0; q < hw; q++) y[q] *= xc[q];
 }
 
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale) {
     size_t img = (size_t)c * hw;
-    float a = p.alpha / p.size;
     int half = p.size / 2;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {
-            const float *xi = x + i * img;
-            float *s = scale + i * img + (size_t)ch * hw, *yc = y + i * img + (size_t)ch * hw;
             int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
-            for (int q = 0; q < hw; q++) s[q] = 0.0f;
-            for (int j = lo; j <= hi; j++) {
-                const float *xj = xi + (size_t)j * hw;
-                for (int q = 0; q < hw; q++) s[q] += xj[q] * xj[q];
-            }
-            const float *xc = xi + (size_t)ch * hw;
-            for (int q = 0; q < hw; q++) {
-                s[q] = p.k + a * s[q];
-                yc[q] = xc[q] * pow_neg(s[q], p.beta);
-            }
+            size_t off = i * img + (size_t)ch * hw;
+            lrn_forward_plane(hw, hi - lo + 1, x + i * img + (size_t)lo * hw, x + off, p.k, p.alpha / p.size,
+                              p.beta, scale + off, y + off);
         }
+}
+
+/* t = dy y / s over one plane */
+CLONES static void ratio_plane(int hw, const float *restrict dy, const float *restrict y, const float *restrict s,
+                               float *restrict t) {
+    for (int q = 0; q < hw; q++) t[q] = dy[q] * y[q] / s[q];
+}
+
+/* d = dy s^-beta - coef x sum_j tj over the planes [t0, t0 + nj*hw); zero where x <= 0 if relu_input */
+CLONES static void lrn_backward_plane(int hw, int nj, const float *restrict t0, const float *restrict x,
+                                      const float *restrict s, const float *restrict dy, float coef, float beta,
+                                      int relu_input, float *restrict d) {
+    pow_neg_plane(hw, beta, s, d);
+    for (int q = 0; q < hw; q++) d[q] *= dy[q];
+    for (int j = 0; j < nj; j++) {
+        const float *tj = t0 + (size_t)j * hw;
+        for (int q = 0; q < hw; q++) d[q] -= coef * x[q] * tj[q];
+    }
+    if (relu_input)
+        for (int q = 0; q < hw; q++) d[q] = x[q] > 0.0f ? d[q] : 0.0f;
 }
 
 void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
@@ -43,22 +77,35 @@ void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float
     size_t img = (size_t)c * hw;
     float coef = 2.0f * p.alpha * p.beta / p.size;
     int half = p.size / 2;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++) {
-            size_t off = i * img;
-            int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
-            float *d = dx + off + (size_t)ch * hw;
-            for (int q = 0; q < hw; q++) d[q] = 0.0f;
-            for (int j = lo; j <= hi; j++) { /* the window is symmetric: j's window holds ch */
-                const float *dyj = dy + off + (size_t)j * hw, *yj = y + off + (size_t)j * hw;
-                const float *sj = scale + off + (size_t)j * hw;
-                for (int q = 0; q < hw; q++) d[q] += dyj[q] * yj[q] / sj[q];
+    int outer = n >= omp_get_max_threads(); /* images in parallel, else channels */
+#pragma omp parallel for schedule(static) if (outer)
+    for (int i = 0; i < n; i++) {
+        float *t = an_thread_buffer(AN_BUF_LRN, img * sizeof(float)); /* (c, hw) */
+        size_t off = i * img;
+        if (!t) { /* no room for the plane buffer: form the ratios window by window */
+            for (int ch = 0; ch < c; ch++) {
+                float *d = dx + off + (size_t)ch * hw;
+                for (int q = 0; q < hw; q++) {
+                    float acc = 0.0f;
+                    for (int j = ch - half < 0 ? 0 : ch - half; j <= ch + half && j < c; j++)
+                        acc += dy[off + (size_t)j * hw + q] * y[off + (size_t)j * hw + q] / scale[off + (size_t)j * hw + q];
+                    size_t e = off + (size_t)ch * hw + q;
+                    d[q] = dy[e] * powf(scale[e], -p.beta) - coef * x[e] * acc;
+                    if (relu_input && !(x[e] > 0.0f)) d[q] = 0.0f;
+                }
             }
-            const float *xc = x + off + (size_t)ch * hw, *sc = scale + off + (size_t)ch * hw;
-            const float *dyc = dy + off + (size_t)ch * hw;
-            for (int q = 0; q < hw; q++) d[q] = dyc[q] * pow_neg(sc[q], p.beta) - coef * xc[q] * d[q];
-            if (relu_input)
-                for (int q = 0; q < hw; q++) d[q] = xc[q] > 0.0f ? d[q] : 0.0f;
+            continue;
         }
+#pragma omp parallel for schedule(static) if (!outer)
+        for (int ch = 0; ch < c; ch++)
+            ratio_plane(hw, dy + off + (size_t)ch * hw, y + off + (size_t)ch * hw, scale + off + (size_t)ch * hw,
+                        t + (size_t)ch * hw);
+#pragma omp parallel for schedule(static) if (!outer)
+        for (int ch = 0; ch < c; ch++) {
+            int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
+            size_t e = off + (size_t)ch * hw;
+            lrn_backward_plane(hw, hi - lo + 1, t + (size_t)lo * hw, x + e, scale + e, dy + e, coef, p.beta,
+                               relu_input, dx + e);
+        }
+    }
 }

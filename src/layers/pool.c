@@ -1,7 +1,56 @@
 /* pool.c: max pooling (window k, stride s; the paper's overlapping 3/2) and PyTorch-style adaptive
  * average pooling. Max pooling remembers where each maximum came from for the backward pass. */
 #include "layers.h"
+#include "../util/common.h"
 #include <string.h>
+
+/* One output row of max pooling: the maximum over rows [r0, r0+k) of each input column (value and
+ * flat index in vm, vi), then over k columns of that, stride s. Ties go to the smaller flat index,
+ * which is the first maximum in row-major order, as a plain scan of the window finds it. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void maxpool_row(int w, int ow, int k, int s, int r0, const float *restrict xp, float *restrict vm,
+                        int32_t *restrict vi, float *restrict y, int32_t *restrict arg) {
+    int iw = (ow - 1) * s + k; /* input columns used */
+    for (int ix = 0; ix < iw; ix++) {
+        vm[ix] = xp[(size_t)r0 * w + ix];
+        vi[ix] = r0 * w + ix;
+    }
+    for (int ky = 1; ky < k; ky++) {
+        const float *row = xp + (size_t)(r0 + ky) * w;
+        int base = (r0 + ky) * w;
+        for (int ix = 0; ix < iw; ix++) {
+            int take = row[ix] > vm[ix];
+            vm[ix] = take ? row[ix] : vm[ix];
+            vi[ix] = take ? base + ix : vi[ix];
+        }
+    }
+    if (k == 3 && s == 2) { /* the paper's overlapping pooling, with constant strides so it vectorises */
+        for (int ox = 0; ox < ow; ox++) {
+            float m = vm[2 * ox], v1 = vm[2 * ox + 1], v2 = vm[2 * ox + 2];
+            int32_t b = vi[2 * ox], i1 = vi[2 * ox + 1], i2 = vi[2 * ox + 2];
+            int t1 = (v1 > m) | ((v1 == m) & (i1 < b));
+            m = t1 ? v1 : m;
+            b = t1 ? i1 : b;
+            int t2 = (v2 > m) | ((v2 == m) & (i2 < b));
+            y[ox] = t2 ? v2 : m;
+            arg[ox] = t2 ? i2 : b;
+        }
+        return;
+    }
+    for (int ox = 0; ox < ow; ox++) {
+        float m = vm[ox * s];
+        int32_t b = vi[ox * s];
+        for (int kx = 1; kx < k; kx++) {
+            float v = vm[ox * s + kx];
+            int32_t id = vi[ox * s + kx];
+            int take = (v > m) | ((v == m) & (id < b));
+            m = take ? v : m;
+            b = take ? id : b;
+        }
+        y[ox] = m;
+        arg[ox] = b;
+    }
+}
 
 void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, float *y, int32_t *argmax) {
     int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
@@ -10,6 +59,13 @@ void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, f
         const float *xp = x + pl * h * w;
         float *yp = y + pl * oh * ow;
         int32_t *ap = argmax + pl * oh * ow;
+        /* per-thread row buffers (values, indices); without them, the plain scan */
+        float *vm = an_thread_buffer(AN_BUF_POOL, (size_t)w * (sizeof(float) + sizeof(int32_t)));
+        if (vm) {
+            for (int oy = 0; oy < oh; oy++)
+                maxpool_row(w, ow, k, s, oy * s, xp, vm, (int32_t *)(vm + w), yp + oy * ow, ap + oy * ow);
+            continue;
+        }
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
                 int best = (oy * s) * w + ox * s;
