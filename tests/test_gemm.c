@@ -138,6 +138,20 @@ TEST(gemm_matches_reference_all_transposes_and_sizes) {
     if (getenv("ALEXNET_TEST_VERBOSE")) fprintf(stderr, "[worst gemm error %.3g of bound] ", worst);
 }
 
+/* The portable kernel (machines without AVX-512), forced here through the override. */
+TEST(gemm_portable_kernel_matches_reference) {
+    static const int sizes[][3] = {{7, 8, 9}, {33, 31, 65}, {65, 1030, 33}, {13, 169, 300}, {12, 32, 256}};
+    an_cpu_avx512_override(0);
+    CHECK(!an_cpu_avx512(), "override did not turn the AVX-512 paths off");
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            GemmCase g = {t >> 1, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], t == 3 ? -1.5f : 1.0f,
+                          t == 0 ? 0.0f : (t == 1 ? 1.0f : 0.5f), (int)s % 2, t % 2, 1};
+            run_case(&g, 5000 + s * 4 + t);
+        }
+    an_cpu_avx512_override(-1);
+}
+
 /* One case large in every direction at once: several K slices, N panels, row blocks and edge tiles. */
 TEST(gemm_matches_reference_large) {
     GemmCase a = {0, 0, 70, 1030, 520, 0.5f, 0.5f, 3, 5, 7};

@@ -1,7 +1,8 @@
 /* gemm.c: packed, blocked SGEMM with a 12x32 register-tile micro-kernel (see gemm.h).
  * Blocking: K in KC slices (sequential, so summation order is fixed), N in NC panels (B packed once
  * per slice and shared), then tasks of MC rows x a column block spread over threads; each task packs its
- * own A block. Edge tiles go through a small scratch tile. */
+ * own A block. Edge tiles are written with masks (AVX-512) or through a scratch tile; with beta 0
+ * the first K slice overwrites C instead of clearing it first. */
 /* a * b + c as one fused multiply-add in the micro-kernel (ISO C mode turns contraction off) */
 #pragma GCC optimize("fp-contract=fast")
 #include "gemm.h"
@@ -46,38 +47,59 @@ static void micro_kernel_generic(int kc, const float *restrict a, const float *r
 #include <immintrin.h>
 /* The same with AVX-512 intrinsics: 24 accumulators (12 rows x 2 vectors of 16), per k two loads
  * of B and twelve broadcasts of A feeding 24 FMAs, so both FMA ports stay busy; the sums run in the
- * same order as the portable kernel's. */
+ * same order as the portable kernel's. Edge tiles are written straight to C with masks (rows below
+ * mr, columns below nr); a tile at most 16 wide runs a half-width kernel. overwrite: C = the
+ * product (its old contents, NaN included, are never read), else C += the product. */
 __attribute__((target("avx512f")))
 static void micro_kernel_avx512(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                                int ldc) {
+                                int ldc, int mr, int nr, int overwrite) {
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
-#define FMA(i) { __m512 av = _mm512_set1_ps(a[i]); \
-                 c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1); }
-#define STORE(i) { float *r = c + (size_t)(i) * ldc; \
-                   _mm512_storeu_ps(r, _mm512_add_ps(_mm512_loadu_ps(r), c##i##0)); \
-                   _mm512_storeu_ps(r + 16, _mm512_add_ps(_mm512_loadu_ps(r + 16), c##i##1)); }
+#define FMA2(i) { __m512 av = _mm512_set1_ps(a[i]); \
+                  c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1); }
+#define FMA1(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
+#define STORE(i) if ((i) < mr) { float *r = c + (size_t)(i) * ldc; \
+        if (overwrite) { _mm512_mask_storeu_ps(r, m0, c##i##0); _mm512_mask_storeu_ps(r + 16, m1, c##i##1); } \
+        else { _mm512_mask_storeu_ps(r, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, r), c##i##0)); \
+               _mm512_mask_storeu_ps(r + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, r + 16), c##i##1)); } }
     ROWS(ZERO)
-    for (int p = 0; p < kc; p++, a += MR, b += NR) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        ROWS(FMA)
+    if (nr > 16) {
+        for (int p = 0; p < kc; p++, a += MR, b += NR) {
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+            ROWS(FMA2)
+        }
+    } else {
+        for (int p = 0; p < kc; p++, a += MR, b += NR) {
+            __m512 b0 = _mm512_load_ps(b);
+            ROWS(FMA1)
+        }
     }
     ROWS(STORE)
 #undef ROWS
 #undef ZERO
-#undef FMA
+#undef FMA2
+#undef FMA1
 #undef STORE
-}
-
-#else
-static void micro_kernel_avx512(int kc, const float *a, const float *b, float *c, int ldc) {
-    micro_kernel_generic(kc, a, b, c, ldc);
 }
 #endif
 
-static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc) {
-    if (an_cpu_avx512()) micro_kernel_avx512(kc, a, b, c, ldc);
-    else micro_kernel_generic(kc, a, b, c, ldc);
+/* C tile (mr x nr) = or += a_pack * b_pack: AVX-512 straight to C, else the portable kernel, through
+ * a scratch tile for edges and overwrites. */
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
+                         int mr, int nr, int overwrite) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (an_cpu_avx512()) { micro_kernel_avx512(kc, a, b, c, ldc, mr, nr, overwrite); return; }
+#endif
+    if (mr == MR && nr == NR && !overwrite) { micro_kernel_generic(kc, a, b, c, ldc); return; }
+    float tile[MR * NR] __attribute__((aligned(64))) = {0};
+    micro_kernel_generic(kc, a, b, tile, NR);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float *cij = c + (size_t)i * ldc + j;
+            *cij = overwrite ? tile[i * NR + j] : *cij + tile[i * NR + j];
+        }
 }
 
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of alpha*op(A) into MR-row strips, k-major, zero-padded. */
@@ -134,7 +156,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
      * the B panel is packed by all threads, then the tasks run, with a barrier between. */
 #pragma omp parallel if (threads > 1)
     {
-        if (beta != 1.0f) {
+        if (beta != 1.0f && !(beta == 0.0f && work)) { /* beta 0 with work: the first K slice overwrites */
 #pragma omp for schedule(static)
             for (int i = 0; i < M; i++) {
                 float *c = C + (size_t)i * ldc;
@@ -156,7 +178,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
             }
             int nblocks = (nc + nt_size - 1) / nt_size;
             for (int p0 = 0; p0 < K; p0 += KC) {
-                int kc = K - p0 < KC ? K - p0 : KC;
+                int kc = K - p0 < KC ? K - p0 : KC, overwrite = p0 == 0 && beta == 0.0f;
                 pack_b(trans_b, B, ldb, p0, kc, j0, nc, bpack); /* ends with a barrier */
 #pragma omp for schedule(static)
                 for (int t = 0; t < mblocks * nblocks; t++) {
@@ -170,14 +192,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
                         for (int is = 0; is < mc; is += MR) {
                             int mr = mc - is < MR ? mc - is : MR;
                             float *c = C + (size_t)(i0 + is) * ldc + j0 + jt + js;
-                            if (mr == MR && nr == NR) {
-                                micro_kernel(kc, apack + (size_t)is * kc, bp, c, ldc);
-                            } else {
-                                float tile[MR * NR] __attribute__((aligned(64))) = {0};
-                                micro_kernel(kc, apack + (size_t)is * kc, bp, tile, NR);
-                                for (int i = 0; i < mr; i++)
-                                    for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += tile[i * NR + j];
-                            }
+                            micro_kernel(kc, apack + (size_t)is * kc, bp, c, ldc, mr, nr, overwrite);
                         }
                     }
                 } /* the barrier here keeps the panel until every task is done with it */

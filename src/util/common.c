@@ -101,7 +101,16 @@ double an_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int avx512_known = -1;
+
+void an_cpu_avx512_override(int on) { avx512_known = on < 0 ? -1 : (on && an_cpu_avx512_hw()); }
+
 int an_cpu_avx512(void) {
+    if (avx512_known < 0) avx512_known = an_cpu_avx512_hw();
+    return avx512_known;
+}
+
+int an_cpu_avx512_hw(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     static int known = -1;
     if (known < 0)

@@ -25,8 +25,12 @@ float an_normal(uint64_t seed, uint64_t counter);             /* N(0, 1), Box-Mu
 
 double an_now(void); /* monotonic seconds */
 
-/* Whether this CPU runs AVX-512 F, BW and VL (the fast paths' instructions); checked once. */
+/* Whether the fast paths use AVX-512 (F, BW and VL): what the CPU runs (an_cpu_avx512_hw, checked
+ * once) unless a test turned it off with an_cpu_avx512_override(0) to exercise the portable
+ * kernels; override(-1) restores the hardware answer. */
 int an_cpu_avx512(void);
+int an_cpu_avx512_hw(void);
+void an_cpu_avx512_override(int on);
 
 /* Per-thread scratch memory that lives as long as the thread: slot `slot` of the calling thread,
  * at least `bytes` long, 64-byte aligned, contents undefined (not kept when it grows). Reusing it
