@@ -102,9 +102,91 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
         }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* out[p] lane i = r[i] lane p: a 16x16 transpose in registers (unpack pairs, then pairs of pairs,
+ * then 128-bit lanes twice) */
+__attribute__((target("avx512f")))
+static inline void transpose16(const __m512 r[16], __m512 out[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* u[4i + c]: rows 4i..4i+3 of columns c, c+4, c+8, c+12 */
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+        out[c] = _mm512_shuffle_f32x4(v0, v1, 0x88);
+        out[c + 8] = _mm512_shuffle_f32x4(v0, v1, 0xdd);
+        out[c + 4] = _mm512_shuffle_f32x4(w0, w1, 0x88);
+        out[c + 12] = _mm512_shuffle_f32x4(w0, w1, 0xdd);
+    }
+}
+
+/* rows [0, nrows) of a 16-row block, each 16 consecutive floats from src + row * ld (the first
+ * `cols` of them, the rest and missing rows zero), scaled by alpha and transposed into out */
+__attribute__((target("avx512f")))
+static inline void load_transpose(const float *src, size_t ld, int nrows, int cols, float alpha, __m512 out[16]) {
+    __mmask16 m = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    __m512 r[16], va = _mm512_set1_ps(alpha);
+    for (int i = 0; i < 16; i++)
+        r[i] = i < nrows ? _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, src + i * ld)) : _mm512_setzero_ps();
+    transpose16(r, out);
+}
+
+/* pack_a for A not transposed: rows of A are read 16 floats at a time and transposed */
+__attribute__((target("avx512f")))
+static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, float *dst) {
+    for (int is = 0; is < mc; is += MR) {
+        int mr = mc - is < MR ? mc - is : MR;
+        for (int pb = 0; pb < kc; pb += 16) {
+            int cols = kc - pb < 16 ? kc - pb : 16;
+            __m512 out[16];
+            load_transpose(A + (size_t)(i0 + is) * lda + p0 + pb, lda, mr, cols, alpha, out);
+            for (int p = 0; p < cols; p++)
+                _mm512_mask_storeu_ps(dst + (size_t)is * kc + (size_t)(pb + p) * MR, (__mmask16)0x0FFF, out[p]);
+        }
+    }
+}
+
+/* one NR-wide strip of pack_b: op(B) rows [p0, p0+kc), columns [j, j+nr) */
+__attribute__((target("avx512f")))
+static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, int kc, int j, int nr, float *d0) {
+    if (!trans_b) {
+        __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+        __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        for (int p = 0; p < kc; p++) {
+            const float *src = B + (size_t)(p0 + p) * ldb + j;
+            _mm512_store_ps(d0 + p * NR, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_store_ps(d0 + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        }
+        return;
+    }
+    for (int h = 0; h < NR; h += 16) { /* B^T rows j+h .. j+h+15, 16 of its columns at a time */
+        int rows = nr - h < 0 ? 0 : (nr - h < 16 ? nr - h : 16);
+        for (int pb = 0; pb < kc; pb += 16) {
+            int cols = kc - pb < 16 ? kc - pb : 16;
+            __m512 out[16];
+            load_transpose(B + (size_t)(j + h) * ldb + p0 + pb, ldb, rows, cols, 1.0f, out);
+            for (int p = 0; p < cols; p++) _mm512_store_ps(d0 + (size_t)(pb + p) * NR + h, out[p]);
+        }
+    }
+}
+#endif
+
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of alpha*op(A) into MR-row strips, k-major, zero-padded. */
 static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha,
                    float *dst) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!trans_a && an_cpu_avx512()) { pack_a_rows_avx512(A, lda, i0, mc, p0, kc, alpha, dst); return; }
+#endif
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
         for (int p = 0; p < kc; p++) {
@@ -125,6 +207,9 @@ static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0,
     for (int s = 0; s < strips; s++) {
         int js = s * NR, nr = nc - js < NR ? nc - js : NR;
         float *d0 = dst + (size_t)js * kc;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (an_cpu_avx512()) { pack_b_strip_avx512(trans_b, B, ldb, p0, kc, j0 + js, nr, d0); continue; }
+#endif
         for (int p = 0; p < kc; p++) {
             float *d = d0 + p * NR;
             int k = p0 + p;
