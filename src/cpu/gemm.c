@@ -156,6 +156,19 @@ static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, 
     }
 }
 
+/* pack_a for A transposed: each packed k-row is a contiguous run of A */
+__attribute__((target("avx512f")))
+static void pack_a_cols_avx512(const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, float *dst) {
+    __m512 va = _mm512_set1_ps(alpha);
+    for (int is = 0; is < mc; is += MR) {
+        int mr = mc - is < MR ? mc - is : MR;
+        __mmask16 m = (__mmask16)((1u << mr) - 1);
+        for (int p = 0; p < kc; p++)
+            _mm512_mask_storeu_ps(dst + (size_t)is * kc + (size_t)p * MR, (__mmask16)0x0FFF,
+                                  _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, A + (size_t)(p0 + p) * lda + i0 + is)));
+    }
+}
+
 /* one NR-wide strip of pack_b: op(B) rows [p0, p0+kc), columns [j, j+nr) */
 __attribute__((target("avx512f")))
 static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, int kc, int j, int nr, float *d0) {
@@ -185,7 +198,11 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
 static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha,
                    float *dst) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (!trans_a && an_cpu_avx512()) { pack_a_rows_avx512(A, lda, i0, mc, p0, kc, alpha, dst); return; }
+    if (an_cpu_avx512()) {
+        if (trans_a) pack_a_cols_avx512(A, lda, i0, mc, p0, kc, alpha, dst);
+        else pack_a_rows_avx512(A, lda, i0, mc, p0, kc, alpha, dst);
+        return;
+    }
 #endif
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
