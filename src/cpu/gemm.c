@@ -273,6 +273,8 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
              * columns. Enough row blocks for every thread: whole panels (A packed once per slice);
              * otherwise the columns are split so that all threads have work. */
             int mblocks = (M + MC - 1) / MC, nt_size = nc;
+            int mc_blk = ((M + mblocks - 1) / mblocks + MR - 1) / MR * MR; /* equal row blocks */
+            mblocks = (M + mc_blk - 1) / mc_blk;
             if (mblocks < 2 * threads) {
                 int want = (2 * threads + mblocks - 1) / mblocks; /* column blocks per row block */
                 nt_size = ((nc + want - 1) / want + NR - 1) / NR * NR;
@@ -284,8 +286,9 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
                 pack_b(trans_b, B, ldb, p0, kc, j0, nc, bpack); /* ends with a barrier */
 #pragma omp for schedule(static)
                 for (int t = 0; t < mblocks * nblocks; t++) {
-                    int i0 = (t / nblocks) * MC, jt = (t % nblocks) * nt_size;
-                    int mc = M - i0 < MC ? M - i0 : MC;
+                    /* consecutive tasks (one thread's share) cover all row blocks of a column block */
+                    int i0 = (t % mblocks) * mc_blk, jt = (t / mblocks) * nt_size;
+                    int mc = M - i0 < mc_blk ? M - i0 : mc_blk;
                     int nt = nc - jt < nt_size ? nc - jt : nt_size;
                     pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
                     for (int js = 0; js < nt; js += NR) {
