@@ -184,6 +184,7 @@ TEST(cli_bench_model) {
     CHECK(strstr(g_out, "1 timed step after 0 warm-up") && strstr(g_out, "images/s: "), "infer:\n%s", g_out);
     expect_error("bench --model alexnet --mode fly", "--mode must be train or infer");
     expect_error("bench --model alexnet --precision fp8", "--precision must be fp32 or bf16");
+    expect_error("bench --model alexnet --precision bf16 --steps 1", "AMX"); /* no AMX path: says why, runs nothing */
     expect_error("bench --model alexnet --device tpu", "--device must be cpu or cuda");
     expect_error("bench --model nosuch", "unknown model 'nosuch'");
     expect_error("bench --model alexnet --batch 0", "--batch must be >= 1");

@@ -152,6 +152,45 @@ TEST(gemm_portable_kernel_matches_reference) {
     an_cpu_avx512_override(-1);
 }
 
+/* A packed once (gemm_pack_a) then used by gemm_packed gives gemm's result bit for bit, and
+ * gemm_packed_ref (plain loops over the packed layout) matches gemm_ref. */
+TEST(gemm_packed_a_matches_gemm) {
+    static const int sizes[][3] = {{7, 8, 9}, {128, 169, 300}, {97, 40, 520}, {1200, 33, 128}, {12, 32, 256}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            int ta = t >> 1, tb = t & 1, M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+            int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+            float alpha = t == 3 ? -1.5f : 0.75f, beta = t == 0 ? 0.0f : 0.5f;
+            float *A = malloc(sizeof(float) * (ta ? K : M) * lda), *B = malloc(sizeof(float) * (tb ? N : K) * ldb);
+            float *C1 = malloc(sizeof(float) * M * ldc), *C2 = malloc(sizeof(float) * M * ldc);
+            float *C3 = malloc(sizeof(float) * M * ldc), *C4 = malloc(sizeof(float) * M * ldc);
+            float *Ap = malloc(sizeof(float) * gemm_packed_a_floats(M, K));
+            fill(A, (size_t)(ta ? K : M) * lda, 90 + s * 4 + t);
+            fill(B, (size_t)(tb ? N : K) * ldb, 190 + s * 4 + t);
+            fill(C1, (size_t)M * ldc, 290 + s * 4 + t);
+            memcpy(C2, C1, sizeof(float) * M * ldc);
+            memcpy(C3, C1, sizeof(float) * M * ldc);
+            memcpy(C4, C1, sizeof(float) * M * ldc);
+            gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+            gemm_pack_a(ta, M, K, alpha, A, lda, Ap);
+            gemm_packed(tb, M, N, K, Ap, B, ldb, beta, C2, ldc);
+            gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C3, ldc);
+            gemm_packed_ref(tb, M, N, K, Ap, B, ldb, beta, C4, ldc);
+            int differ = 0;
+            double worst = 0.0;
+            for (size_t i = 0; i < (size_t)M * ldc; i++) {
+                differ += memcmp(&C1[i], &C2[i], sizeof(float)) != 0;
+                double e = fabs((double)C4[i] - C3[i]) / (fabs((double)C3[i]) + 1.0);
+                if (e > worst) worst = e;
+            }
+            CHECK(differ == 0, "gemm_packed ta=%d tb=%d M=%d N=%d K=%d: %d entries differ from gemm", ta, tb, M, N, K,
+                  differ);
+            CHECK(worst <= 1e-5, "gemm_packed_ref ta=%d tb=%d M=%d N=%d K=%d: %.3g from gemm_ref", ta, tb, M, N, K,
+                  worst);
+            free(A); free(B); free(C1); free(C2); free(C3); free(C4); free(Ap);
+        }
+}
+
 /* One case large in every direction at once: several K slices, N panels, row blocks and edge tiles. */
 TEST(gemm_matches_reference_large) {
     GemmCase a = {0, 0, 70, 1030, 520, 0.5f, 0.5f, 3, 5, 7};

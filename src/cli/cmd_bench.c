@@ -38,7 +38,8 @@ static const char *HELP =
     "  --limit N    the first N training images in sorted order (default all)\n"
     "  --crop N     network input size (default 224)     --epochs N   timed passes (default 1)\n"
     "\n"
-    "--peak measures the float32 FMA peak (GFLOP/s) on OpenMP's threads.\n"
+    "--peak measures the float32 FMA peak (GFLOP/s) on OpenMP's threads, the AVX512_BF16 dot-product\n"
+    "rate, and says whether the CPU reports AMX.\n"
     "Every benchmark ends with a line `images/s: X` (--peak: `GFLOP/s: X`).\n";
 
 /* Folders carry no statistics; the benchmark then uses fixed, plausible ones so that it does the
@@ -160,6 +161,10 @@ int cmd_bench(int argc, char **argv) {
         return an_error("bench: give one of --model NAME, --loader or --peak (see alexnet bench --help)"), fail();
     if (peak) {
         double g = cpu_fma_peak_gflops(0, 2.0);
+        double h = cpu_bf16_dot_gflops(0, 1.0);
+        if (h > 0.0) printf("bfloat16 AVX512_BF16 dot products: %.1f GFLOP/s (%.2fx the float32 FMA peak)\n", h, h / g);
+        else printf("bfloat16 AVX512_BF16 dot products: not on this CPU\n");
+        printf("AMX bfloat16 tiles: %s\n", cpu_has_amx_bf16() ? "reported by the CPU" : "not reported by the CPU");
         printf("float32 FMA peak: %.1f GFLOP/s on %d threads (%s)\nGFLOP/s: %.1f\n", g, omp_get_max_threads(),
                cpu_fma_isa(), g);
         return 0;

@@ -246,13 +246,73 @@ static float *pack_buffer(size_t floats) {
     return an_thread_buffer(AN_BUF_GEMM_PACK, floats * sizeof(float));
 }
 
+/* Rows per row block: equal blocks of at most about MC rows, a multiple of MR (so a packed A has
+ * the same layout whoever packs it). */
+static int row_block(int M) {
+    int mblocks = (M + MC - 1) / MC;
+    return ((M + mblocks - 1) / mblocks + MR - 1) / MR * MR;
+}
+
+size_t gemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (K > 0 ? K : 0); }
+
+/* Layout: K slice p0 starts at p0 * Mpad (Mpad = M rounded up to MR); inside it the row block at i0
+ * starts at i0 * kc, as pack_a writes a block. */
+void gemm_pack_a(int trans_a, int M, int K, float alpha, const float *A, int lda, float *Ap) {
+    int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk, slices = (K + KC - 1) / KC;
+    size_t mpad = (size_t)(M + MR - 1) / MR * MR;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && slices * mblocks > 1)
+    for (int t = 0; t < slices * mblocks; t++) {
+        int p0 = (t / mblocks) * KC, i0 = (t % mblocks) * mc_blk;
+        int kc = K - p0 < KC ? K - p0 : KC, mc = M - i0 < mc_blk ? M - i0 : mc_blk;
+        pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, Ap + (size_t)p0 * mpad + (size_t)i0 * kc);
+    }
+}
+
+static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *Ap, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* gemm_packed as plain loops (float64 sums), reading A out of its packed layout */
+void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
+                     float *C, int ldc) {
+    int mc_blk = row_block(M);
+    size_t mpad = (size_t)(M + MR - 1) / MR * MR;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int k = 0; k < K; k++) {
+                int p0 = k / KC * KC, kc = K - p0 < KC ? K - p0 : KC, i0 = i / mc_blk * mc_blk;
+                int is = (i - i0) / MR * MR;
+                double a = Ap[(size_t)p0 * mpad + (size_t)(i0 + is) * kc + (size_t)(k - p0) * MR + (i - i0 - is)];
+                acc += a * (trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = (float)(acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}
+
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc) {
+    gemm_core(trans_a, trans_b, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc);
+}
+
+void gemm_packed(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta, float *C,
+                 int ldc) {
+    gemm_core(0, trans_b, M, N, K, 1.0f, NULL, 0, Ap, B, ldb, beta, C, ldc);
+}
+
+/* The product, with A given (A, lda, trans_a, alpha) or already packed (Ap, alpha folded in). */
+static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *Ap, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (Ap && K > 0) alpha = 1.0f;
     int work = K > 0 && alpha != 0.0f;
     int kc_max = K < KC ? K : KC, nc_max = N < NC ? N : NC;
     float *bpack = work ? pack_buffer((size_t)kc_max * (nc_max + NR)) : NULL;
-    if (work && !bpack) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    if (work && !bpack) {
+        if (!Ap) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+        gemm_packed_ref(trans_b, M, N, K, Ap, B, ldb, beta, C, ldc); /* no room for the B panel */
+        return;
+    }
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     /* One parallel region for the whole product (waking threads costs more than a small slice):
      * the B panel is packed by all threads, then the tasks run, with a barrier between. */
@@ -272,9 +332,8 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
             /* Tasks of MC rows x nt_size columns; each packs its A block once for all its
              * columns. Enough row blocks for every thread: whole panels (A packed once per slice);
              * otherwise the columns are split so that all threads have work. */
-            int mblocks = (M + MC - 1) / MC, nt_size = nc;
-            int mc_blk = ((M + mblocks - 1) / mblocks + MR - 1) / MR * MR; /* equal row blocks */
-            mblocks = (M + mc_blk - 1) / mc_blk;
+            int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk, nt_size = nc;
+            size_t mpad = (size_t)(M + MR - 1) / MR * MR;
             if (mblocks < 2 * threads) {
                 int want = (2 * threads + mblocks - 1) / mblocks; /* column blocks per row block */
                 nt_size = ((nc + want - 1) / want + NR - 1) / NR * NR;
@@ -290,14 +349,16 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
                     int i0 = (t % mblocks) * mc_blk, jt = (t / mblocks) * nt_size;
                     int mc = M - i0 < mc_blk ? M - i0 : mc_blk;
                     int nt = nc - jt < nt_size ? nc - jt : nt_size;
-                    pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
+                    const float *ablk = apack;
+                    if (Ap) ablk = Ap + (size_t)p0 * mpad + (size_t)i0 * kc;
+                    else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
                     for (int js = 0; js < nt; js += NR) {
                         int nr = nt - js < NR ? nt - js : NR;
                         const float *bp = bpack + (size_t)(jt + js) * kc;
                         for (int is = 0; is < mc; is += MR) {
                             int mr = mc - is < MR ? mc - is : MR;
                             float *c = C + (size_t)(i0 + is) * ldc + j0 + jt + js;
-                            micro_kernel(kc, apack + (size_t)is * kc, bp, c, ldc, mr, nr, overwrite);
+                            micro_kernel(kc, ablk + (size_t)is * kc, bp, c, ldc, mr, nr, overwrite);
                         }
                     }
                 } /* the barrier here keeps the panel until every task is done with it */

@@ -7,9 +7,19 @@
  * triple loop (float64 accumulation) it is tested against. */
 #ifndef ALEXNET_GEMM_H
 #define ALEXNET_GEMM_H
+#include <stddef.h>
 
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc);
+/* A left operand used by many products (a layer's weights for every image) packed once:
+ * gemm_pack_a writes alpha*op(A) (M x K) into Ap (gemm_packed_a_floats(M, K) floats), and
+ * gemm_packed computes C = Ap * op(B) + beta C exactly as gemm would. */
+size_t gemm_packed_a_floats(int M, int K);
+void gemm_pack_a(int trans_a, int M, int K, float alpha, const float *A, int lda, float *Ap);
+void gemm_packed(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta, float *C,
+                 int ldc);
+void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
+                     float *C, int ldc);
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 #endif

@@ -1,11 +1,13 @@
 /* peak.c: the machine's measured float32 multiply-add peak, the yardstick the benchmarks report
  * achieved GFLOP/s against. Each thread runs independent chains of fused multiply-adds on as many
  * registers as hide the FMA latency (24 vectors of 16 floats on AVX-512, 12 of 8 on AVX2), for a
- * fixed time, with the widest instructions the CPU runs. */
+ * fixed time, with the widest instructions the CPU runs. Also the rate of AVX512_BF16 dot products
+ * (the only bfloat16 matrix instructions short of AMX) and whether the CPU reports AMX. */
 #include "peak.h"
 #include "../util/common.h"
 #include <omp.h>
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 /* Each returns flops done; 24 (AVX-512) or 12 (AVX2) independent accumulators, written out so
@@ -51,6 +53,56 @@ __attribute__((noinline)) static double fma_plain(long iters, float *out) {
         for (int i = 0; i < 8; i++) c[i] = c[i] * 0.999999f + 1e-7f;
     for (int i = 0; i < 8; i++) *out += c[i];
     return 2.0 * 8 * iters;
+}
+
+/* AVX512_BF16: each VDPBF16PS multiplies 32 bf16 pairs into 16 float sums (64 flops). */
+__attribute__((target("avx512f,avx512bf16"), noinline)) static double dpbf16_avx512(long iters, float *out) {
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f7f), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+#undef INIT
+#undef STEP
+#undef SUM
+#define INIT(i) __m512 c##i = _mm512_set1_ps((float)i);
+#define STEP(i) c##i = _mm512_dpbf16_ps(c##i, a, b);
+#define SUM(i) s = _mm512_add_ps(s, c##i);
+    CHAINS24(INIT)
+    for (long n = 0; n < iters; n++) { CHAINS24(STEP) }
+    __m512 s = _mm512_setzero_ps();
+    CHAINS24(SUM)
+    *out += _mm512_reduce_add_ps(s);
+    return 2.0 * 32 * 24 * iters;
+}
+
+int cpu_has_avx512_bf16(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+}
+
+/* CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE (what the CPU, or the hypervisor, reports) */
+int cpu_has_amx_bf16(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    (void)a, (void)b, (void)c;
+    return (d >> 22 & 1) && (d >> 24 & 1);
+}
+
+double cpu_bf16_dot_gflops(int threads, double seconds) {
+    if (!cpu_has_avx512_bf16()) return 0.0;
+    const long iters = 200000;
+    if (threads < 1) threads = omp_get_max_threads();
+    double total = 0.0;
+    volatile float sink = 0.0f;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        float s = 0.0f;
+        dpbf16_avx512(iters / 10, &s);
+        double flops = 0.0, t0 = an_now(), t;
+        do flops += dpbf16_avx512(iters, &s);
+        while ((t = an_now() - t0) < seconds);
+        total += flops / t / 1e9;
+        sink += s;
+    }
+    (void)sink;
+    return total;
 }
 
 static double fma_run(long iters, float *out) {

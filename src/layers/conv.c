@@ -106,6 +106,11 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
     int P = s->out_h * s->out_w;
     size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * P;
     int outer = s->n >= omp_get_max_threads();
+    /* the weights packed once for every image's product */
+    size_t wp = gemm_packed_a_floats(og, K);
+    float *wpack = an_thread_buffer(AN_BUF_CONV_WT, (size_t)G * wp * sizeof(float));
+    if (!wpack) return an_error("out of memory (packed convolution weights, %zu bytes)", (size_t)G * wp * 4);
+    for (int g = 0; g < G; g++) gemm_pack_a(0, og, K, 1.0f, w + (size_t)g * og * K, K, wpack + g * wp);
 #pragma omp parallel if (outer)
     {
         float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
@@ -121,7 +126,7 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
                 float *yg = y + i * out_img + (size_t)g * og * P;
                 const float *B = xg;
                 if (cols) { im2col(s, cg, xg, cols); B = cols; }
-                gemm(0, 0, og, P, K, 1.0f, w + (size_t)g * og * K, K, B, P, 0.0f, yg, P);
+                gemm_packed(0, og, P, K, wpack + g * wp, B, P, 0.0f, yg, P);
             }
 #pragma omp parallel for schedule(static) if (!outer)
             for (int o = 0; o < s->out_c; o++) { /* bias, and the fused ReLU, while the image is in cache */
@@ -145,16 +150,12 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     /* the calling thread's scratch; every chunk's first image overwrites its part (beta 0) */
     float *partial = an_thread_buffer(AN_BUF_CONV_PARTIAL, (size_t)chunks * wsize * sizeof(float));
     if (!partial) return -1;
-    /* w^T per group, (K, og), once per call: the input gradient's row operand, then read in
-     * order by every image's product instead of transposed while packing each time */
-    float *wt = NULL;
+    /* w_g^T (K, og) per group, packed once per call: the input gradient's row operand */
+    size_t wp = gemm_packed_a_floats(K, og);
+    float *wtpack = NULL;
     if (dx) {
-        if (!(wt = an_thread_buffer(AN_BUF_CONV_WT, wsize * sizeof(float)))) return -1;
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int g = 0; g < G; g++)
-            for (int kk = 0; kk < K; kk++)
-                for (int o = 0; o < og; o++)
-                    wt[((size_t)g * K + kk) * og + o] = w[((size_t)g * og + o) * K + kk];
+        if (!(wtpack = an_thread_buffer(AN_BUF_CONV_WT, (size_t)G * wp * sizeof(float)))) return -1;
+        for (int g = 0; g < G; g++) gemm_pack_a(1, K, og, 1.0f, w + (size_t)g * og * K, K, wtpack + g * wp);
     }
 #pragma omp parallel
     {
@@ -173,7 +174,7 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
                 for (int g = 0; g < G; g++) {
                     const float *xg = x + i * in_img + (size_t)g * cg * s->h * s->w;
                     const float *dyg = dy + i * out_img + (size_t)g * og * P;
-                    const float *wtg = wt ? wt + (size_t)g * K * og : NULL;
+                    const float *wtg = wtpack ? wtpack + g * wp : NULL;
                     const float *B = xg;
                     if (!is_pointwise(s)) { im2col(s, cg, xg, cols); B = cols; }
                     /* dw_g (og, K) += dy_g (og, P) * cols^T (P, K) */
@@ -181,9 +182,9 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
                     if (dx) {
                         float *dxg = dx + i * in_img + (size_t)g * cg * s->h * s->w;
                         if (is_pointwise(s)) {
-                            gemm(0, 0, K, P, og, 1.0f, wtg, og, dyg, P, 0.0f, dxg, P);
+                            gemm_packed(0, K, P, og, wtg, dyg, P, 0.0f, dxg, P);
                         } else { /* dcols (K, P) = w_g^T (K, og) * dy_g (og, P) */
-                            gemm(0, 0, K, P, og, 1.0f, wtg, og, dyg, P, 0.0f, cols, P);
+                            gemm_packed(0, K, P, og, wtg, dyg, P, 0.0f, cols, P);
                             col2im(s, cg, cols, dxg);
                         }
                     }
