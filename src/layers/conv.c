@@ -100,6 +100,24 @@ static void col2im(const ConvShape *s, int cg, const float *cols, float *dx) {
 
 static int is_pointwise(const ConvShape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
 
+/* One image: x (c, h, w) -> y (out_c, oh, ow), with the packed weights (wp floats per group) and
+ * cols as im2col's workspace (NULL for pointwise); then bias and the fused ReLU while it is in cache. */
+static void forward_image(const ConvShape *s, const float *x, const float *wpack, size_t wp, const float *b,
+                          float *cols, float *y) {
+    int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k, P = s->out_h * s->out_w;
+    for (int g = 0; g < G; g++) {
+        const float *xg = x + (size_t)g * cg * s->h * s->w, *B = xg;
+        if (cols) { im2col(s, cg, xg, cols); B = cols; }
+        gemm_packed(0, og, P, K, wpack + g * wp, B, P, 0.0f, y + (size_t)g * og * P, P);
+    }
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int o = 0; o < s->out_c; o++) {
+        float *yo = y + (size_t)o * P, bo = b ? b[o] : 0.0f;
+        if (s->relu) for (int p = 0; p < P; p++) yo[p] = yo[p] + bo > 0.0f ? yo[p] + bo : 0.0f;
+        else         for (int p = 0; p < P; p++) yo[p] += bo;
+    }
+}
+
 int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
     int failed = 0;
     int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;
@@ -111,30 +129,25 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
     float *wpack = an_thread_buffer(AN_BUF_CONV_WT, (size_t)G * wp * sizeof(float));
     if (!wpack) return an_error("out of memory (packed convolution weights, %zu bytes)", (size_t)G * wp * 4);
     for (int g = 0; g < G; g++) gemm_pack_a(0, og, K, 1.0f, w + (size_t)g * og * K, K, wpack + g * wp);
-#pragma omp parallel if (outer)
-    {
-        float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
-        if (!is_pointwise(s) && !cols) {
+    /* Images in parallel, each product on its thread; a batch smaller than the thread count runs
+     * image by image with the product itself parallel. (Not one region with an `if`: products
+     * nested in an inactive region get a fresh thread team every call.) */
+    if (outer) {
+#pragma omp parallel
+        {
+            float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
+            if (!is_pointwise(s) && !cols) {
 #pragma omp atomic write
-            failed = 1;
-        }
+                failed = 1;
+            }
 #pragma omp for schedule(static)
-        for (int i = 0; i < s->n; i++) {
-            if (failed) continue;
-            for (int g = 0; g < G; g++) {
-                const float *xg = x + i * in_img + (size_t)g * cg * s->h * s->w;
-                float *yg = y + i * out_img + (size_t)g * og * P;
-                const float *B = xg;
-                if (cols) { im2col(s, cg, xg, cols); B = cols; }
-                gemm_packed(0, og, P, K, wpack + g * wp, B, P, 0.0f, yg, P);
-            }
-#pragma omp parallel for schedule(static) if (!outer)
-            for (int o = 0; o < s->out_c; o++) { /* bias, and the fused ReLU, while the image is in cache */
-                float *yo = y + i * out_img + (size_t)o * P, bo = b ? b[o] : 0.0f;
-                if (s->relu) for (int p = 0; p < P; p++) yo[p] = yo[p] + bo > 0.0f ? yo[p] + bo : 0.0f;
-                else         for (int p = 0; p < P; p++) yo[p] += bo;
-            }
+            for (int i = 0; i < s->n; i++)
+                if (!failed) forward_image(s, x + i * in_img, wpack, wp, b, cols, y + i * out_img);
         }
+    } else {
+        float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
+        failed = !is_pointwise(s) && !cols;
+        for (int i = 0; i < s->n && !failed; i++) forward_image(s, x + i * in_img, wpack, wp, b, cols, y + i * out_img);
     }
     return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)K * P * 4) : 0;
 }

@@ -72,40 +72,46 @@ CLONES static void lrn_backward_plane(int hw, int nj, const float *restrict t0, 
         for (int q = 0; q < hw; q++) d[q] = x[q] > 0.0f ? d[q] : 0.0f;
 }
 
+/* One image's dx; its channels in parallel when called outside a parallel region. t: (c, hw). */
+static void backward_image(int c, int hw, LrnParams p, const float *x, const float *y, const float *scale,
+                           const float *dy, float *dx, int relu_input, float *t) {
+    float coef = 2.0f * p.alpha * p.beta / p.size;
+    int half = p.size / 2, par = !omp_in_parallel();
+    if (!t) { /* no room for the plane buffer: form the ratios window by window */
+        for (int ch = 0; ch < c; ch++)
+            for (int q = 0; q < hw; q++) {
+                float acc = 0.0f;
+                for (int j = ch - half < 0 ? 0 : ch - half; j <= ch + half && j < c; j++)
+                    acc += dy[(size_t)j * hw + q] * y[(size_t)j * hw + q] / scale[(size_t)j * hw + q];
+                size_t e = (size_t)ch * hw + q;
+                dx[e] = dy[e] * powf(scale[e], -p.beta) - coef * x[e] * acc;
+                if (relu_input && !(x[e] > 0.0f)) dx[e] = 0.0f;
+            }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (par)
+    for (int ch = 0; ch < c; ch++)
+        ratio_plane(hw, dy + (size_t)ch * hw, y + (size_t)ch * hw, scale + (size_t)ch * hw, t + (size_t)ch * hw);
+#pragma omp parallel for schedule(static) if (par)
+    for (int ch = 0; ch < c; ch++) {
+        int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
+        size_t e = (size_t)ch * hw;
+        lrn_backward_plane(hw, hi - lo + 1, t + (size_t)lo * hw, x + e, scale + e, dy + e, coef, p.beta, relu_input,
+                           dx + e);
+    }
+}
+
 void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
                   const float *scale, const float *dy, float *dx, int relu_input) {
     size_t img = (size_t)c * hw;
-    float coef = 2.0f * p.alpha * p.beta / p.size;
-    int half = p.size / 2;
-    int outer = n >= omp_get_max_threads(); /* images in parallel, else channels */
-#pragma omp parallel for schedule(static) if (outer)
-    for (int i = 0; i < n; i++) {
-        float *t = an_thread_buffer(AN_BUF_LRN, img * sizeof(float)); /* (c, hw) */
-        size_t off = i * img;
-        if (!t) { /* no room for the plane buffer: form the ratios window by window */
-            for (int ch = 0; ch < c; ch++) {
-                float *d = dx + off + (size_t)ch * hw;
-                for (int q = 0; q < hw; q++) {
-                    float acc = 0.0f;
-                    for (int j = ch - half < 0 ? 0 : ch - half; j <= ch + half && j < c; j++)
-                        acc += dy[off + (size_t)j * hw + q] * y[off + (size_t)j * hw + q] / scale[off + (size_t)j * hw + q];
-                    size_t e = off + (size_t)ch * hw + q;
-                    d[q] = dy[e] * powf(scale[e], -p.beta) - coef * x[e] * acc;
-                    if (relu_input && !(x[e] > 0.0f)) d[q] = 0.0f;
-                }
-            }
-            continue;
-        }
-#pragma omp parallel for schedule(static) if (!outer)
-        for (int ch = 0; ch < c; ch++)
-            ratio_plane(hw, dy + off + (size_t)ch * hw, y + off + (size_t)ch * hw, scale + off + (size_t)ch * hw,
-                        t + (size_t)ch * hw);
-#pragma omp parallel for schedule(static) if (!outer)
-        for (int ch = 0; ch < c; ch++) {
-            int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
-            size_t e = off + (size_t)ch * hw;
-            lrn_backward_plane(hw, hi - lo + 1, t + (size_t)lo * hw, x + e, scale + e, dy + e, coef, p.beta,
-                               relu_input, dx + e);
-        }
+    if (n >= omp_get_max_threads()) { /* images in parallel */
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < n; i++)
+            backward_image(c, hw, p, x + i * img, y + i * img, scale + i * img, dy + i * img, dx + i * img,
+                           relu_input, an_thread_buffer(AN_BUF_LRN, img * sizeof(float)));
+    } else { /* image by image, channels in parallel (no region around: see conv_forward) */
+        for (int i = 0; i < n; i++)
+            backward_image(c, hw, p, x + i * img, y + i * img, scale + i * img, dy + i * img, dx + i * img,
+                           relu_input, an_thread_buffer(AN_BUF_LRN, img * sizeof(float)));
     }
 }
