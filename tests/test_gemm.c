@@ -152,7 +152,8 @@ TEST(gemm_portable_kernel_matches_reference) {
     an_cpu_avx512_override(-1);
 }
 
-/* A packed once (gemm_pack_a) then used by gemm_packed gives gemm's result bit for bit, and
+/* A packed once (gemm_pack_a) then used by gemm_packed gives gemm's result bit for bit, so does
+ * gemm_packed_ab with B packed row by row (gemm_pack_b_row), and
  * gemm_packed_ref (plain loops over the packed layout) matches gemm_ref. */
 TEST(gemm_packed_a_matches_gemm) {
     static const int sizes[][3] = {{7, 8, 9}, {128, 169, 300}, {97, 40, 520}, {1200, 33, 128}, {12, 32, 256}};
@@ -176,6 +177,17 @@ TEST(gemm_packed_a_matches_gemm) {
             gemm_packed(tb, M, N, K, Ap, B, ldb, beta, C2, ldc);
             gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C3, ldc);
             gemm_packed_ref(tb, M, N, K, Ap, B, ldb, beta, C4, ldc);
+            int differ_ab = 0;
+            if (!tb) { /* B packed row by row as im2col does: gemm_packed_ab */
+                float *Bp = aligned_alloc(64, (sizeof(float) * gemm_packed_b_floats(K, N) + 63) / 64 * 64), *C5 = malloc(sizeof(float) * M * ldc);
+                fill(C5, (size_t)M * ldc, 290 + s * 4 + t);
+                for (int k = 0; k < K; k++) gemm_pack_b_row(Bp, K, N, k, B + (size_t)k * ldb);
+                gemm_packed_ab(M, N, K, Ap, Bp, beta, C5, ldc);
+                for (size_t i = 0; i < (size_t)M * ldc; i++) differ_ab += memcmp(&C1[i], &C5[i], sizeof(float)) != 0;
+                free(Bp); free(C5);
+            }
+            CHECK(differ_ab == 0, "gemm_packed_ab ta=%d M=%d N=%d K=%d: %d entries differ from gemm", ta, M, N, K,
+                  differ_ab);
             int differ = 0;
             double worst = 0.0;
             for (size_t i = 0; i < (size_t)M * ldc; i++) {

@@ -1,6 +1,6 @@
 /* gemm.c: packed, blocked SGEMM with a 12x32 register-tile micro-kernel (see gemm.h).
- * Blocking: K in KC slices (sequential, so summation order is fixed), N in NC panels (B packed once
- * per slice and shared), then tasks of MC rows x a column block spread over threads; each task packs its
+ * Blocking: K in equal slices of at most KC (sequential, so summation order is fixed), N in NC
+ * panels (B packed once per slice and shared), then tasks of MC rows x a column block spread over threads; each task packs its
  * own A block. Edge tiles are written with masks (AVX-512) or through a scratch tile; with beta 0
  * the first K slice overwrites C instead of clearing it first. */
 /* a * b + c as one fused multiply-add in the micro-kernel (ISO C mode turns contraction off) */
@@ -253,34 +253,60 @@ static int row_block(int M) {
     return ((M + mblocks - 1) / mblocks + MR - 1) / MR * MR;
 }
 
+/* K slice length: equal slices of at most KC (no short last slice paying the tile stores alone) */
+static int slice_len(int K) {
+    int slices = (K + KC - 1) / KC;
+    return slices > 0 ? (K + slices - 1) / slices : KC;
+}
+
 size_t gemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (K > 0 ? K : 0); }
 
 /* Layout: K slice p0 starts at p0 * Mpad (Mpad = M rounded up to MR); inside it the row block at i0
  * starts at i0 * kc, as pack_a writes a block. */
 void gemm_pack_a(int trans_a, int M, int K, float alpha, const float *A, int lda, float *Ap) {
-    int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk, slices = (K + KC - 1) / KC;
+    int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk, ks = slice_len(K), slices = (K + ks - 1) / ks;
     size_t mpad = (size_t)(M + MR - 1) / MR * MR;
 #pragma omp parallel for schedule(static) if (!omp_in_parallel() && slices * mblocks > 1)
     for (int t = 0; t < slices * mblocks; t++) {
-        int p0 = (t / mblocks) * KC, i0 = (t % mblocks) * mc_blk;
-        int kc = K - p0 < KC ? K - p0 : KC, mc = M - i0 < mc_blk ? M - i0 : mc_blk;
+        int p0 = (t / mblocks) * ks, i0 = (t % mblocks) * mc_blk;
+        int kc = K - p0 < ks ? K - p0 : ks, mc = M - i0 < mc_blk ? M - i0 : mc_blk;
         pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, Ap + (size_t)p0 * mpad + (size_t)i0 * kc);
     }
 }
 
 static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                      const float *Ap, const float *B, int ldb, float beta, float *C, int ldc);
+                      const float *Ap, const float *B, int ldb, const float *Bp, float beta, float *C, int ldc);
+
+size_t gemm_packed_b_floats(int K, int N) { return (size_t)(K > 0 ? K : 0) * ((N + NR - 1) / NR * NR); }
+
+/* Layout: K slice p0 starts at p0 * Npad (Npad = N rounded up to NR); inside it the NR-wide strip
+ * holding column j starts at (j / NR * NR) * kc, row k - p0 of it at (k - p0) * NR. */
+void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row) {
+    int ks = slice_len(K), p0 = k / ks * ks, kc = K - p0 < ks ? K - p0 : ks;
+    size_t npad = (size_t)(N + NR - 1) / NR * NR;
+    float *d = Bp + (size_t)p0 * npad + (size_t)(k - p0) * NR;
+    int j = 0;
+    for (; j + NR <= N; j += NR, d += (size_t)NR * kc) memcpy(d, row + j, NR * sizeof(float));
+    if (j < N) {
+        memcpy(d, row + j, (N - j) * sizeof(float));
+        memset(d + (N - j), 0, (NR - (N - j)) * sizeof(float));
+    }
+}
+
+void gemm_packed_ab(int M, int N, int K, const float *Ap, const float *Bp, float beta, float *C, int ldc) {
+    gemm_core(0, 0, M, N, K, 1.0f, NULL, 0, Ap, NULL, 0, Bp, beta, C, ldc);
+}
 
 /* gemm_packed as plain loops (float64 sums), reading A out of its packed layout */
 void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
                      float *C, int ldc) {
-    int mc_blk = row_block(M);
+    int mc_blk = row_block(M), ks = slice_len(K);
     size_t mpad = (size_t)(M + MR - 1) / MR * MR;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double acc = 0.0;
             for (int k = 0; k < K; k++) {
-                int p0 = k / KC * KC, kc = K - p0 < KC ? K - p0 : KC, i0 = i / mc_blk * mc_blk;
+                int p0 = k / ks * ks, kc = K - p0 < ks ? K - p0 : ks, i0 = i / mc_blk * mc_blk;
                 int is = (i - i0) / MR * MR;
                 double a = Ap[(size_t)p0 * mpad + (size_t)(i0 + is) * kc + (size_t)(k - p0) * MR + (i - i0 - is)];
                 acc += a * (trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
@@ -292,23 +318,24 @@ void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const fl
 
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc) {
-    gemm_core(trans_a, trans_b, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc);
+    gemm_core(trans_a, trans_b, M, N, K, alpha, A, lda, NULL, B, ldb, NULL, beta, C, ldc);
 }
 
 void gemm_packed(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta, float *C,
                  int ldc) {
-    gemm_core(0, trans_b, M, N, K, 1.0f, NULL, 0, Ap, B, ldb, beta, C, ldc);
+    gemm_core(0, trans_b, M, N, K, 1.0f, NULL, 0, Ap, B, ldb, NULL, beta, C, ldc);
 }
 
-/* The product, with A given (A, lda, trans_a, alpha) or already packed (Ap, alpha folded in). */
+/* The product, with A given (A, lda, trans_a, alpha) or already packed (Ap, alpha folded in), and
+ * B given (B, ldb, trans_b) or already packed (Bp). */
 static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                      const float *Ap, const float *B, int ldb, float beta, float *C, int ldc) {
+                      const float *Ap, const float *B, int ldb, const float *Bp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (Ap && K > 0) alpha = 1.0f;
     int work = K > 0 && alpha != 0.0f;
-    int kc_max = K < KC ? K : KC, nc_max = N < NC ? N : NC;
-    float *bpack = work ? pack_buffer((size_t)kc_max * (nc_max + NR)) : NULL;
-    if (work && !bpack) {
+    int ks = slice_len(K), kc_max = K < ks ? K : ks, nc_max = N < NC ? N : NC;
+    float *bpack = work && !Bp ? pack_buffer((size_t)kc_max * (nc_max + NR)) : NULL;
+    if (work && !bpack && !Bp) {
         if (!Ap) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
         gemm_packed_ref(trans_b, M, N, K, Ap, B, ldb, beta, C, ldc); /* no room for the B panel */
         return;
@@ -333,16 +360,18 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
              * columns. Enough row blocks for every thread: whole panels (A packed once per slice);
              * otherwise the columns are split so that all threads have work. */
             int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk, nt_size = nc;
-            size_t mpad = (size_t)(M + MR - 1) / MR * MR;
+            size_t mpad = (size_t)(M + MR - 1) / MR * MR, npad = (size_t)(N + NR - 1) / NR * NR;
             if (mblocks < 2 * threads) {
                 int want = (2 * threads + mblocks - 1) / mblocks; /* column blocks per row block */
                 nt_size = ((nc + want - 1) / want + NR - 1) / NR * NR;
                 if (nt_size < NR) nt_size = NR;
             }
             int nblocks = (nc + nt_size - 1) / nt_size;
-            for (int p0 = 0; p0 < K; p0 += KC) {
-                int kc = K - p0 < KC ? K - p0 : KC, overwrite = p0 == 0 && beta == 0.0f;
-                pack_b(trans_b, B, ldb, p0, kc, j0, nc, bpack); /* ends with a barrier */
+            for (int p0 = 0; p0 < K; p0 += ks) {
+                int kc = K - p0 < ks ? K - p0 : ks, overwrite = p0 == 0 && beta == 0.0f;
+                const float *panel = bpack;
+                if (Bp) panel = Bp + (size_t)p0 * npad + (size_t)j0 * kc;
+                else pack_b(trans_b, B, ldb, p0, kc, j0, nc, bpack); /* ends with a barrier */
 #pragma omp for schedule(static)
                 for (int t = 0; t < mblocks * nblocks; t++) {
                     /* consecutive tasks (one thread's share) cover all row blocks of a column block */
@@ -354,7 +383,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                     else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
                     for (int js = 0; js < nt; js += NR) {
                         int nr = nt - js < NR ? nt - js : NR;
-                        const float *bp = bpack + (size_t)(jt + js) * kc;
+                        const float *bp = panel + (size_t)(jt + js) * kc;
                         for (int is = 0; is < mc; is += MR) {
                             int mr = mc - is < MR ? mc - is : MR;
                             float *c = C + (size_t)(i0 + is) * ldc + j0 + jt + js;

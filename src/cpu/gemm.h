@@ -18,6 +18,13 @@ size_t gemm_packed_a_floats(int M, int K);
 void gemm_pack_a(int trans_a, int M, int K, float alpha, const float *A, int lda, float *Ap);
 void gemm_packed(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta, float *C,
                  int ldc);
+/* B (K x N) packed row by row by its producer (im2col writes each row straight into the layout):
+ * gemm_pack_b_row stores row k of B (N floats) into Bp (gemm_packed_b_floats(K, N) floats, 64-byte
+ * aligned), and
+ * gemm_packed_ab computes C = Ap * B + beta C from both packed operands, as gemm would. */
+size_t gemm_packed_b_floats(int K, int N);
+void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row);
+void gemm_packed_ab(int M, int N, int K, const float *Ap, const float *Bp, float beta, float *C, int ldc);
 void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
                      float *C, int ldc);
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

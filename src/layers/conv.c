@@ -1,5 +1,6 @@
 /* conv.c: 2-D convolution with groups, as im2col followed by gemm per image and group.
- * Forward runs images in parallel. Backward splits the batch into a fixed number of chunks, each
+ * Forward runs images in parallel; the weights are packed once per call and im2col writes straight
+ * into the product's packed layout. Backward splits the batch into a fixed number of chunks, each
  * with its own weight-gradient buffer, and sums the chunks in order, so gradients are identical
  * for any thread count. */
 #include "layers.h"
@@ -54,28 +55,52 @@ static double sum_plane(const float *x, int n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+/* One row of im2col: the input seen by tap (ky, kx) of one channel's plane at every output
+ * position, r (oh*ow), zero where the tap falls in the padding. */
+static void im2col_row(const ConvShape *s, const float *plane, int ky, int kx, float *r) {
+    int oh = s->out_h, ow = s->out_w, st = s->stride, pad = s->pad, lo, hi;
+    valid_range(ow, st, pad, kx, s->w, &lo, &hi);
+    for (int oy = 0; oy < oh; oy++, r += ow) {
+        int iy = oy * st - pad + ky;
+        if (iy < 0 || iy >= s->h) { memset(r, 0, ow * sizeof(float)); continue; }
+        long base = (long)iy * s->w - pad + kx; /* input index of ox = 0 */
+        for (int ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+        copy_strided(r + lo, plane + base + (long)lo * st, hi - lo, st);
+        for (int ox = hi; ox < ow; ox++) r[ox] = 0.0f;
+    }
+}
+
 /* x (cg, h, w) of one image and group -> cols (cg*k*k, oh*ow); parallel over channels when
  * called outside a parallel region (a batch smaller than the thread count) */
 static void im2col(const ConvShape *s, int cg, const float *x, float *cols) {
-    int k = s->k, oh = s->out_h, ow = s->out_w, st = s->stride, pad = s->pad;
+    int k = s->k, P = s->out_h * s->out_w;
 #pragma omp parallel for schedule(static) if (!omp_in_parallel() && cg > 1)
     for (int c = 0; c < cg; c++)
         for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++)
+                im2col_row(s, x + (size_t)c * s->h * s->w, ky, kx, cols + ((size_t)(c * k + ky) * k + kx) * P);
+}
+
+/* The same straight into gemm's packed layout (gemm_pack_b_row), each row built in a per-thread
+ * scratch row first: the product then reads B without a packing pass of its own. Returns -1 when
+ * the scratch row cannot be had. */
+static int im2col_packed(const ConvShape *s, int cg, const float *x, float *bp) {
+    int k = s->k, P = s->out_h * s->out_w, K = cg * k * k, failed = 0;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && cg > 1)
+    for (int c = 0; c < cg; c++) {
+        float *row = an_thread_buffer(AN_BUF_CONV_ROW, (size_t)P * sizeof(float));
+        if (!row) {
+#pragma omp atomic write
+            failed = 1;
+            continue;
+        }
+        for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
-                float *row = cols + ((size_t)(c * k + ky) * k + kx) * oh * ow;
-                const float *plane = x + (size_t)c * s->h * s->w;
-                int lo, hi;
-                valid_range(ow, st, pad, kx, s->w, &lo, &hi);
-                for (int oy = 0; oy < oh; oy++) {
-                    int iy = oy * st - pad + ky;
-                    float *r = row + oy * ow;
-                    if (iy < 0 || iy >= s->h) { memset(r, 0, ow * sizeof(float)); continue; }
-                    long base = (long)iy * s->w - pad + kx; /* input index of ox = 0 */
-                    for (int ox = 0; ox < lo; ox++) r[ox] = 0.0f;
-                    copy_strided(r + lo, plane + base + (long)lo * st, hi - lo, st);
-                    for (int ox = hi; ox < ow; ox++) r[ox] = 0.0f;
-                }
+                im2col_row(s, x + (size_t)c * s->h * s->w, ky, kx, row);
+                gemm_pack_b_row(bp, K, P, (c * k + ky) * k + kx, row);
             }
+    }
+    return failed ? -1 : 0;
 }
 
 /* cols (cg*k*k, oh*ow) accumulated into dx (cg, h, w) */
@@ -101,14 +126,17 @@ static void col2im(const ConvShape *s, int cg, const float *cols, float *dx) {
 static int is_pointwise(const ConvShape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
 
 /* One image: x (c, h, w) -> y (out_c, oh, ow), with the packed weights (wp floats per group) and
- * cols as im2col's workspace (NULL for pointwise); then bias and the fused ReLU while it is in cache. */
-static void forward_image(const ConvShape *s, const float *x, const float *wpack, size_t wp, const float *b,
-                          float *cols, float *y) {
+ * cols as the packed im2col workspace (NULL for pointwise); then bias and the fused ReLU while it
+ * is in cache. -1 when out of memory. */
+static int forward_image(const ConvShape *s, const float *x, const float *wpack, size_t wp, const float *b,
+                         float *cols, float *y) {
     int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k, P = s->out_h * s->out_w;
     for (int g = 0; g < G; g++) {
-        const float *xg = x + (size_t)g * cg * s->h * s->w, *B = xg;
-        if (cols) { im2col(s, cg, xg, cols); B = cols; }
-        gemm_packed(0, og, P, K, wpack + g * wp, B, P, 0.0f, y + (size_t)g * og * P, P);
+        const float *xg = x + (size_t)g * cg * s->h * s->w;
+        float *yg = y + (size_t)g * og * P;
+        if (!cols) { gemm_packed(0, og, P, K, wpack + g * wp, xg, P, 0.0f, yg, P); continue; }
+        if (im2col_packed(s, cg, xg, cols)) return -1;
+        gemm_packed_ab(og, P, K, wpack + g * wp, cols, 0.0f, yg, P);
     }
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int o = 0; o < s->out_c; o++) {
@@ -116,6 +144,7 @@ static void forward_image(const ConvShape *s, const float *x, const float *wpack
         if (s->relu) for (int p = 0; p < P; p++) yo[p] = yo[p] + bo > 0.0f ? yo[p] + bo : 0.0f;
         else         for (int p = 0; p < P; p++) yo[p] += bo;
     }
+    return 0;
 }
 
 int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
@@ -125,7 +154,7 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
     size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * P;
     int outer = s->n >= omp_get_max_threads();
     /* the weights packed once for every image's product */
-    size_t wp = gemm_packed_a_floats(og, K);
+    size_t wp = gemm_packed_a_floats(og, K), bp_bytes = gemm_packed_b_floats(K, P) * sizeof(float);
     float *wpack = an_thread_buffer(AN_BUF_CONV_WT, (size_t)G * wp * sizeof(float));
     if (!wpack) return an_error("out of memory (packed convolution weights, %zu bytes)", (size_t)G * wp * 4);
     for (int g = 0; g < G; g++) gemm_pack_a(0, og, K, 1.0f, w + (size_t)g * og * K, K, wpack + g * wp);
@@ -135,21 +164,25 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
     if (outer) {
 #pragma omp parallel
         {
-            float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
+            float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, bp_bytes);
             if (!is_pointwise(s) && !cols) {
 #pragma omp atomic write
                 failed = 1;
             }
 #pragma omp for schedule(static)
             for (int i = 0; i < s->n; i++)
-                if (!failed) forward_image(s, x + i * in_img, wpack, wp, b, cols, y + i * out_img);
+                if (!failed && forward_image(s, x + i * in_img, wpack, wp, b, cols, y + i * out_img)) {
+#pragma omp atomic write
+                    failed = 1;
+                }
         }
     } else {
-        float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
+        float *cols = is_pointwise(s) ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, bp_bytes);
         failed = !is_pointwise(s) && !cols;
-        for (int i = 0; i < s->n && !failed; i++) forward_image(s, x + i * in_img, wpack, wp, b, cols, y + i * out_img);
+        for (int i = 0; i < s->n && !failed; i++)
+            failed = forward_image(s, x + i * in_img, wpack, wp, b, cols, y + i * out_img) != 0;
     }
-    return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)K * P * 4) : 0;
+    return failed ? an_error("out of memory (convolution workspace of %zu bytes)", bp_bytes) : 0;
 }
 
 int conv_backward(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
