@@ -233,6 +233,13 @@ TEST(layers_conv_forward_backward) {
     for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) conv_case(&conv_cases[i], 100 + 10 * i);
 }
 
+/* The same through the portable paths (no AVX-512 gathers, packing or micro-kernel). */
+TEST(layers_conv_portable_paths) {
+    an_cpu_avx512_override(0);
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) conv_case(&conv_cases[i], 100 + 10 * i);
+    an_cpu_avx512_override(-1);
+}
+
 /* A 3x3 kernel of ones with bias 0 on a 3x3 input of ones, pad 1: the output counts the in-range taps. */
 TEST(layers_conv_hand_computed) {
     ConvShape s = {1, 1, 3, 3, 1, 3, 1, 1, 1, 0, 0, 0};
