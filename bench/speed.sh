@@ -8,19 +8,23 @@
 # the ratio is taken against the faster of the two.
 #
 #   bench/speed.sh [THREADS]        (default: the online CPUs)
+# Each row runs ROUNDS times (default 3), ours and PyTorch taking turns, and reports the medians:
+# this VM's speed drifts by 10-20% over minutes, for both.
 # Environment: ALEXNET (default build/alexnet), PYTHON (default /usr/bin/python3), QUICK=1 runs only
-# the batch-128 training rows.
+# the batch-128 training rows, ROUNDS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ALEXNET=${ALEXNET:-$ROOT/build/alexnet}
 PYTHON=${PYTHON:-/usr/bin/python3}
 T=${1:-$(getconf _NPROCESSORS_ONLN)}
+ROUNDS=${ROUNDS:-3}
 export OMP_NUM_THREADS=$T
 [ -x "$ALEXNET" ] || { echo "speed.sh: $ALEXNET not found (run make)" >&2; exit 1; }
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-rate() { sed -n 's/^images\/s: //p' "$1" | tail -n 1; }
+# median over the rounds of a row's images/s (files PREFIX-r1, PREFIX-r2, ...)
+rate() { cat "$1"-r* 2>/dev/null | sed -n 's/^images\/s: //p' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 steps_for() { [ "$2" = train ] && [ "$3" -ge 128 ] && echo 3 || echo 5; } # model mode batch
 
 rows=()
@@ -35,32 +39,35 @@ PEAK=$(sed -n 's/^GFLOP\/s: //p' "$TMP/peak")
 for model in alexnet alexnet-owt; do
     for cfg in $configs; do
         mode=${cfg%%:*}; batch=${cfg#*:}; steps=$(steps_for "$model" "$mode" "$batch")
-        for prec in fp32 bf16; do
-            c="$TMP/c-$model-$mode-$batch-$prec"
-            echo "== alexnet bench --model $model --mode $mode --batch $batch --precision $prec"
-            if "$ALEXNET" bench --model "$model" --mode "$mode" --batch "$batch" --precision "$prec" \
-                --steps "$steps" > "$c" 2>&1; then tail -n 2 "$c"; else tail -n 1 "$c"; : > "$c"; fi
-        done
-        peers=("$model"); [ "$model" = alexnet-owt ] && peers+=(alexnet-owt-fcconv)
-        for peer in "${peers[@]}"; do
-            p="$TMP/p-$peer-$mode-$batch"
-            echo "== speed_pytorch.py --model $peer --mode $mode --batch $batch"
-            "$PYTHON" "$ROOT/bench/speed_pytorch.py" --model "$peer" --mode "$mode" --batch "$batch" \
-                --threads "$T" --steps "$steps" > "$p" 2>&1 || true
-            tail -n 1 "$p"
+        for r in $(seq "$ROUNDS"); do # ours and PyTorch take turns, so a slow spell hits both
+            for prec in fp32 bf16; do
+                c="$TMP/c-$model-$mode-$batch-$prec-r$r"
+                [ "$prec" = bf16 ] && [ "$r" -gt 1 ] && [ ! -s "$TMP/c-$model-$mode-$batch-$prec-r1" ] && continue
+                echo "== alexnet bench --model $model --mode $mode --batch $batch --precision $prec (round $r)"
+                if "$ALEXNET" bench --model "$model" --mode "$mode" --batch "$batch" --precision "$prec" \
+                    --steps "$steps" > "$c" 2>&1; then tail -n 2 "$c"; else tail -n 1 "$c"; : > "$c"; fi
+            done
+            peers=("$model"); [ "$model" = alexnet-owt ] && peers+=(alexnet-owt-fcconv)
+            for peer in "${peers[@]}"; do
+                p="$TMP/p-$peer-$mode-$batch-r$r"
+                echo "== speed_pytorch.py --model $peer --mode $mode --batch $batch (round $r)"
+                "$PYTHON" "$ROOT/bench/speed_pytorch.py" --model "$peer" --mode "$mode" --batch "$batch" \
+                    --threads "$T" --steps "$steps" > "$p" 2>&1 || true
+                tail -n 1 "$p"
+            done
         done
         rows+=("$model|$mode|$batch")
     done
 done
 
 echo
-echo "images/s, $T threads, same machine, same run; FMA peak $PEAK GFLOP/s (float32)"
+echo "images/s (median of $ROUNDS rounds), $T threads, same machine, same run; FMA peak $PEAK GFLOP/s (float32)"
 printf '%-12s %-5s %5s | %9s %8s %7s | %9s %8s | %10s %10s | %8s %8s\n' model mode batch "C fp32" "GFLOP/s" "%peak" \
     "C bf16" "GFLOP/s" "PyTorch" "(fc-conv)" "fp32 x" "bf16 x"
 for row in "${rows[@]}"; do
     IFS='|' read -r model mode batch <<< "$row"
     cf=$(rate "$TMP/c-$model-$mode-$batch-fp32"); cb=$(rate "$TMP/c-$model-$mode-$batch-bf16")
-    gf() { sed -n 's/.* \([0-9.]*\) GFLOP\/s (.*/\1/p' "$1" | tail -n 1; }
+    gf() { cat "$1"-r* 2>/dev/null | grep 'timed step' | sed -n 's/.* \([0-9.]*\) GFLOP\/s (.*/\1/p' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
     g32=$(gf "$TMP/c-$model-$mode-$batch-fp32"); g16=$(gf "$TMP/c-$model-$mode-$batch-bf16")
     p=$(rate "$TMP/p-$model-$mode-$batch"); pc=""
     [ "$model" = alexnet-owt ] && pc=$(rate "$TMP/p-alexnet-owt-fcconv-$mode-$batch")
