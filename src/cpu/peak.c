@@ -16,24 +16,32 @@
                      OP(12) OP(13) OP(14) OP(15) OP(16) OP(17) OP(18) OP(19) OP(20) OP(21) OP(22) OP(23)
 #define CHAINS12(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
 
-__attribute__((target("avx512f"), noinline)) static double fma_avx512(long iters, float *out) {
-    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+/* One AVX-512 chain kernel: CONSTS declares a and b, STEP(i) advances chain i, FLOPS per iteration. */
 #define INIT(i) __m512 c##i = _mm512_set1_ps((float)i);
-#define STEP(i) c##i = _mm512_fmadd_ps(c##i, a, b);
 #define SUM(i) s = _mm512_add_ps(s, c##i);
-    CHAINS24(INIT)
-    for (long n = 0; n < iters; n++) { CHAINS24(STEP) }
-    __m512 s = _mm512_setzero_ps();
-    CHAINS24(SUM)
-    *out += _mm512_reduce_add_ps(s);
-    return 2.0 * 16 * 24 * iters;
-}
+#define KERNEL512(NAME, TARGET, CONSTS, STEP, FLOPS)                                   \
+    __attribute__((target(TARGET), noinline)) static double NAME(long iters, float *out) { \
+        CONSTS                                                                         \
+        CHAINS24(INIT)                                                                 \
+        for (long n = 0; n < iters; n++) { CHAINS24(STEP) }                            \
+        __m512 s = _mm512_setzero_ps();                                                \
+        CHAINS24(SUM)                                                                  \
+        *out += _mm512_reduce_add_ps(s);                                               \
+        return (FLOPS) * (double)iters;                                                \
+    }
+#define FMA_STEP(i) c##i = _mm512_fmadd_ps(c##i, a, b);
+KERNEL512(fma_avx512, "avx512f", const __m512 a = _mm512_set1_ps(0.999999f); const __m512 b = _mm512_set1_ps(1e-7f);,
+          FMA_STEP, 2.0 * 16 * 24)
+/* AVX512_BF16: each VDPBF16PS multiplies 32 bf16 pairs into 16 float sums (64 flops). */
+#define DP_STEP(i) c##i = _mm512_dpbf16_ps(c##i, a, b);
+KERNEL512(dpbf16_avx512, "avx512f,avx512bf16",
+          const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f7f); const __m512bh b = (__m512bh)_mm512_set1_epi32(0x33d633d6);,
+          DP_STEP, 2.0 * 32 * 24)
+#undef INIT
+#undef SUM
 
 __attribute__((target("avx2,fma"), noinline)) static double fma_avx2(long iters, float *out) {
     const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-#undef INIT
-#undef STEP
-#undef SUM
 #define INIT(i) __m256 c##i = _mm256_set1_ps((float)i);
 #define STEP(i) c##i = _mm256_fmadd_ps(c##i, a, b);
 #define SUM(i) s = _mm256_add_ps(s, c##i);
@@ -55,22 +63,28 @@ __attribute__((noinline)) static double fma_plain(long iters, float *out) {
     return 2.0 * 8 * iters;
 }
 
-/* AVX512_BF16: each VDPBF16PS multiplies 32 bf16 pairs into 16 float sums (64 flops). */
-__attribute__((target("avx512f,avx512bf16"), noinline)) static double dpbf16_avx512(long iters, float *out) {
-    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f7f), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
-#undef INIT
-#undef STEP
-#undef SUM
-#define INIT(i) __m512 c##i = _mm512_set1_ps((float)i);
-#define STEP(i) c##i = _mm512_dpbf16_ps(c##i, a, b);
-#define SUM(i) s = _mm512_add_ps(s, c##i);
-    CHAINS24(INIT)
-    for (long n = 0; n < iters; n++) { CHAINS24(STEP) }
-    __m512 s = _mm512_setzero_ps();
-    CHAINS24(SUM)
-    *out += _mm512_reduce_add_ps(s);
-    return 2.0 * 32 * 24 * iters;
+/* GFLOP/s of `kernel` on `threads` threads (0 = OpenMP's default) over about `seconds`, after a
+ * short warm-up that brings the clocks up. */
+static double measure(double (*kernel)(long, float *), int threads, double seconds) {
+    const long iters = 200000;
+    if (threads < 1) threads = omp_get_max_threads();
+    double total = 0.0;
+    volatile float sink = 0.0f;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        float s = 0.0f;
+        kernel(iters / 10, &s);
+        double flops = 0.0, t0 = an_now(), t;
+        do flops += kernel(iters, &s);
+        while ((t = an_now() - t0) < seconds);
+        total += flops / t / 1e9;
+        sink += s;
+    }
+    (void)sink;
+    return total;
 }
+
+static double fma_run(long iters, float *out);
 
 int cpu_has_avx512_bf16(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
@@ -86,23 +100,7 @@ int cpu_has_amx_bf16(void) {
 }
 
 double cpu_bf16_dot_gflops(int threads, double seconds) {
-    if (!cpu_has_avx512_bf16()) return 0.0;
-    const long iters = 200000;
-    if (threads < 1) threads = omp_get_max_threads();
-    double total = 0.0;
-    volatile float sink = 0.0f;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-        float s = 0.0f;
-        dpbf16_avx512(iters / 10, &s);
-        double flops = 0.0, t0 = an_now(), t;
-        do flops += dpbf16_avx512(iters, &s);
-        while ((t = an_now() - t0) < seconds);
-        total += flops / t / 1e9;
-        sink += s;
-    }
-    (void)sink;
-    return total;
+    return cpu_has_avx512_bf16() ? measure(dpbf16_avx512, threads, seconds) : 0.0;
 }
 
 static double fma_run(long iters, float *out) {
@@ -117,21 +115,4 @@ const char *cpu_fma_isa(void) {
     return "scalar";
 }
 
-double cpu_fma_peak_gflops(int threads, double seconds) {
-    const long iters = 200000;
-    if (threads < 1) threads = omp_get_max_threads();
-    double total = 0.0;
-    volatile float sink = 0.0f;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-        float s = 0.0f;
-        fma_run(iters / 10, &s); /* warm up the clocks */
-        double flops = 0.0, t0 = an_now(), t;
-        do flops += fma_run(iters, &s);
-        while ((t = an_now() - t0) < seconds);
-        total += flops / t / 1e9;
-        sink += s;
-    }
-    (void)sink;
-    return total;
-}
+double cpu_fma_peak_gflops(int threads, double seconds) { return measure(fma_run, threads, seconds); }

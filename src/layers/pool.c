@@ -54,30 +54,33 @@ static void maxpool_row(int w, int ow, int k, int s, int r0, const float *restri
 
 void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, float *y, int32_t *argmax) {
     int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
-#pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < (long)n * c; pl++) {
-        const float *xp = x + pl * h * w;
-        float *yp = y + pl * oh * ow;
-        int32_t *ap = argmax + pl * oh * ow;
+#pragma omp parallel
+    {
         /* per-thread row buffers (values, indices); without them, the plain scan */
         float *vm = an_thread_buffer(AN_BUF_POOL, (size_t)w * (sizeof(float) + sizeof(int32_t)));
-        if (vm) {
-            for (int oy = 0; oy < oh; oy++)
-                maxpool_row(w, ow, k, s, oy * s, xp, vm, (int32_t *)(vm + w), yp + oy * ow, ap + oy * ow);
-            continue;
-        }
-        for (int oy = 0; oy < oh; oy++)
-            for (int ox = 0; ox < ow; ox++) {
-                int best = (oy * s) * w + ox * s;
-                float m = xp[best];
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++) {
-                        int idx = (oy * s + ky) * w + ox * s + kx;
-                        if (xp[idx] > m) { m = xp[idx]; best = idx; }
-                    }
-                yp[oy * ow + ox] = m;
-                ap[oy * ow + ox] = best;
+#pragma omp for schedule(static)
+        for (long pl = 0; pl < (long)n * c; pl++) {
+            const float *xp = x + pl * h * w;
+            float *yp = y + pl * oh * ow;
+            int32_t *ap = argmax + pl * oh * ow;
+            if (vm && ow >= 8) { /* narrow planes (pool5's 6 outputs a row): the plain scan is faster */
+                for (int oy = 0; oy < oh; oy++)
+                    maxpool_row(w, ow, k, s, oy * s, xp, vm, (int32_t *)(vm + w), yp + oy * ow, ap + oy * ow);
+                continue;
             }
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    int best = (oy * s) * w + ox * s;
+                    float m = xp[best];
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int idx = (oy * s + ky) * w + ox * s + kx;
+                            if (xp[idx] > m) { m = xp[idx]; best = idx; }
+                        }
+                    yp[oy * ow + ox] = m;
+                    ap[oy * ow + ox] = best;
+                }
+        }
     }
 }
 
