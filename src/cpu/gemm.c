@@ -194,6 +194,20 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
 }
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* row (n floats) into NR-wide pieces strip_stride floats apart, the last one zero-padded */
+__attribute__((target("avx512f")))
+static void pack_b_row_avx512(float *d, size_t strip_stride, int n, const float *row) {
+    for (int j = 0; j < n; j += NR, d += strip_stride) {
+        int r = n - j;
+        __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+        __mmask16 m1 = r >= 32 ? (__mmask16)0xFFFF : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, row + j));
+        _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, row + j + 16));
+    }
+}
+#endif
+
 /* Pack rows [i0, i0+mc) x cols [p0, p0+kc) of alpha*op(A) into MR-row strips, k-major, zero-padded. */
 static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha,
                    float *dst) {
@@ -285,6 +299,9 @@ void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row) {
     int ks = slice_len(K), p0 = k / ks * ks, kc = K - p0 < ks ? K - p0 : ks;
     size_t npad = (size_t)(N + NR - 1) / NR * NR;
     float *d = Bp + (size_t)p0 * npad + (size_t)(k - p0) * NR;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (an_cpu_avx512()) { pack_b_row_avx512(d, (size_t)NR * kc, N, row); return; }
+#endif
     int j = 0;
     for (; j + NR <= N; j += NR, d += (size_t)NR * kc) memcpy(d, row + j, NR * sizeof(float));
     if (j < N) {
