@@ -23,8 +23,9 @@ export OMP_NUM_THREADS=$T
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 # median over the rounds of a row's images/s (files PREFIX-r1, PREFIX-r2, ...)
-rate() { cat "$1"-r* 2>/dev/null | sed -n 's/^images\/s: //p' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+rate() { cat "$1"-r* 2>/dev/null | sed -n 's/^images\/s: //p' | median; }
 steps_for() { [ "$2" = train ] && [ "$3" -ge 128 ] && echo 3 || echo 5; } # model mode batch
 
 rows=()
@@ -67,7 +68,7 @@ printf '%-12s %-5s %5s | %9s %8s %7s | %9s %8s | %10s %10s | %8s %8s\n' model mo
 for row in "${rows[@]}"; do
     IFS='|' read -r model mode batch <<< "$row"
     cf=$(rate "$TMP/c-$model-$mode-$batch-fp32"); cb=$(rate "$TMP/c-$model-$mode-$batch-bf16")
-    gf() { cat "$1"-r* 2>/dev/null | { grep 'timed step' || true; } | sed -n 's/.* \([0-9.]*\) GFLOP\/s (.*/\1/p' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+    gf() { cat "$1"-r* 2>/dev/null | { grep 'timed step' || true; } | sed -n 's/.* \([0-9.]*\) GFLOP\/s (.*/\1/p' | median; }
     g32=$(gf "$TMP/c-$model-$mode-$batch-fp32"); g16=$(gf "$TMP/c-$model-$mode-$batch-bf16")
     p=$(rate "$TMP/p-$model-$mode-$batch"); pc=""
     [ "$model" = alexnet-owt ] && pc=$(rate "$TMP/p-alexnet-owt-fcconv-$mode-$batch")

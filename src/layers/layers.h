@@ -39,9 +39,10 @@ void tanh_backward(long count, const float *y, const float *dy, float *dx);
 typedef struct LrnParams { int size; float alpha, beta, k; } LrnParams;
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale);
 /* relu_input: x is a ReLU's output, and dx is also multiplied by (x > 0): that ReLU's backward
- * pass fused in (the net then skips it). */
-void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
-                  const float *scale, const float *dy, float *dx, int relu_input);
+ * pass fused in (the net then skips it). Returns -1 (with a message) when its per-thread plane
+ * buffer cannot be had. */
+int lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
+                 const float *scale, const float *dy, float *dx, int relu_input);
 
 /* ---- max pooling (pool.c): window k, stride s, no padding, floor mode;
  * argmax (n, c, oh, ow) records the input index (within the plane) of each maximum ---- */

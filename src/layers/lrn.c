@@ -72,23 +72,11 @@ CLONES static void lrn_backward_plane(int hw, int nj, const float *restrict t0, 
         for (int q = 0; q < hw; q++) d[q] = x[q] > 0.0f ? d[q] : 0.0f;
 }
 
-/* One image's dx; its channels in parallel when called outside a parallel region. t: (c, hw). */
+/* One image's dx; its channels in parallel when called outside a parallel region. t: (c, hw) scratch. */
 static void backward_image(int c, int hw, LrnParams p, const float *x, const float *y, const float *scale,
                            const float *dy, float *dx, int relu_input, float *t) {
     float coef = 2.0f * p.alpha * p.beta / p.size;
     int half = p.size / 2, par = !omp_in_parallel();
-    if (!t) { /* no room for the plane buffer: form the ratios window by window */
-        for (int ch = 0; ch < c; ch++)
-            for (int q = 0; q < hw; q++) {
-                float acc = 0.0f;
-                for (int j = ch - half < 0 ? 0 : ch - half; j <= ch + half && j < c; j++)
-                    acc += dy[(size_t)j * hw + q] * y[(size_t)j * hw + q] / scale[(size_t)j * hw + q];
-                size_t e = (size_t)ch * hw + q;
-                dx[e] = dy[e] * powf(scale[e], -p.beta) - coef * x[e] * acc;
-                if (relu_input && !(x[e] > 0.0f)) dx[e] = 0.0f;
-            }
-        return;
-    }
 #pragma omp parallel for schedule(static) if (par)
     for (int ch = 0; ch < c; ch++)
         ratio_plane(hw, dy + (size_t)ch * hw, y + (size_t)ch * hw, scale + (size_t)ch * hw, t + (size_t)ch * hw);
@@ -101,17 +89,29 @@ static void backward_image(int c, int hw, LrnParams p, const float *x, const flo
     }
 }
 
-void lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
-                  const float *scale, const float *dy, float *dx, int relu_input) {
+int lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
+                 const float *scale, const float *dy, float *dx, int relu_input) {
     size_t img = (size_t)c * hw;
+    int failed = 0;
     if (n >= omp_get_max_threads()) { /* images in parallel */
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < n; i++)
-            backward_image(c, hw, p, x + i * img, y + i * img, scale + i * img, dy + i * img, dx + i * img,
-                           relu_input, an_thread_buffer(AN_BUF_LRN, img * sizeof(float)));
+#pragma omp parallel
+        {
+            float *t = an_thread_buffer(AN_BUF_LRN, img * sizeof(float));
+            if (!t) {
+#pragma omp atomic write
+                failed = 1;
+            }
+#pragma omp for schedule(static)
+            for (int i = 0; i < n; i++)
+                if (t) backward_image(c, hw, p, x + i * img, y + i * img, scale + i * img, dy + i * img, dx + i * img,
+                                      relu_input, t);
+        }
     } else { /* image by image, channels in parallel (no region around: see conv_forward) */
-        for (int i = 0; i < n; i++)
+        float *t = an_thread_buffer(AN_BUF_LRN, img * sizeof(float));
+        failed = !t;
+        for (int i = 0; i < n && t; i++)
             backward_image(c, hw, p, x + i * img, y + i * img, scale + i * img, dy + i * img, dx + i * img,
-                           relu_input, an_thread_buffer(AN_BUF_LRN, img * sizeof(float)));
+                           relu_input, t);
     }
+    return failed ? an_error("out of memory (LRN workspace of %zu bytes)", img * sizeof(float)) : 0;
 }

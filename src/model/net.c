@@ -209,7 +209,8 @@ int net_backward(Net *net) {
         case LAYER_RELU: relu_backward(in_count, l->out, dy, dx); break;
         case LAYER_TANH: tanh_backward(in_count, l->out, dy, dx); break;
         case LAYER_LRN:
-            lrn_backward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux, dy, dx, l->relu_in_lrn);
+            if (lrn_backward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux, dy, dx, l->relu_in_lrn))
+                return -1;
             break;
         case LAYER_MAXPOOL:
             maxpool_backward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, l->aux, dy, dx);
