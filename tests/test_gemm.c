@@ -305,3 +305,94 @@ TEST(gemm_inside_parallel_region) {
     free(A); free(B); free(Cs); free(Cp);
     omp_set_num_threads(saved);
 }
+
+/* ---- bfloat16 mode ---- */
+
+static float bits_float(uint32_t b) { float x; memcpy(&x, &b, 4); return x; }
+
+TEST(gemm_round_bf16_ties_to_even) {
+    const float one = 1.0f, ulp = 1.0f / 128; /* bfloat16 keeps 7 fraction bits */
+    CHECK(gemm_round_bf16(one) == one, "1 changed");
+    CHECK(gemm_round_bf16(one + ulp / 2) == one, "1 + ulp/2 (a tie) should go to even 1");
+    CHECK(gemm_round_bf16(one + 1.5f * ulp) == one + 2 * ulp, "1 + 1.5 ulp (a tie) should go to even 1 + 2 ulp");
+    CHECK(gemm_round_bf16(one + ulp / 2 + ulp / 4096) == one + ulp, "just above a tie should round up");
+    CHECK(gemm_round_bf16(-3.0f - ulp) == -3.0f, "-3 - ulp(1) is below half an ulp of 3: -3");
+    CHECK(gemm_round_bf16(bits_float(0x3F7FFFFFu)) == 1.0f, "largest float below 1 rounds to 1");
+    CHECK(isinf(gemm_round_bf16(3.4e38f)) && gemm_round_bf16(3.4e38f) > 0, "FLT_MAX overflows to inf");
+    CHECK(isinf(gemm_round_bf16(-INFINITY)) && gemm_round_bf16(-INFINITY) < 0, "-inf");
+    CHECK(isnan(gemm_round_bf16(bits_float(0x7F800001u))), "a NaN with low payload bits must stay NaN");
+    float nz = gemm_round_bf16(-0.0f);
+    CHECK(nz == 0.0f && signbit(nz), "-0 keeps its sign");
+    CHECK(gemm_round_bf16(bits_float(0x00012345u)) == bits_float(0x00010000u), "subnormal rounds in place");
+}
+
+/* In bf16 mode every path (AVX-512 and portable kernels, gemm, gemm_packed, gemm_packed_ab,
+ * gemm_ref) computes the exact product of the rounded operands to float32 accuracy (1e-5 of
+ * sum |a b|), which is within 2^-8 of sum |a b| from the float32-operand product: the documented
+ * bf16 tolerance. Alpha is a power of two so that rounding alpha*a equals alpha*rounding a. */
+static void bf16_case(int ta, int tb, int M, int N, int K, float alpha, float beta, uint64_t seed) {
+    int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+    size_t asz = (size_t)(ta ? K : M) * lda, bsz = (size_t)(tb ? N : K) * ldb, csz = (size_t)M * ldc;
+    float *A = malloc(asz * 4), *B = malloc(bsz * 4), *C0 = malloc(csz * 4), *C[5];
+    for (int v = 0; v < 5; v++) C[v] = malloc(csz * 4);
+    float *Ap = malloc(gemm_packed_a_floats(M, K) * 4);
+    float *Bp = aligned_alloc(64, (gemm_packed_b_floats(K, N) * 4 + 63) / 64 * 64);
+    fill(A, asz, seed), fill(B, bsz, seed + 1), fill(C0, csz, seed + 2);
+    for (int v = 0; v < 5; v++) memcpy(C[v], C0, csz * 4);
+    gemm_set_bf16(1);
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[0], ldc);
+    gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[1], ldc);
+    gemm_pack_a(ta, M, K, alpha, A, lda, Ap);
+    gemm_packed(tb, M, N, K, Ap, B, ldb, beta, C[2], ldc);
+    int nv = 3;
+    if (!tb) {
+        for (int k = 0; k < K; k++) gemm_pack_b_row(Bp, K, N, k, B + (size_t)k * ldb);
+        gemm_packed_ab(M, N, K, Ap, Bp, beta, C[3], ldc);
+        nv = 4;
+    }
+    gemm_set_bf16(0);
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[4], ldc); /* float32, to see that bf16 differs */
+    double worst[4] = {0}, worst_fp32 = 0.0, max_change = 0.0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0, sr = 0.0, sa = 0.0;
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += (double)a * b;
+                sr += (double)gemm_round_bf16(a) * gemm_round_bf16(b);
+                sa += fabs((double)a * b);
+            }
+            double c = beta == 0.0f ? 0.0 : (double)beta * C0[(size_t)i * ldc + j];
+            double want_r = alpha * sr + c, want = alpha * s + c, bound = fabs(alpha) * sa + fabs(c) + 1e-30;
+            for (int v = 0; v < nv; v++) {
+                double e = fabs(C[v][(size_t)i * ldc + j] - want_r) / bound;
+                if (!(e <= worst[v])) worst[v] = e;
+            }
+            double e = fabs(C[0][(size_t)i * ldc + j] - want) / bound;
+            if (!(e <= worst_fp32)) worst_fp32 = e;
+            e = fabs((double)C[0][(size_t)i * ldc + j] - C[4][(size_t)i * ldc + j]) / bound;
+            if (e > max_change) max_change = e;
+        }
+    static const char *names[] = {"gemm", "gemm_ref", "gemm_packed", "gemm_packed_ab"};
+    for (int v = 0; v < nv; v++)
+        CHECK(worst[v] <= 1e-5, "bf16 %s ta=%d tb=%d M=%d N=%d K=%d avx512=%d: %.3g of the bound from the "
+              "rounded operands' product", names[v], ta, tb, M, N, K, an_cpu_avx512(), worst[v]);
+    CHECK(worst_fp32 <= 1.0 / 256, "bf16 gemm M=%d N=%d K=%d: %.3g of the bound from the float32 product", M, N, K,
+          worst_fp32);
+    CHECK(max_change > 1e-5, "bf16 gemm M=%d N=%d K=%d equals the float32 one: nothing was rounded", M, N, K);
+    free(A), free(B), free(C0), free(Ap), free(Bp);
+    for (int v = 0; v < 5; v++) free(C[v]);
+}
+
+TEST(gemm_bf16_matches_rounded_reference) {
+    static const int sizes[][3] = {{7, 8, 9}, {33, 31, 65}, {13, 169, 300}, {97, 40, 520}, {65, 1030, 33}};
+    for (int avx = 1; avx >= 0; avx--) {
+        an_cpu_avx512_override(avx ? -1 : 0);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int t = 0; t < 4; t++)
+                bf16_case(t >> 1, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], t == 3 ? -2.0f : (t == 1 ? 0.5f : 1.0f),
+                          t == 0 ? 0.0f : 0.5f, 7000 + s * 8 + t * 2 + avx);
+    }
+    an_cpu_avx512_override(-1);
+}

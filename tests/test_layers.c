@@ -4,6 +4,7 @@
  * differences are taken on the double reference, not on the float code, so they are accurate to
  * ~1e-9 and the comparison measures only the float implementation's error. */
 #include "harness.h"
+#include "../src/cpu/gemm.h"
 #include "../src/layers/layers.h"
 #include "../src/util/common.h"
 #include <math.h>
@@ -237,6 +238,69 @@ TEST(layers_conv_forward_backward) {
 TEST(layers_conv_portable_paths) {
     an_cpu_avx512_override(0);
     for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) conv_case(&conv_cases[i], 100 + 10 * i);
+    an_cpu_avx512_override(-1);
+}
+
+/* bf16 mode (gemm_set_bf16): a convolution or fully connected layer computes, bit for bit, what
+ * float32 mode computes from inputs, weights and output gradients rounded to bfloat16 beforehand
+ * (the products round their operands as they pack them, and sum in the same order); only the
+ * bias gradient, a plain sum, sees the unrounded dy. */
+static float *rounded(const float *x, size_t n) {
+    float *r = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) r[i] = gemm_round_bf16(x[i]);
+    return r;
+}
+
+static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+
+TEST(layers_bf16_products_round_operands) {
+    for (int avx = 1; avx >= 0; avx--) {
+        an_cpu_avx512_override(avx ? -1 : 0);
+        for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i += 2) {
+            const ConvCase *cc = &conv_cases[i];
+            ConvShape s = {cc->n, cc->c, cc->h, cc->w, cc->out_c, cc->k, cc->stride, cc->pad, cc->groups, 0, 0, i % 4 == 0};
+            conv_shape_init(&s);
+            size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
+            size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
+            float *x = frand(nx, 11 + i, -1, 1), *w = frand(nw, 12 + i, -1, 1), *b = frand(s.out_c, 13 + i, -1, 1);
+            float *dy = frand(ny, 14 + i, -1, 1), *xr = rounded(x, nx), *wr = rounded(w, nw), *dyr = rounded(dy, ny);
+            float *y[2], *dx[2], *dw[2], *db[2];
+            for (int m = 0; m < 2; m++) { /* m 0: bf16 mode on the raw tensors; 1: float32 on rounded ones */
+                y[m] = fnan(ny), dx[m] = fnan(nx), dw[m] = fnan(nw), db[m] = fnan(s.out_c);
+                gemm_set_bf16(m == 0);
+                CHECK(conv_forward(&s, m ? xr : x, m ? wr : w, b, y[m]) == 0, "forward");
+                CHECK(conv_backward(&s, m ? xr : x, m ? wr : w, m ? dyr : dy, dx[m], dw[m], db[m]) == 0, "backward");
+            }
+            gemm_set_bf16(0);
+            CHECK(same(y[0], y[1], ny) && same(dx[0], dx[1], nx) && same(dw[0], dw[1], nw),
+                  "conv case %zu avx512=%d: bf16 mode differs from float32 on rounded tensors", i, avx);
+            float *y32 = fnan(ny);
+            conv_forward(&s, x, w, b, y32);
+            CHECK(!same(y[0], y32, ny), "conv case %zu: bf16 output equals the float32 one", i);
+            free(x), free(w), free(b), free(dy), free(xr), free(wr), free(dyr), free(y32);
+            for (int m = 0; m < 2; m++) free(y[m]), free(dx[m]), free(dw[m]), free(db[m]);
+        }
+        static const int lin[][3] = {{2, 37, 19}, {40, 70, 33}}; /* batch 2: the dot-product path */
+        for (int c = 0; c < 2; c++) {
+            int n = lin[c][0], in = lin[c][1], out = lin[c][2];
+            float *x = frand((size_t)n * in, 21 + c, -1, 1), *w = frand((size_t)out * in, 22 + c, -1, 1);
+            float *b = frand(out, 23 + c, -1, 1), *dy = frand((size_t)n * out, 24 + c, -1, 1);
+            float *xr = rounded(x, (size_t)n * in), *wr = rounded(w, (size_t)out * in), *dyr = rounded(dy, (size_t)n * out);
+            float *y[2], *dx[2], *dw[2], *db[2];
+            for (int m = 0; m < 2; m++) {
+                y[m] = fnan((size_t)n * out), dx[m] = fnan((size_t)n * in), dw[m] = fnan((size_t)out * in), db[m] = fnan(out);
+                gemm_set_bf16(m == 0);
+                linear_forward(n, in, out, m ? xr : x, m ? wr : w, b, y[m]);
+                linear_backward(n, in, out, m ? xr : x, m ? wr : w, m ? dyr : dy, dx[m], dw[m], db[m]);
+            }
+            gemm_set_bf16(0);
+            CHECK(same(y[0], y[1], (size_t)n * out) && same(dx[0], dx[1], (size_t)n * in) &&
+                  same(dw[0], dw[1], (size_t)out * in),
+                  "linear n=%d avx512=%d: bf16 mode differs from float32 on rounded tensors", n, avx);
+            free(x), free(w), free(b), free(dy), free(xr), free(wr), free(dyr);
+            for (int m = 0; m < 2; m++) free(y[m]), free(dx[m]), free(dw[m]), free(db[m]);
+        }
+    }
     an_cpu_avx512_override(-1);
 }
 

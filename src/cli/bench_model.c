@@ -65,13 +65,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
         return an_error("bench: --device must be cpu or cuda, not '%s'", device);
     if (!strcmp(device, "cuda"))
         return an_error("bench: --device cuda: this build has no CUDA support (the GPU path is not built yet)");
-    if (!strcmp(precision, "bf16")) {
-        if (!cpu_has_amx_bf16())
-            return an_error("bench: --precision bf16 needs AMX bfloat16 tiles, which this CPU does not report "
-                            "(alexnet bench --peak shows what it has); use fp32");
-        return an_error("bench: --precision bf16: the AMX bfloat16 path is not built yet; use fp32");
-    }
-    if (strcmp(precision, "fp32")) return an_error("bench: --precision must be fp32 or bf16, not '%s'", precision);
+    if (precision_select("bench", precision)) return -1;
     if (batch < 1 || steps < 0 || warmup < 0 || classes < 2)
         return an_error("bench: --batch must be >= 1, --steps and --warmup >= 0, --classes >= 2");
     const ModelSpec *spec = model_find(model);

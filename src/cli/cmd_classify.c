@@ -18,7 +18,8 @@ static const char *HELP =
     "centre crop of the model's input size (224, or 227 for alexnet), normalised with the mean and\n"
     "std stored in the weights (ImageNet's for converted torchvision weights).\n"
     "  --labels FILE   class names, one per line, in class-index order (default for 1000-class\n"
-    "                  models: the built-in ILSVRC-2012 names)\n";
+    "                  models: the built-in ILSVRC-2012 names)\n"
+    "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n";
 
 #define MAX_IMAGES 4096
 
@@ -89,15 +90,17 @@ static int classify_one(Net *net, const Norm *norm, const char *path, int top, c
 }
 
 int cmd_classify(int argc, char **argv) {
-    const char *model = NULL, *weights = NULL, *labels_path = NULL, *images[MAX_IMAGES];
+    const char *model = NULL, *weights = NULL, *labels_path = NULL, *precision = "fp32", *images[MAX_IMAGES];
     int top = 5, help = 0;
     ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STR, &weights, NULL},
-                       {"--labels", ARG_STR, &labels_path, NULL}, {"--top", ARG_INT, &top, NULL}};
-    int nimg = args_parse("classify", argc, argv, 2, specs, 4, images, MAX_IMAGES, &help);
+                       {"--labels", ARG_STR, &labels_path, NULL}, {"--top", ARG_INT, &top, NULL},
+                       {"--precision", ARG_STR, &precision, NULL}};
+    int nimg = args_parse("classify", argc, argv, 2, specs, 5, images, MAX_IMAGES, &help);
     if (nimg < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
     if (!model || !weights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
     if (top < 1) return an_error("classify: --top must be at least 1"), fail();
+    if (precision_select("classify", precision)) return fail();
     const ModelSpec *spec = model_find(model);
     if (!spec) return fail();
     Net net;

@@ -10,6 +10,9 @@ int cmd_bench(int argc, char **argv);
 /* bench --model (bench_model.c). Returns 0 or -1 (an_error set). */
 int bench_model(const char *model, const char *mode, int batch, const char *precision, const char *device,
                 int steps, int warmup, int classes, int layers);
+/* --precision (precision.c): "fp32" or "bf16" (products with bfloat16 operands, and a note on
+ * stderr saying what computes them); anything else: -1 with an error naming cmd. */
+int precision_select(const char *cmd, const char *precision);
 /* Print "alexnet: <last error>" and return 1. */
 int fail(void);
 #endif

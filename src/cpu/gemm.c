@@ -8,6 +8,7 @@
 #include "gemm.h"
 #include "../util/common.h"
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,13 @@
 
 typedef float v16 __attribute__((vector_size(64), aligned(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
+
+/* ---- bfloat16 mode: operands rounded as they are packed ---- */
+static int g_bf16;
+void gemm_set_bf16(int on) { g_bf16 = on != 0; }
+int gemm_bf16(void) { return g_bf16; }
+
+static inline float maybe_bf16(int bf, float x) { return bf ? gemm_round_bf16(x) : x; }
 
 /* c (MR x NR tile, row stride ldc) += a_pack (kc x MR) * b_pack (kc x NR): the portable version
  * (GCC vector extensions, compiled for AVX2 and baseline x86-64). */
@@ -103,6 +111,17 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+/* gemm_round_bf16 on 16 lanes when bf, else x */
+__attribute__((target("avx512f")))
+static inline __m512 maybe_bf16_512(int bf, __m512 x) {
+    if (!bf) return x;
+    __m512i b = _mm512_castps_si512(x);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+    r = _mm512_and_si512(r, _mm512_set1_epi32((int)0xFFFF0000u));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_castsi512_ps(r), x);
+}
+
 /* out[p] lane i = r[i] lane p: a 16x16 transpose in registers (unpack pairs, then pairs of pairs,
  * then 128-bit lanes twice) */
 __attribute__((target("avx512f")))
@@ -137,7 +156,8 @@ static inline void load_transpose(const float *src, size_t ld, int nrows, int co
     __mmask16 m = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
     __m512 r[16], va = _mm512_set1_ps(alpha);
     for (int i = 0; i < 16; i++)
-        r[i] = i < nrows ? _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, src + i * ld)) : _mm512_setzero_ps();
+        r[i] = i < nrows ? maybe_bf16_512(g_bf16, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, src + i * ld)))
+                         : _mm512_setzero_ps();
     transpose16(r, out);
 }
 
@@ -160,12 +180,13 @@ static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, 
 __attribute__((target("avx512f")))
 static void pack_a_cols_avx512(const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, float *dst) {
     __m512 va = _mm512_set1_ps(alpha);
+    int bf = g_bf16;
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
         __mmask16 m = (__mmask16)((1u << mr) - 1);
         for (int p = 0; p < kc; p++)
             _mm512_mask_storeu_ps(dst + (size_t)is * kc + (size_t)p * MR, (__mmask16)0x0FFF,
-                                  _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, A + (size_t)(p0 + p) * lda + i0 + is)));
+                                  maybe_bf16_512(bf, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, A + (size_t)(p0 + p) * lda + i0 + is))));
     }
 }
 
@@ -175,10 +196,11 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
     if (!trans_b) {
         __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
         __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        int bf = g_bf16;
         for (int p = 0; p < kc; p++) {
             const float *src = B + (size_t)(p0 + p) * ldb + j;
-            _mm512_store_ps(d0 + p * NR, _mm512_maskz_loadu_ps(m0, src));
-            _mm512_store_ps(d0 + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+            _mm512_store_ps(d0 + p * NR, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m0, src)));
+            _mm512_store_ps(d0 + p * NR + 16, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m1, src + 16)));
         }
         return;
     }
@@ -198,12 +220,13 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
 /* row (n floats) into NR-wide pieces strip_stride floats apart, the last one zero-padded */
 __attribute__((target("avx512f")))
 static void pack_b_row_avx512(float *d, size_t strip_stride, int n, const float *row) {
+    int bf = g_bf16;
     for (int j = 0; j < n; j += NR, d += strip_stride) {
         int r = n - j;
         __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
         __mmask16 m1 = r >= 32 ? (__mmask16)0xFFFF : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
-        _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, row + j));
-        _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, row + j + 16));
+        _mm512_store_ps(d, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m0, row + j)));
+        _mm512_store_ps(d + 16, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m1, row + j + 16)));
     }
 }
 #endif
@@ -218,13 +241,14 @@ static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0,
         return;
     }
 #endif
+    int bf = g_bf16;
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
         for (int p = 0; p < kc; p++) {
             float *d = dst + (size_t)is * kc + p * MR;
             for (int i = 0; i < mr; i++) {
                 int r = i0 + is + i, k = p0 + p;
-                d[i] = alpha * (trans_a ? A[(size_t)k * lda + r] : A[(size_t)r * lda + k]);
+                d[i] = maybe_bf16(bf, alpha * (trans_a ? A[(size_t)k * lda + r] : A[(size_t)r * lda + k]));
             }
             for (int i = mr; i < MR; i++) d[i] = 0.0f;
         }
@@ -249,6 +273,7 @@ static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0,
             } else {
                 for (int j = 0; j < nr; j++) d[j] = B[(size_t)(j0 + js + j) * ldb + k];
             }
+            if (g_bf16) for (int j = 0; j < nr; j++) d[j] = gemm_round_bf16(d[j]);
             for (int j = nr; j < NR; j++) d[j] = 0.0f;
         }
     }
@@ -302,12 +327,8 @@ void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (an_cpu_avx512()) { pack_b_row_avx512(d, (size_t)NR * kc, N, row); return; }
 #endif
-    int j = 0;
-    for (; j + NR <= N; j += NR, d += (size_t)NR * kc) memcpy(d, row + j, NR * sizeof(float));
-    if (j < N) {
-        memcpy(d, row + j, (N - j) * sizeof(float));
-        memset(d + (N - j), 0, (NR - (N - j)) * sizeof(float));
-    }
+    for (int j = 0; j < N; j += NR, d += (size_t)NR * kc)
+        for (int jj = 0; jj < NR; jj++) d[jj] = j + jj < N ? maybe_bf16(g_bf16, row[j + jj]) : 0.0f;
 }
 
 void gemm_packed_ab(int M, int N, int K, const float *Ap, const float *Bp, float beta, float *C, int ldc) {
@@ -326,7 +347,7 @@ void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const fl
                 int p0 = k / ks * ks, kc = K - p0 < ks ? K - p0 : ks, i0 = i / mc_blk * mc_blk;
                 int is = (i - i0) / MR * MR;
                 double a = Ap[(size_t)p0 * mpad + (size_t)(i0 + is) * kc + (size_t)(k - p0) * MR + (i - i0 - is)];
-                acc += a * (trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                acc += a * maybe_bf16(g_bf16, trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
             }
             float *c = &C[(size_t)i * ldc + j];
             *c = (float)(acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
@@ -419,11 +440,11 @@ void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
         for (int j = 0; j < N; j++) {
             double s = 0.0;
             for (int k = 0; k < K; k++) {
-                double a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-                double b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
-                s += a * b;
+                float a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                float b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += (double)maybe_bf16(g_bf16, alpha * a) * maybe_bf16(g_bf16, b);
             }
             float *c = &C[(size_t)i * ldc + j];
-            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+            *c = (float)(s + (beta == 0.0f ? 0.0 : (double)beta * *c));
         }
 }

@@ -8,6 +8,8 @@
 #ifndef ALEXNET_GEMM_H
 #define ALEXNET_GEMM_H
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc);
@@ -27,6 +29,21 @@ void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row);
 void gemm_packed_ab(int M, int N, int K, const float *Ap, const float *Bp, float beta, float *C, int ldc);
 void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
                      float *C, int ldc);
+/* bfloat16 mode (--precision bf16), process-wide, off by default: every product rounds its
+ * operands (alpha op(A) and op(B)) to bfloat16 as it packs them and sums the exact products in
+ * float32, the arithmetic of AMX's TDPBF16PS and of the AVX-512 BF16 dot products. The references
+ * round the same way. Set it before starting work, not during a product. */
+void gemm_set_bf16(int on);
+int gemm_bf16(void);
+/* x rounded to the nearest bfloat16 (ties to even), as a float; NaN stays NaN, overflow gives inf */
+static inline float gemm_round_bf16(float x) {
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    uint32_t r = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    b = (b & 0x7FFFFFFFu) > 0x7F800000u ? b : r;
+    memcpy(&x, &b, 4);
+    return x;
+}
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 #endif

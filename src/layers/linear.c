@@ -9,15 +9,22 @@
 /* A few rows (batch-1 inference): dot products that read each weight row once, in parallel over
  * outputs; a packed product would pad the batch to a 32-column strip and copy all the weights. */
 enum { LINEAR_DOT_MAX_N = 4 };
+/* In bfloat16 mode both operands are rounded as they are read, as the packed products do. */
 static void linear_dots(int n, int in, int out, const float *x, const float *w, float *y) {
+    int bf = gemm_bf16();
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < out; o++) {
         const float *wo = w + (size_t)o * in;
         for (int i = 0; i < n; i++) {
             const float *xi = x + (size_t)i * in;
             float acc = 0.0f;
+            if (bf) {
 #pragma omp simd reduction(+ : acc)
-            for (int k = 0; k < in; k++) acc += wo[k] * xi[k];
+                for (int k = 0; k < in; k++) acc += gemm_round_bf16(wo[k]) * gemm_round_bf16(xi[k]);
+            } else {
+#pragma omp simd reduction(+ : acc)
+                for (int k = 0; k < in; k++) acc += wo[k] * xi[k];
+            }
             y[(size_t)i * out + o] = acc;
         }
     }

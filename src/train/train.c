@@ -1,5 +1,6 @@
 /* train.c: the training loop: data order, steps, progress, validation, schedule, logs, checkpoints. */
 #include "train.h"
+#include "../cpu/gemm.h"
 #include "../data/dataset.h"
 #include "../model/model.h"
 #include "../util/common.h"
@@ -352,8 +353,9 @@ int train_run(const TrainConfig *cfg) {
     int rc = setup(r);
     if (!rc && !cfg->quiet) {
         net_print_table(&r->net, stderr);
-        fprintf(stderr, "training on %d images (%d classes), validating on %d; batch %d, lr %g, recipe %s, %d threads\n",
-                r->n_train, r->net.classes, r->n_val, cfg->batch, r->st.lr, r->recipe, omp_get_max_threads());
+        fprintf(stderr, "training on %d images (%d classes), validating on %d; batch %d, lr %g, recipe %s, %s, "
+                "%d threads\n", r->n_train, r->net.classes, r->n_val, cfg->batch, r->st.lr, r->recipe,
+                gemm_bf16() ? "bf16 products" : "float32", omp_get_max_threads());
     }
     if (!rc) rc = run_epochs(r);
     net_free(&r->net);
