@@ -1,6 +1,7 @@
 /* test_cli.c: the command line as a user meets it: the layer tables, classify's output, and a
  * one-line "alexnet: <file>: <problem>" error with a non-zero exit for every kind of bad input. */
 #include "harness.h"
+#include "../src/cuda/cuda_api.h"
 #include "../src/model/model.h"
 #include "../src/train/checkpoint.h"
 #include "../src/util/common.h"
@@ -190,6 +191,10 @@ TEST(cli_bench_model) {
           strstr(g_err, "AMX"), "bench bf16:\n%s%s", g_out, g_err);
     expect_error("train --model convnet4 --data /nonexistent --precision fp16", "--precision must be fp32 or bf16");
     expect_error("bench --model alexnet --device tpu", "--device must be cpu or cuda");
+    /* without a GPU (this build with CUDA, or a CPU-only build), --device cuda says why and stops */
+    if (cuda_init(NULL, 0) != 0)
+        expect_error("bench --model alexnet --device cuda --steps 1", cuda_built() ? "--device cuda: no CUDA GPU" : "no CUDA support");
+    expect_error("bench --model alexnet --device cuda --precision fp8", "--precision must be fp32, tf32 or bf16");
     expect_error("bench --model nosuch", "unknown model 'nosuch'");
     expect_error("bench --model alexnet --batch 0", "--batch must be >= 1");
     expect_error("bench", "give one of --model NAME, --loader or --peak");

@@ -1,9 +1,13 @@
 /* bench_model.c: `alexnet bench --model NAME`: images/s of one training step (forward, loss,
  * backward, SGD update) or of inference, on synthetic data, after warm-up steps; with the time
  * and achieved GFLOP/s of every layer beside the machine's measured FMA peak (src/cpu/peak.c).
+ * With --device cuda the same steps run on the GPU (src/cuda/gpu_net.h), the synthetic batch
+ * uploaded once, and every step waited for.
  * The last line is `images/s: X`, the figure bench/speed.sh puts beside PyTorch's. */
 #include "commands.h"
 #include "../cpu/peak.h"
+#include "../cuda/cuda_api.h"
+#include "../cuda/gpu_net.h"
 #include "../model/model.h"
 #include "../train/sgd.h"
 #include "../util/common.h"
@@ -36,7 +40,8 @@ static void print_layers(const Net *net, int train, int steps, int batch, double
         printf("%-3d %-12s %-8s %10.2f", i, l->spec->name ? l->spec->name : "", kind_name(l->spec->kind), f * 1e3);
         if (l->flops > 0 && f > 0) {
             double g = l->flops * batch / f / 1e9;
-            printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
+            if (peak > 0) printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
+            else printf(" %9.1f %6s", g, "-");
         } else {
             printf(" %9s %6s", "-", "-");
         }
@@ -44,7 +49,8 @@ static void print_layers(const Net *net, int train, int steps, int batch, double
             printf(" %10.2f", b * 1e3);
             if (l->flops > 0 && b > 0) {
                 double g = backward_flops(net, i) * batch / b / 1e9;
-                printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
+                if (peak > 0) printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
+                else printf(" %9.1f %6s", g, "-");
             } else {
                 printf(" %9s %6s", "-", "-");
             }
@@ -63,9 +69,24 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     else if (strcmp(mode, "infer")) return an_error("bench: --mode must be train or infer, not '%s'", mode);
     if (strcmp(device, "cpu") && strcmp(device, "cuda"))
         return an_error("bench: --device must be cpu or cuda, not '%s'", device);
-    if (!strcmp(device, "cuda"))
-        return an_error("bench: --device cuda: this build has no CUDA support (the GPU path is not built yet)");
-    if (precision_select("bench", precision)) return -1;
+    int gpu = !strcmp(device, "cuda");
+    GpuMath math = GPU_FP32;
+    char gpu_name[160] = "";
+    if (gpu) {
+        if (!strcmp(precision, "tf32")) math = GPU_TF32;
+        else if (!strcmp(precision, "bf16"))
+            return an_error("bench: --device cuda --precision bf16: the GPU's bfloat16 path is not built yet; "
+                            "use fp32 or tf32");
+        else if (strcmp(precision, "fp32"))
+            return an_error("bench: --device cuda: --precision must be fp32, tf32 or bf16, not '%s'", precision);
+        if (cuda_init(gpu_name, sizeof gpu_name)) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", an_last_error());
+            return an_error("bench: --device cuda: %s", why);
+        }
+    } else if (precision_select("bench", precision)) {
+        return -1;
+    }
     if (batch < 1 || steps < 0 || warmup < 0 || classes < 2)
         return an_error("bench: --batch must be >= 1, --steps and --warmup >= 0, --classes >= 2");
     const ModelSpec *spec = model_find(model);
@@ -85,6 +106,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     }
     int rc = 0;
     float *momentum = NULL;
+    GpuNet *g = NULL;
     int *labels = malloc((size_t)batch * sizeof *labels);
     if (train && !(momentum = an_alloc(net.nparams * sizeof(float), "momentum"))) { rc = -1; goto done; }
     if (!labels) { rc = an_error("out of memory (labels)"); goto done; }
@@ -95,12 +117,20 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
 
     int threads = omp_get_max_threads();
     double flops_image = net_flops(&net) * (train ? 3.0 : 1.0); /* backward: twice the forward */
-    printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s, %d classes, input 3x%dx%d\n", model, mode, batch,
-           precision, threads, threads == 1 ? "" : "s", classes, size, size);
-    double peak = cpu_fma_peak_gflops(threads, 0.5);
-    printf("bench: measured float32 FMA peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n",
-           peak, threads, threads == 1 ? "" : "s", cpu_fma_isa(), flops_image / 1e9, train ? "step" : "forward");
-    fflush(stdout);
+    double peak = 0.0;
+    if (gpu) {
+        printf("bench: %s, %s, batch %d, %s, cuda: %s, %d classes, input 3x%dx%d; %.2f GFLOP per image per %s\n",
+               model, mode, batch, precision, gpu_name, classes, size, size, flops_image / 1e9, train ? "step" : "forward");
+        fflush(stdout);
+        if (!(g = gpu_net_create(&net, math)) || gpu_net_put_input(g, batch)) { rc = -1; goto done; }
+    } else {
+        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s, %d classes, input 3x%dx%d\n", model, mode, batch,
+               precision, threads, threads == 1 ? "" : "s", classes, size, size);
+        peak = cpu_fma_peak_gflops(threads, 0.5);
+        printf("bench: measured float32 FMA peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n",
+               peak, threads, threads == 1 ? "" : "s", cpu_fma_isa(), flops_image / 1e9, train ? "step" : "forward");
+        fflush(stdout);
+    }
 
     double t_timed = 0.0;
     int timed = 0;
@@ -109,8 +139,15 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
         if (!is_warm && timed == 0) /* start the clocks, per layer too */
             for (int i = 0; i < net.nlayers; i++) net.layers[i].fwd_seconds = net.layers[i].bwd_seconds = 0.0;
         double t0 = an_now();
-        if (!net_forward(&net, batch, train, an_hash64(9, (uint64_t)s))) { rc = -1; break; }
-        if (train) {
+        if (gpu) {
+            rc = gpu_net_forward(g, batch, train, an_hash64(9, (uint64_t)s), layers);
+            if (!rc && train)
+                rc = gpu_net_loss(g, labels, NULL) || gpu_net_backward(g, layers) || gpu_net_sgd(g, 1e-6f, 0.9f, 5e-4f);
+            if (rc || (rc = gpu_net_sync(g))) break;
+        } else if (!net_forward(&net, batch, train, an_hash64(9, (uint64_t)s))) {
+            rc = -1;
+            break;
+        } else if (train) {
             net_loss(&net, labels);
             if (net_backward(&net)) { rc = -1; break; }
             sgd_update(net.nparams, net.params, net.grads, momentum, 1e-6f, 0.9f, 5e-4f);
@@ -122,8 +159,8 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
         if (steps ? timed >= steps : (timed >= 3 && t_timed >= 3.0)) break;
     }
     if (rc) goto done;
-    { /* measured again after the steps, keeping the higher: a slow spell of this VM at the start
-       * would otherwise understate the peak (and overstate the percentages) */
+    if (!gpu) { /* measured again after the steps, keeping the higher: a slow spell of this VM at the start
+                 * would otherwise understate the peak (and overstate the percentages) */
         double again = cpu_fma_peak_gflops(threads, 0.5);
         if (again > peak) {
             peak = again;
@@ -133,10 +170,13 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     if (layers) print_layers(&net, train, timed, batch, peak);
     double per_step = t_timed / timed, rate = batch / per_step;
     double gflops = flops_image * rate / 1e9;
-    printf("bench: %d timed step%s after %d warm-up: %.1f ms per step, %.1f GFLOP/s (%.1f%% of the FMA peak)\n",
-           timed, timed == 1 ? "" : "s", warmup, per_step * 1e3, gflops, 100.0 * gflops / peak);
+    printf("bench: %d timed step%s after %d warm-up: %.1f ms per step, %.1f GFLOP/s", timed, timed == 1 ? "" : "s",
+           warmup, per_step * 1e3, gflops);
+    if (peak > 0) printf(" (%.1f%% of the FMA peak)", 100.0 * gflops / peak);
+    printf("\n");
     printf("images/s: %.1f\n", rate);
 done:
+    gpu_net_free(g);
     an_free(momentum);
     free(labels);
     net_free(&net);

@@ -1,0 +1,30 @@
+/* gpu_libs.h: cuDNN and cuBLAS, loaded with dlopen when a GPU network is first made rather than
+ * linked: the binary then starts (and runs on the CPU) where they are missing, and a CPU command
+ * does not map their few hundred megabytes. Call through `lib`: lib.cudnnCreate(&h). */
+#ifndef ALEXNET_GPU_LIBS_H
+#define ALEXNET_GPU_LIBS_H
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#define GPU_LIB_FUNCS(X) \
+    X(cudnnGetErrorString) X(cudnnCreate) X(cudnnDestroy) X(cudnnSetStream) \
+    X(cudnnCreateTensorDescriptor) X(cudnnDestroyTensorDescriptor) X(cudnnSetTensor4dDescriptor) \
+    X(cudnnCreateFilterDescriptor) X(cudnnDestroyFilterDescriptor) X(cudnnSetFilter4dDescriptor) \
+    X(cudnnCreateConvolutionDescriptor) X(cudnnDestroyConvolutionDescriptor) X(cudnnSetConvolution2dDescriptor) \
+    X(cudnnSetConvolutionGroupCount) X(cudnnSetConvolutionMathType) \
+    X(cudnnFindConvolutionForwardAlgorithm) X(cudnnFindConvolutionBackwardDataAlgorithm) \
+    X(cudnnFindConvolutionBackwardFilterAlgorithm) X(cudnnGetConvolutionForwardWorkspaceSize) \
+    X(cudnnGetConvolutionBackwardDataWorkspaceSize) X(cudnnGetConvolutionBackwardFilterWorkspaceSize) \
+    X(cudnnConvolutionForward) X(cudnnConvolutionBackwardData) X(cudnnConvolutionBackwardFilter) \
+    X(cublasCreate) X(cublasDestroy) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm)
+
+struct GpuLibs {
+#define GPU_LIB_POINTER(f) decltype(&::f) f;
+    GPU_LIB_FUNCS(GPU_LIB_POINTER)
+#undef GPU_LIB_POINTER
+};
+extern GpuLibs lib;
+
+/* Load both libraries (once). 0, or -1 with an_error naming what could not be loaded. */
+int gpu_libs_load(void);
+#endif

@@ -1,0 +1,42 @@
+/* gpu_net.h: a Net (model.h) run on the GPU: the same layers, shapes, parameter block layout and
+ * results as net.c's forward, loss, backward and SGD step, with convolutions through cuDNN, fully
+ * connected layers through cuBLAS and the rest through kernels.cu. The host Net keeps the shapes
+ * and is where parameters travel to and from (checkpoints, tests). Without CUDA (cuda_stub.c),
+ * gpu_net_create fails with "this build has no CUDA support". */
+#ifndef ALEXNET_GPU_NET_H
+#define ALEXNET_GPU_NET_H
+#include "../model/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct GpuNet GpuNet;
+typedef enum { GPU_FP32, GPU_TF32 } GpuMath; /* fp32: no tensor cores (FMA only); tf32: tensor cores */
+
+/* For net (already created, max_batch as the host's): device buffers, cuDNN algorithms found for
+ * max_batch (deterministic ones for the backward passes), parameters copied from net->params,
+ * momentum zero. NULL with an_error on failure (no GPU, out of GPU memory). */
+GpuNet *gpu_net_create(Net *net, GpuMath math);
+void gpu_net_free(GpuNet *g);
+int gpu_net_put_params(GpuNet *g);              /* net->params -> GPU */
+int gpu_net_get_params(GpuNet *g);              /* GPU -> net->params */
+int gpu_net_get_grads(GpuNet *g);               /* GPU -> net->grads */
+int gpu_net_put_momentum(GpuNet *g, const float *v); /* nparams floats -> GPU (NULL: zero) */
+int gpu_net_get_momentum(GpuNet *g, float *v);
+int gpu_net_put_input(GpuNet *g, int n);        /* net->input[0 .. n images) -> GPU */
+/* The forward pass over the n images on the GPU (dropout masks as net_forward's for the same
+ * seed). With timing, each layer is waited for and its time added to the host layer's fwd_seconds. */
+int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_seed, int timing);
+/* Softmax of the last forward pass on the GPU; with labels (n, host) also the logits' gradient.
+ * loss (may be NULL): the mean loss, which waits for the GPU. */
+int gpu_net_loss(GpuNet *g, const int *labels, float *loss);
+int gpu_net_get_probs(GpuNet *g);               /* GPU -> net->probs (batch x classes) */
+int gpu_net_backward(GpuNet *g, int timing);
+int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_decay);
+int gpu_net_sync(GpuNet *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
