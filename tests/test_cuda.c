@@ -11,6 +11,7 @@
 #include "../src/model/model.h"
 #include "../src/layers/layers.h"
 #include "../src/train/sgd.h"
+#include "../src/train/train.h"
 #include "../src/util/common.h"
 #include <math.h>
 #include <stdlib.h>
@@ -231,7 +232,8 @@ static void net_step_case(const char *model, int in_c, int classes, int batch, G
     memcpy(p0, net.params, np * 4);
     /* CPU: one step */
     CHECK(net_forward(&net, batch, 1, 77) != NULL, "%s", an_last_error());
-    float loss = net_loss(&net, labels);
+    float loss = 0.0f;
+    CHECK(net_loss(&net, labels, &loss) == 0, "loss");
     CHECK(net_backward(&net) == 0, "%s", an_last_error());
     memcpy(grads, net.grads, np * 4), memcpy(probs, net.probs, nk * 4);
     sgd_update(np, net.params, net.grads, v, 0.01f, 0.9f, 0.0005f);
@@ -272,4 +274,32 @@ TEST(cuda_net_training_step_matches_cpu) {
     net_step_case("alexnet", 3, 10, 3, GPU_FP32, 1e-4);
     net_step_case("alexnet-owt", 3, 10, 2, GPU_FP32, 1e-4);
     net_step_case("alexnet", 3, 10, 3, GPU_TF32, 5e-3);
+}
+
+/* train --device cuda: the small network on real Fashion-MNIST images, 2 short epochs, lands where
+ * the CPU run lands (the same seed, data order and dropout; only summation orders differ) */
+TEST(cuda_train_convnet4_close_to_cpu) {
+    if (!have_gpu()) return;
+    double final_err[2] = {1, 1};
+    for (int gpu = 0; gpu < 2; gpu++) {
+        TrainConfig cfg;
+        train_config_defaults(&cfg);
+        char out[300];
+        snprintf(out, sizeof out, "%s/cuda-train-%d", harness_tmpdir(), gpu);
+        cfg.model = "convnet4", cfg.data = "/usr/share/datasets/fashion-mnist", cfg.out_dir = out;
+        cfg.epochs = 2, cfg.batch = 64, cfg.limit_train = 3000, cfg.limit_val = 1000, cfg.quiet = 1, cfg.seed = 7;
+        cfg.gpu = gpu;
+        CHECK(train_run(&cfg) == 0, "gpu=%d: %s", gpu, an_last_error());
+        char path[400], line[512];
+        snprintf(path, sizeof path, "%s/log.csv", out);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            double v[6];
+            if (sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6) final_err[gpu] = v[5];
+        }
+        if (f) fclose(f);
+    }
+    fprintf(stderr, "(validation error CPU %.3f, GPU %.3f) ", final_err[0], final_err[1]);
+    CHECK(final_err[1] < 0.3 && fabs(final_err[1] - final_err[0]) <= 0.03, "GPU %.3f vs CPU %.3f", final_err[1],
+          final_err[0]);
 }

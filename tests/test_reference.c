@@ -109,7 +109,8 @@ static void check_model(const char *model) {
     const float *logits = net_forward(&net, 2, 0, 0);
     CHECK(logits != NULL, "%s", an_last_error());
     if (!logits) goto done;
-    float loss = net_loss(&net, labels);
+    float loss = 0.0f;
+    net_loss(&net, labels, &loss);
     const StTensor *tl = need(&f, "logits", 2000), *ts = need(&f, "loss", 1);
     if (tl) {
         double e = rel_err(logits, tl->data, 2000);
@@ -128,7 +129,8 @@ static void check_model(const char *model) {
     float *v = calloc(net.nparams, sizeof(float));
     sgd_update(net.nparams, net.params, net.grads, v, 0.01f, 0.9f, 0.0005f);
     net_forward(&net, 2, 0, 0);
-    float loss2 = net_loss(&net, labels);
+    float loss2 = 0.0f;
+    net_loss(&net, labels, &loss2);
     const StTensor *ts2 = need(&f, "loss_step2", 1);
     if (ts2) {
         float want = *(const float *)ts2->data;

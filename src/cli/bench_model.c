@@ -148,7 +148,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
             rc = -1;
             break;
         } else if (train) {
-            net_loss(&net, labels);
+            net_loss(&net, labels, NULL);
             if (net_backward(&net)) { rc = -1; break; }
             sgd_update(net.nparams, net.params, net.grads, momentum, 1e-6f, 0.9f, 5e-4f);
         }

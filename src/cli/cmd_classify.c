@@ -19,7 +19,8 @@ static const char *HELP =
     "std stored in the weights (ImageNet's for converted torchvision weights).\n"
     "  --labels FILE   class names, one per line, in class-index order (default for 1000-class\n"
     "                  models: the built-in ILSVRC-2012 names)\n"
-    "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n";
+    "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
+    "  --device cpu|cuda       cuda: on the GPU (--precision fp32 or tf32)\n";
 
 #define MAX_IMAGES 4096
 
@@ -71,7 +72,7 @@ static int prepare(const Net *net, const Norm *norm, const char *path, float *in
 static int classify_one(Net *net, const Norm *norm, const char *path, int top, char **labels) {
     if (prepare(net, norm, path, net->input)) return -1;
     if (!net_forward(net, 1, 0, 0)) return -1;
-    net_loss(net, NULL);
+    if (net_loss(net, NULL, NULL)) return -1;
     printf("%s\n", path);
     char *used = calloc(net->classes, 1);
     if (!used) return an_error("out of memory");
@@ -90,17 +91,19 @@ static int classify_one(Net *net, const Norm *norm, const char *path, int top, c
 }
 
 int cmd_classify(int argc, char **argv) {
-    const char *model = NULL, *weights = NULL, *labels_path = NULL, *precision = "fp32", *images[MAX_IMAGES];
+    const char *model = NULL, *weights = NULL, *labels_path = NULL, *precision = "fp32", *device = "cpu";
+    const char *images[MAX_IMAGES];
     int top = 5, help = 0;
     ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STR, &weights, NULL},
                        {"--labels", ARG_STR, &labels_path, NULL}, {"--top", ARG_INT, &top, NULL},
-                       {"--precision", ARG_STR, &precision, NULL}};
-    int nimg = args_parse("classify", argc, argv, 2, specs, 5, images, MAX_IMAGES, &help);
+                       {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
+    int nimg = args_parse("classify", argc, argv, 2, specs, 6, images, MAX_IMAGES, &help);
     if (nimg < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
     if (!model || !weights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
     if (top < 1) return an_error("classify: --top must be at least 1"), fail();
-    if (precision_select("classify", precision)) return fail();
+    int gpu, tf32;
+    if (device_select("classify", device, precision, &gpu, &tf32)) return fail();
     const ModelSpec *spec = model_find(model);
     if (!spec) return fail();
     Net net;
@@ -108,6 +111,10 @@ int cmd_classify(int argc, char **argv) {
     StFile file;
     if (checkpoint_load_net(weights, spec, 1, &net, &norm, &file)) return fail();
     st_free(&file);
+    if (gpu && net_to_gpu(&net, tf32, NULL)) {
+        net_free(&net), norm_free(&norm);
+        return fail();
+    }
     char **labels = NULL;
     if (labels_path && !(labels = read_labels(labels_path, net.classes))) { net_free(&net); return fail(); }
     int failures = 0;

@@ -18,21 +18,23 @@ static const char *HELP =
     "  --crops 10   the paper's 10-crop test: four corners and centre of the 256x256 image and their\n"
     "               mirrors, softmax outputs averaged\n"
     "  --batch N   images per forward pass (default 100)     --limit N   N images spread evenly over the split\n"
-    "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n";
+    "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
+    "  --device cpu|cuda       cuda: on the GPU (--precision fp32 or tf32)\n";
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *weights = NULL, *data = NULL, *precision = "fp32";
+    const char *model = NULL, *weights = NULL, *data = NULL, *precision = "fp32", *device = "cpu";
     int batch = 100, limit = 0, crops = 1, help = 0;
     ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STR, &weights, NULL},
                        {"--data", ARG_STR, &data, NULL},   {"--batch", ARG_INT, &batch, NULL},
                        {"--limit", ARG_INT, &limit, NULL},  {"--crops", ARG_INT, &crops, NULL},
-                       {"--precision", ARG_STR, &precision, NULL}};
-    if (args_parse("eval", argc, argv, 2, specs, 7, NULL, 0, &help) < 0) return fail();
+                       {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
+    if (args_parse("eval", argc, argv, 2, specs, 8, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
     if (!model || !weights || !data) return an_error("eval: --model, --weights and --data are required"), fail();
     if (batch < 1 || limit < 0) return an_error("eval: --batch must be at least 1 and --limit not negative"), fail();
     if (crops != 1 && crops != 10) return an_error("eval: --crops must be 1 or 10"), fail();
-    if (precision_select("eval", precision)) return fail();
+    int gpu, tf32;
+    if (device_select("eval", device, precision, &gpu, &tf32)) return fail();
     if (crops == 10 && batch < 10) batch = 10;
     const ModelSpec *spec = model_find(model);
     if (!spec) return fail();
@@ -41,6 +43,10 @@ int cmd_eval(int argc, char **argv) {
     StFile file;
     if (checkpoint_load_net(weights, spec, batch, &net, &norm, &file)) return fail();
     st_free(&file);
+    if (gpu && net_to_gpu(&net, tf32, NULL)) {
+        net_free(&net), norm_free(&norm);
+        return fail();
+    }
     Dataset ds;
     if (dataset_load(&ds, data, 0)) { net_free(&net); return fail(); }
     int rc = 0;

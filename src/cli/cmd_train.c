@@ -47,7 +47,8 @@ static const char *HELP =
     "  --save-every N      also checkpoint every N steps\n"
     "  --max-steps N       stop after N steps in total, with a checkpoint\n"
     "  --precision P       fp32 (default) or bf16: matrix products with bfloat16 operands and float32\n"
-    "                      sums; weights, momentum, LRN and loss stay float32\n"
+    "                      sums; weights, momentum, LRN and loss stay float32. On the GPU: fp32 or tf32\n"
+    "  --device D          cpu (default) or cuda: the passes and the update on the GPU (cuDNN, cuBLAS)\n"
     "  --quiet             no progress output\n";
 
 static void on_sigint(int sig) {
@@ -60,7 +61,7 @@ int cmd_train(int argc, char **argv) {
     TrainConfig cfg;
     train_config_defaults(&cfg);
     int help = 0, ndrops = 0;
-    const char *precision = "fp32";
+    const char *precision = "fp32", *device = "cpu";
     ArgIntList drops = {cfg.drop_epochs, MAX_LR_DROPS, &ndrops};
     ArgSpec specs[] = {
         {"--model", ARG_STR, &cfg.model, NULL},       {"--data", ARG_STR, &cfg.data, NULL},
@@ -76,6 +77,7 @@ int cmd_train(int argc, char **argv) {
         {"--no-random-crop", ARG_FLAG, &cfg.no_random_crop, NULL}, {"--no-flip", ARG_FLAG, &cfg.no_flip, NULL},
         {"--no-mean", ARG_FLAG, &cfg.no_mean, NULL}, {"--lighting", ARG_FLOAT, &cfg.lighting, NULL},
         {"--val-crops", ARG_INT, &cfg.val_crops, NULL}, {"--precision", ARG_STR, &precision, NULL},
+        {"--device", ARG_STR, &device, NULL},
     };
     if (args_parse("train", argc, argv, 2, specs, sizeof specs / sizeof specs[0], NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
@@ -91,7 +93,7 @@ int cmd_train(int argc, char **argv) {
         (cfg.val_crops != 1 && cfg.val_crops != 10))
         return an_error("train: --lr must be positive; --momentum, --weight-decay, --lighting, limits and steps not "
                         "negative; --val-crops 1 or 10"), fail();
-    if (precision_select("train", precision)) return fail();
+    if (device_select("train", device, precision, &cfg.gpu, &cfg.gpu_tf32)) return fail();
     signal(SIGINT, on_sigint);
     if (train_run(&cfg)) return fail();
     return 0;

@@ -1,12 +1,32 @@
-/* precision.c: --precision fp32|bf16 for train, eval, classify and bench. bf16 switches every
+/* precision.c: --device cpu|cuda and --precision fp32|bf16|tf32 for train, eval, classify and bench. bf16 switches every
  * matrix product to bfloat16 operands with float32 sums (gemm_set_bf16); weights, gradients,
  * the optimizer, LRN, pooling and the loss stay float32. Says once what runs the products here. */
 #include "commands.h"
 #include "../cpu/gemm.h"
 #include "../cpu/peak.h"
+#include "../cuda/cuda_api.h"
 #include "../util/common.h"
 #include <stdio.h>
 #include <string.h>
+
+int device_select(const char *cmd, const char *device, const char *precision, int *gpu, int *tf32) {
+    *gpu = *tf32 = 0;
+    if (!strcmp(device, "cpu")) return precision_select(cmd, precision);
+    if (strcmp(device, "cuda")) return an_error("%s: --device must be cpu or cuda, not '%s'", cmd, device);
+    if (!strcmp(precision, "bf16"))
+        return an_error("%s: --device cuda --precision bf16: the GPU's bfloat16 path is not built yet; use fp32 or tf32",
+                        cmd);
+    if (strcmp(precision, "fp32") && strcmp(precision, "tf32"))
+        return an_error("%s: --device cuda: --precision must be fp32, tf32 or bf16, not '%s'", cmd, precision);
+    char name[160], why[256];
+    if (cuda_init(name, sizeof name)) {
+        snprintf(why, sizeof why, "%s", an_last_error());
+        return an_error("%s: --device cuda: %s", cmd, why);
+    }
+    fprintf(stderr, "%s: on the GPU: %s, %s\n", cmd, name, precision);
+    *gpu = 1, *tf32 = !strcmp(precision, "tf32");
+    return 0;
+}
 
 int precision_select(const char *cmd, const char *precision) {
     if (!strcmp(precision, "fp32")) { gemm_set_bf16(0); return 0; }

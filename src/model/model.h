@@ -74,6 +74,7 @@ typedef struct Net {
     float *dbuf[2];           /* ping-pong activation gradients, largest activation each */
     int batch;                /* batch of the last forward pass */
     int train;                /* whether it ran in training mode (dropout active) */
+    struct GpuNet *gpu;       /* set by net_to_gpu: the passes run there (src/cuda/gpu_net.h) */
 } Net;
 
 /* Build the net for in_c channels, `classes` outputs, input in_size (spec->in_size if nonzero) and
@@ -85,11 +86,23 @@ void net_init(Net *net, uint64_t seed);
 /* Forward on net->input[0 .. n). train: dropout active, masks from dropout_seed. Returns logits
  * (n, classes) or NULL with an_error() set. */
 const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed);
-/* Loss of the last forward pass and softmax probabilities in net->probs; with labels also
- * net->dlogits. */
-float net_loss(Net *net, const int *labels);
+/* Softmax probabilities of the last forward pass into net->probs; with labels also the mean loss
+ * into *loss and the logits' gradient (net->dlogits, or on the GPU). 0, or -1 on a GPU error. */
+int net_loss(Net *net, const int *labels, float *loss);
 /* Backward from net->dlogits: fills net->grads. Returns 0 or -1. */
 int net_backward(Net *net);
+
+/* The paper's SGD step over the parameter block with the gradients of the last backward pass
+ * (src/train/sgd.h); momentum: nparams floats (on the GPU, the GPU's own copy is used). */
+int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay);
+
+/* Move the passes to the GPU (tf32: tensor cores for the products): forward, loss, backward and
+ * net_sgd then run there, the input still read from net->input and the probabilities still
+ * delivered to net->probs. momentum (may be NULL: zero) is copied there. 0 or -1 (no GPU, no
+ * CUDA in this build, out of GPU memory). */
+int net_to_gpu(Net *net, int tf32, const float *momentum);
+/* Copy the GPU's parameters (and momentum, if not NULL) back into net->params: before saving. */
+int net_from_gpu(Net *net, float *momentum);
 
 /* Named parameter tensors in order: index t = 2 * (param layer index) + (0 weight, 1 bias). */
 int net_num_tensors(const Net *net);

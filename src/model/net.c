@@ -1,6 +1,8 @@
 /* net.c: builds a network from a ModelSpec and runs it: shapes, the parameter block, buffers,
  * initialisation, forward, loss, backward, named tensors, the layer table. */
 #include "model.h"
+#include "../cuda/gpu_net.h"
+#include "../train/sgd.h"
 #include "../util/common.h"
 #include <math.h>
 #include <stdio.h>
@@ -104,6 +106,7 @@ fail:
 }
 
 void net_free(Net *net) {
+    gpu_net_free(net->gpu);
     an_free(net->params), an_free(net->grads), an_free(net->input);
     an_free(net->probs), an_free(net->dlogits);
     an_free(net->dbuf[0]), an_free(net->dbuf[1]);
@@ -142,6 +145,9 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
     }
     net->batch = n;
     net->train = train;
+    if (net->gpu) /* the logits stay on the GPU: net_loss brings the probabilities */
+        return gpu_net_put_input(net->gpu, n) || gpu_net_forward(net->gpu, n, train, dropout_seed, 0)
+                   ? NULL : net->layers[net->nlayers - 1].out;
     const float *x = net->input;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
@@ -179,12 +185,17 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
     return x;
 }
 
-float net_loss(Net *net, const int *labels) {
+int net_loss(Net *net, const int *labels, float *loss) {
+    if (net->gpu)
+        return gpu_net_loss(net->gpu, labels, labels ? loss : NULL) || gpu_net_get_probs(net->gpu) ? -1 : 0;
     const float *logits = net->layers[net->nlayers - 1].out;
-    return softmax_xent(net->batch, net->classes, logits, labels, net->probs, labels ? net->dlogits : NULL);
+    float l = softmax_xent(net->batch, net->classes, logits, labels, net->probs, labels ? net->dlogits : NULL);
+    if (loss) *loss = l;
+    return 0;
 }
 
 int net_backward(Net *net) {
+    if (net->gpu) return gpu_net_backward(net->gpu, 0);
     int n = net->batch;
     const float *dy = net->dlogits;
     int which = 0;
@@ -226,6 +237,26 @@ int net_backward(Net *net) {
         which ^= 1;
     }
     return 0;
+}
+
+int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay) {
+    if (net->gpu) return gpu_net_sgd(net->gpu, lr, momentum_coef, weight_decay);
+    sgd_update(net->nparams, net->params, net->grads, momentum, lr, momentum_coef, weight_decay);
+    return 0;
+}
+
+int net_to_gpu(Net *net, int tf32, const float *momentum) {
+    if (net->gpu) return 0;
+    struct GpuNet *g = gpu_net_create(net, tf32 ? GPU_TF32 : GPU_FP32);
+    if (!g) return -1;
+    if (gpu_net_put_momentum(g, momentum)) { gpu_net_free(g); return -1; }
+    net->gpu = g;
+    return 0;
+}
+
+int net_from_gpu(Net *net, float *momentum) {
+    if (!net->gpu) return 0;
+    return gpu_net_get_params(net->gpu) || (momentum && gpu_net_get_momentum(net->gpu, momentum)) ? -1 : 0;
 }
 
 int net_num_tensors(const Net *net) {

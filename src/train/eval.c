@@ -46,9 +46,8 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
         int n = b->n;
         if (n > 0) {
             memcpy(net->input, b->x, (size_t)n * views * img * sizeof(float));
-            if (!net_forward(net, n * views, 0, 0)) rc = -1;
+            if (!net_forward(net, n * views, 0, 0) || net_loss(net, NULL, NULL)) rc = -1; /* softmax into probs */
             else {
-                net_loss(net, NULL); /* softmax into net->probs */
                 for (int i = 0; i < n; i++) {
                     float *a = avg + (size_t)i * net->classes;
                     for (int j = 0; j < net->classes; j++) {

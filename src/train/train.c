@@ -120,6 +120,7 @@ typedef struct Run {
 } Run;
 
 static int save(Run *r) {
+    if (net_from_gpu(&r->net, r->momentum)) return -1;
     return checkpoint_save(r->ckpt_path, &r->net, r->momentum, &r->st, &r->norm, r->recipe);
 }
 
@@ -184,6 +185,7 @@ static int setup(Run *r) {
             memset(r->norm.mean_image, 0, (size_t)3 * 256 * 256 * sizeof(float));
         r->st = (TrainState){.lr = cfg->lr, .seed = cfg->seed, .best_err = 1.0};
     }
+    if (cfg->gpu && net_to_gpu(&r->net, cfg->gpu_tf32, r->momentum)) return -1;
     r->train_all = subset(r->train.n, cfg->limit_train, &r->n_train);
     r->val_idx = subset(r->val.n, cfg->limit_val, &r->n_val);
     if (!r->train_all || !r->val_idx) return an_error("out of memory");
@@ -284,14 +286,14 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
         if (n > 0) {
             memcpy(r->net.input, b->x, n * img * sizeof(float));
             if (!net_forward(&r->net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step))) { rc = -1; break; }
-            float loss = net_loss(&r->net, b->labels);
+            float loss = 0.0f;
+            if (net_loss(&r->net, b->labels, &loss)) { rc = -1; break; }
             if (!isfinite(loss)) {
                 rc = an_error("training diverged: loss is %g at step %ld (try a lower --lr)", loss, st->step);
                 break;
             }
             if (net_backward(&r->net)) { rc = -1; break; }
-            sgd_update(r->net.nparams, r->net.params, r->net.grads, r->momentum, st->lr, cfg->momentum,
-                       cfg->weight_decay);
+            if (net_sgd(&r->net, r->momentum, st->lr, cfg->momentum, cfg->weight_decay)) { rc = -1; break; }
             for (int i = 0; i < n; i++)
                 st->err_sum += true_class_rank(r->net.probs + (size_t)i * r->net.classes, r->net.classes, b->labels[i]) > 0;
             st->loss_sum += (double)loss * n, st->seen += n;
@@ -355,7 +357,8 @@ int train_run(const TrainConfig *cfg) {
         net_print_table(&r->net, stderr);
         fprintf(stderr, "training on %d images (%d classes), validating on %d; batch %d, lr %g, recipe %s, %s, "
                 "%d threads\n", r->n_train, r->net.classes, r->n_val, cfg->batch, r->st.lr, r->recipe,
-                gemm_bf16() ? "bf16 products" : "float32", omp_get_max_threads());
+                cfg->gpu ? (cfg->gpu_tf32 ? "GPU, TF32" : "GPU, float32") : gemm_bf16() ? "bf16 products" : "float32",
+                omp_get_max_threads());
     }
     if (!rc) rc = run_epochs(r);
     net_free(&r->net);
