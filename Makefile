@@ -22,7 +22,7 @@ NVCC      ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/n
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 NVWARN    := -Xcompiler -Wall,-Wextra $(if $(findstring -Werror,$(WARN)),-Werror all-warnings -Xcompiler -Werror)
-NVFLAGS   ?= -O3 -std=c++17 -g $(CUDA_ARCH) $(NVWARN) -MMD -MP
+NVFLAGS   ?= -O3 -std=c++17 -g $(CUDA_ARCH) $(NVWARN) -MMD -MP $(NVFLAGS_EXTRA)
 ifneq ($(strip $(NVCC)),)
 CUDA_SRC := $(sort $(wildcard src/cuda/*.cu))
 LIB_SRC  := $(filter-out src/cuda/cuda_stub.c,$(LIB_SRC))

@@ -28,37 +28,40 @@ static double backward_flops(const Net *net, int i) {
     return l->flops * (i == 0 ? 1.0 : 2.0);
 }
 
+/* Bytes a layer's pass reads and writes at least (floats: the GPU's floor is these over the copy
+ * rate): forward x, y and the parameters; backward also dy, dx and the parameter gradients. */
+static double layer_bytes(const Layer *l, int batch, int backward) {
+    double in = (double)l->in_c * l->in_h * l->in_w * batch, out = (double)l->out_c * l->out_h * l->out_w * batch;
+    double p = (double)(l->w_size + l->b_size);
+    return 4.0 * (backward ? 2.0 * in + out + 2.0 * p : in + out + p);
+}
+
+/* Per layer: time, GFLOP/s and % of the CPU's FMA peak; on the GPU (peak 0) the bytes instead */
 static void print_layers(const Net *net, int train, int steps, int batch, double peak) {
-    printf("\n%-3s %-12s %-8s %10s %9s %6s", "", "layer", "kind", "fwd ms", "GFLOP/s", "%peak");
-    if (train) printf(" %10s %9s %6s", "bwd ms", "GFLOP/s", "%peak");
+    const char *third = peak > 0 ? "%peak" : "MB";
+    printf("\n%-3s %-12s %-8s %10s %9s %8s", "", "layer", "kind", "fwd ms", "GFLOP/s", third);
+    if (train) printf(" %10s %9s %8s", "bwd ms", "GFLOP/s", third);
     printf("\n");
     double fsum = 0, bsum = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = &net->layers[i];
-        double f = l->fwd_seconds / steps, b = l->bwd_seconds / steps;
-        fsum += f, bsum += b;
-        printf("%-3d %-12s %-8s %10.2f", i, l->spec->name ? l->spec->name : "", kind_name(l->spec->kind), f * 1e3);
-        if (l->flops > 0 && f > 0) {
-            double g = l->flops * batch / f / 1e9;
-            if (peak > 0) printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
-            else printf(" %9.1f %6s", g, "-");
-        } else {
-            printf(" %9s %6s", "-", "-");
-        }
-        if (train) {
-            printf(" %10.2f", b * 1e3);
-            if (l->flops > 0 && b > 0) {
-                double g = backward_flops(net, i) * batch / b / 1e9;
-                if (peak > 0) printf(" %9.1f %5.1f%%", g, 100.0 * g / peak);
-                else printf(" %9.1f %6s", g, "-");
-            } else {
-                printf(" %9s %6s", "-", "-");
-            }
+        for (int pass = 0; pass < 1 + train; pass++) {
+            double t = (pass ? l->bwd_seconds : l->fwd_seconds) / steps;
+            double flops = pass ? backward_flops(net, i) : l->flops;
+            if (pass) bsum += t;
+            else fsum += t, printf("%-3d %-12s %-8s", i, l->spec->name ? l->spec->name : "", kind_name(l->spec->kind));
+            printf(" %10.3f", t * 1e3);
+            double g = flops > 0 && t > 0 ? flops * batch / t / 1e9 : 0.0;
+            if (g > 0) printf(" %9.1f", g);
+            else printf(" %9s", "-");
+            if (peak <= 0) printf(" %8.2f", layer_bytes(l, batch, pass) / 1e6);
+            else if (g > 0) printf(" %7.1f%%", 100.0 * g / peak);
+            else printf(" %8s", "-");
         }
         printf("\n");
     }
-    printf("%-3s %-12s %-8s %10.2f", "", "all layers", "", fsum * 1e3);
-    if (train) printf(" %9s %6s %10.2f", "", "", bsum * 1e3);
+    printf("%-3s %-12s %-8s %10.3f", "", "all layers", "", fsum * 1e3);
+    if (train) printf(" %9s %8s %10.3f", "", "", bsum * 1e3);
     printf("\n\n");
 }
 
