@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 static const char *HELP =
-    "usage: alexnet bench --model NAME [--mode train|infer] [--batch N] [--precision fp32|bf16]\n"
+    "usage: alexnet bench --model NAME [--mode train|infer] [--batch N] [--precision fp32|bf16|tf32]\n"
     "                     [--device cpu|cuda] [--steps N] [--warmup N] [--classes N] [--layers]\n"
     "       alexnet bench --loader --data PATH [--threads N] [--limit N] [--crop N] [--epochs N]\n"
     "       alexnet bench --peak\n"
@@ -27,6 +27,8 @@ static const char *HELP =
     "--layers adds each layer's time and GFLOP/s beside the measured FMA peak. OMP_NUM_THREADS sets\n"
     "the threads. bench/speed.sh runs it beside PyTorch. --precision bf16 gives the products bfloat16\n"
     "operands with float32 sums (float32 kernels: the AMX tile kernels are not built yet).\n"
+    "--device cuda runs the steps on the GPU (the batch uploaded once, every step waited for;\n"
+    "--precision fp32 or tf32); --layers then prints each layer's bytes instead of % of peak.\n"
     "\n"
     "--loader times the training input pipeline: the real loader in training mode with the paper's\n"
     "augmentation (base image 256x256, random crop, mirror, PCA lighting 0.1, mean image) over the\n"
