@@ -216,11 +216,19 @@ static double norm_err(const float *a, const float *b, size_t n) {
     return sqrt(d) / (sqrt(r) + 1e-30);
 }
 
-static void net_step_case(const char *model, int in_c, int classes, int batch, GpuMath math, double tol) {
+/* One training step on the CPU and on the GPU from the same parameters, input, labels and
+ * dropout seed: the loss, the probabilities, each parameter tensor's gradient and the updated
+ * parameters, as ||gpu - cpu|| / ||cpu||. Gradients below a max-pooling layer get conv_tol: a
+ * window whose largest values are nearly tied can pick another argmax on either side after a
+ * rounding difference, which moves those gradients by up to a few percent (measured on the CPU by
+ * scaling the parameters by 1 +- 1e-5: 0.5% in conv1). He initialisation (zero biases) keeps
+ * such near-ties rare; the paper's biases of 1 make conv5's outputs nearly equal. */
+static void net_step_case(const ModelSpec *spec, int in_c, int size, int classes, int batch, GpuMath math, double tol,
+                          double conv_tol) {
+    ModelSpec he = *spec;
+    for (int i = 0; i < he.nlayers; i++) he.layers[i].w_std = 0.0f, he.layers[i].b_init = 0.0f;
     Net net;
-    const ModelSpec *spec = model_find(model);
-    CHECK(spec && net_create(&net, spec, in_c, classes, 28, batch) == 0, "%s: %s", model, an_last_error());
-    if (!spec) return;
+    CHECK(net_create(&net, &he, in_c, classes, size, batch) == 0, "%s: %s", spec->name, an_last_error());
     net_init(&net, 3);
     size_t in_count = (size_t)batch * in_c * net.in_size * net.in_size;
     for (size_t i = 0; i < in_count; i++) net.input[i] = 2.0f * an_uniform(4, i) - 1.0f;
@@ -228,65 +236,92 @@ static void net_step_case(const char *model, int in_c, int classes, int batch, G
     for (int i = 0; i < batch; i++) labels[i] = (int)(an_hash64(5, i) % classes);
     size_t np = net.nparams, nk = (size_t)batch * classes;
     float *p0 = malloc(np * 4), *grads = malloc(np * 4), *probs = malloc(nk * 4), *p1 = malloc(np * 4);
-    float *v = calloc(np, 4);
+    float *v = calloc(np, 4), loss = 0.0f;
     memcpy(p0, net.params, np * 4);
     /* CPU: one step */
-    CHECK(net_forward(&net, batch, 1, 77) != NULL, "%s", an_last_error());
-    float loss = 0.0f;
-    CHECK(net_loss(&net, labels, &loss) == 0, "loss");
-    CHECK(net_backward(&net) == 0, "%s", an_last_error());
+    CHECK(net_forward(&net, batch, 1, 77) != NULL && net_loss(&net, labels, &loss) == 0 && net_backward(&net) == 0,
+          "%s", an_last_error());
     memcpy(grads, net.grads, np * 4), memcpy(probs, net.probs, nk * 4);
     sgd_update(np, net.params, net.grads, v, 0.01f, 0.9f, 0.0005f);
     memcpy(p1, net.params, np * 4);
     /* GPU: the same from the same parameters */
     memcpy(net.params, p0, np * 4);
     GpuNet *g = gpu_net_create(&net, math);
-    CHECK(g != NULL, "%s: %s", model, an_last_error());
+    CHECK(g != NULL, "%s: %s", spec->name, an_last_error());
     if (g) {
         float gloss = 0.0f;
         int rc = gpu_net_put_input(g, batch) || gpu_net_forward(g, batch, 1, 77, 0) || gpu_net_loss(g, labels, &gloss) ||
                  gpu_net_get_probs(g) || gpu_net_backward(g, 0) || gpu_net_get_grads(g) ||
                  gpu_net_sgd(g, 0.01f, 0.9f, 0.0005f) || gpu_net_get_params(g);
-        CHECK(rc == 0, "%s: %s", model, an_last_error());
-        double ep = norm_err(net.probs, probs, nk), eg = 0.0, ew = norm_err(net.params, p1, np);
-        char worst[96] = "";
-        for (int t = 0; t < net_num_tensors(&net); t++) { /* each parameter tensor's gradient */
-            char name[96];
-            int nd;
-            int64_t shape[4];
-            size_t count;
-            float *gg = net_tensor(&net, t, 1, name, &nd, shape, &count);
-            double e = norm_err(gg, grads + (gg - net.grads), count);
-            if (!(e <= eg)) eg = e, snprintf(worst, sizeof worst, "%s", name);
+        CHECK(rc == 0, "%s: %s", spec->name, an_last_error());
+        double ep = norm_err(net.probs, probs, nk), ew = norm_err(net.params, p1, np);
+        const char *mode = math == GPU_TF32 ? "tf32" : "fp32";
+        CHECK(fabs(gloss - loss) <= tol * fabs(loss) && ep <= tol && ew <= tol,
+              "%s %s: loss %.7g vs %.7g, probabilities %.3g, updated parameters %.3g", spec->name, mode, gloss, loss, ep,
+              ew);
+        int pool_seen = 0, t = 2 * (net_num_tensors(&net) / 2) - 1; /* last tensor first, as backward goes */
+        for (int i = net.nlayers - 1; i >= 0; i--) {
+            const Layer *l = &net.layers[i];
+            pool_seen |= l->spec->kind == LAYER_MAXPOOL;
+            if (!l->w_size) continue;
+            for (int part = 1; part >= 0; part--, t--) { /* bias, then weight */
+                char name[96];
+                int nd;
+                int64_t shape[4];
+                size_t count;
+                float *gg = net_tensor(&net, t, 1, name, &nd, shape, &count);
+                double e = norm_err(gg, grads + (gg - net.grads), count), bound = pool_seen ? conv_tol : tol;
+                CHECK(e <= bound, "%s %s: gradient of %s: %.3g of its norm (allowed %.3g)", spec->name, mode, name, e,
+                      bound);
+            }
         }
-        CHECK(fabs(gloss - loss) <= tol * fabs(loss) && ep <= tol && eg <= tol && ew <= tol,
-              "%s %s: loss %.6g vs %.6g, probs %.3g, worst gradient %.3g (%s), updated parameters %.3g", model,
-              math == GPU_TF32 ? "tf32" : "fp32", gloss, loss, ep, eg, worst, ew);
         gpu_net_free(g);
     }
     free(p0), free(grads), free(probs), free(p1), free(v);
     net_free(&net);
 }
 
+/* a network without pooling (so no argmax can flip): every layer kind with parameters, LRN fused
+ * with ReLU, groups, stride and padding, dropout */
+static const ModelSpec NO_POOL = {
+    "test-no-pool", "conv 7/2 + LRN, grouped conv, linear + dropout", 35, 0.0f, 9,
+    {{LAYER_CONV, "c1", 16, 7, 2, 1, 1, 0, 0, 0}, {LAYER_RELU, NULL, 0, 0, 0, 0, 0, 0, 0, 0},
+     {LAYER_LRN, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_CONV, "c2", 24, 3, 1, 1, 2, 0, 0, 0},
+     {LAYER_RELU, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_LINEAR, "f1", 40, 0, 0, 0, 0, 0, 0, 0},
+     {LAYER_RELU, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_DROPOUT, NULL, 0, 0, 0, 0, 0, 0.5f, 0, 0},
+     {LAYER_LINEAR, "f2", 0, 0, 0, 0, 0, 0, 0, 0}}};
+
 TEST(cuda_net_training_step_matches_cpu) {
     if (!have_gpu()) return;
-    net_step_case("convnet4", 1, 10, 8, GPU_FP32, 1e-4);
-    net_step_case("alexnet", 3, 10, 3, GPU_FP32, 1e-4);
-    net_step_case("alexnet-owt", 3, 10, 2, GPU_FP32, 1e-4);
-    net_step_case("alexnet", 3, 10, 3, GPU_TF32, 5e-3);
+    net_step_case(&NO_POOL, 3, 35, 10, 6, GPU_FP32, 1e-4, 1e-4);
+    net_step_case(model_find("convnet4"), 1, 28, 10, 8, GPU_FP32, 1e-4, 1e-4);
+    net_step_case(model_find("alexnet"), 3, 227, 10, 3, GPU_FP32, 1e-4, 2e-2);
+    net_step_case(model_find("alexnet-owt"), 3, 224, 10, 2, GPU_FP32, 1e-4, 2e-2);
+    /* TF32: products of operands rounded to 10 fraction bits */
+    net_step_case(&NO_POOL, 3, 35, 10, 6, GPU_TF32, 5e-3, 5e-3);
+    net_step_case(model_find("alexnet"), 3, 227, 10, 3, GPU_TF32, 1e-2, 5e-2);
 }
 
 /* train --device cuda: the small network on real Fashion-MNIST images, 2 short epochs, lands where
  * the CPU run lands (the same seed, data order and dropout; only summation orders differ) */
 TEST(cuda_train_convnet4_close_to_cpu) {
     if (!have_gpu()) return;
+    const char *fmnist = getenv("ALEXNET_FMNIST") ? getenv("ALEXNET_FMNIST") : "/usr/share/datasets/fashion-mnist";
+    char probe[400];
+    snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte.gz", fmnist);
+    FILE *pf = fopen(probe, "rb");
+    if (!pf) {
+        fprintf(stderr, "(skipped: no Fashion-MNIST at %s; set ALEXNET_FMNIST) ", fmnist);
+        return;
+    }
+    fclose(pf);
     double final_err[2] = {1, 1};
     for (int gpu = 0; gpu < 2; gpu++) {
         TrainConfig cfg;
         train_config_defaults(&cfg);
         char out[300];
         snprintf(out, sizeof out, "%s/cuda-train-%d", harness_tmpdir(), gpu);
-        cfg.model = "convnet4", cfg.data = "/usr/share/datasets/fashion-mnist", cfg.out_dir = out;
+        cfg.model = "convnet4", cfg.data = fmnist, cfg.out_dir = out;
         cfg.epochs = 2, cfg.batch = 64, cfg.limit_train = 3000, cfg.limit_val = 1000, cfg.quiet = 1, cfg.seed = 7;
         cfg.gpu = gpu;
         CHECK(train_run(&cfg) == 0, "gpu=%d: %s", gpu, an_last_error());

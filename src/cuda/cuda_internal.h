@@ -9,9 +9,12 @@ extern "C" {
 
 extern cudaStream_t g_cuda_stream;
 
-/* -1 with "CUDA: what: message" when err is not cudaSuccess */
+/* -1 with "CUDA: what: message" when err is not cudaSuccess. The runtime keeps the last error for
+ * cudaGetLastError, which LAUNCHED reads after each launch: it is read (cleared) here, so that a
+ * failure already reported does not resurface as the next kernel's. */
 static inline int cuda_check(cudaError_t err, const char *what) {
     if (err == cudaSuccess) return 0;
+    (void)cudaGetLastError();
     return an_error("CUDA: %s: %s", what, cudaGetErrorString(err));
 }
 /* after a kernel launch: a bad configuration shows here, a fault at the next sync */

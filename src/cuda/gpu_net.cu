@@ -18,6 +18,7 @@ typedef struct GpuLayer {
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+    cudnnMathType_t fwd_math, bwd_data_math, bwd_filter_math;
 } GpuLayer;
 
 struct GpuNet {
@@ -28,8 +29,8 @@ struct GpuNet {
     float *params, *grads, *momentum, *input, *probs, *dlogits, *row_loss, *dbuf[2];
     int32_t *labels;
     void *ws;
-    size_t ws_bytes;
-    int n, train;
+    size_t ws_bytes, input_bytes;
+    int n, train, pinned;
     GpuLayer layers[MAX_LAYERS];
 };
 
@@ -114,45 +115,76 @@ static int set_descriptors(GpuNet *g, int i, int n) {
     const Layer *l = &g->net->layers[i];
     GpuLayer *gl = &g->layers[i];
     if (gl->nd == n) return 0;
+    gl->nd = 0;
+    if (dnn_check(lib.cudnnSetTensor4dDescriptor(gl->x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, l->in_c, l->in_h,
+                                                 l->in_w), "input descriptor") ||
+        dnn_check(lib.cudnnSetTensor4dDescriptor(gl->y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, l->out_c, l->out_h,
+                                                 l->out_w), "output descriptor"))
+        return -1;
     gl->nd = n;
-    return dnn_check(lib.cudnnSetTensor4dDescriptor(gl->x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, l->in_c, l->in_h,
-                                                l->in_w), "input descriptor") ||
-           dnn_check(lib.cudnnSetTensor4dDescriptor(gl->y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, l->out_c, l->out_h,
-                                                l->out_w), "output descriptor");
+    return 0;
 }
 
-/* The fastest algorithms cuDNN measures for the layer at max_batch; for the backward passes only
- * deterministic ones, so that a training run repeats exactly. */
+/* Whether a measured algorithm may be used: it ran; for the backward passes it is deterministic (a
+ * training run repeats exactly); in fp32 mode it is not an FFT or Winograd transform, whose
+ * rounding differs from a direct sum's by more than the 1e-4 the CPU comparison allows. */
+static int usable(cudnnStatus_t st, cudnnDeterminism_t det, int need_det, int transform, GpuMath math) {
+    return st == CUDNN_STATUS_SUCCESS && (!need_det || det == CUDNN_DETERMINISTIC) && !(math == GPU_FP32 && transform);
+}
+
+/* The fastest usable algorithm of each pass, measured by cuDNN at max_batch, and the math type it
+ * was measured with (TF32 mode: set before each pass, as the descriptor serves all three). */
 static int choose_algorithms(GpuNet *g, int i) {
     GpuLayer *gl = &g->layers[i];
-    int got = 0;
+    int got = 0, k;
     cudnnConvolutionFwdAlgoPerf_t f[8];
     cudnnConvolutionBwdDataAlgoPerf_t d[8];
     cudnnConvolutionBwdFilterAlgoPerf_t w[8];
-    if (dnn_check(lib.cudnnFindConvolutionForwardAlgorithm(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc, 8, &got, f),
-                  "choosing the forward algorithm"))
+    if (dnn_check(lib.cudnnFindConvolutionForwardAlgorithm(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc, 8,
+                                                           &got, f), "choosing the forward algorithm"))
         return -1;
-    int k = 0;
-    while (k < got && f[k].status != CUDNN_STATUS_SUCCESS) k++;
-    if (k == got) return an_error("cuDNN: no forward algorithm for layer %d", i + 1);
-    gl->fwd = f[k].algo;
+    for (k = 0; k < got; k++) {
+        cudnnConvolutionFwdAlgo_t a = f[k].algo;
+        int transform = a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+                        a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+        if (usable(f[k].status, f[k].determinism, 0, transform, g->math)) break;
+    }
+    if (k == got) return an_error("cuDNN: no usable forward algorithm for layer %d", i + 1);
+    gl->fwd = f[k].algo, gl->fwd_math = f[k].mathType;
     size_t need = f[k].memory;
-    if (dnn_check(lib.cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, gl->w_desc, gl->y_desc, gl->conv, gl->x_desc, 8,
-                                                            &got, d), "choosing the backward data algorithm"))
+    if (dnn_check(lib.cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, gl->w_desc, gl->y_desc, gl->conv, gl->x_desc,
+                                                                8, &got, d), "choosing the backward data algorithm"))
         return -1;
-    for (k = 0; k < got && (d[k].status != CUDNN_STATUS_SUCCESS || d[k].determinism != CUDNN_DETERMINISTIC); k++) {}
-    if (k == got) return an_error("cuDNN: no deterministic backward data algorithm for layer %d", i + 1);
-    gl->bwd_data = d[k].algo;
+    for (k = 0; k < got; k++) {
+        cudnnConvolutionBwdDataAlgo_t a = d[k].algo;
+        int transform = a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+                        a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+                        a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+        if (usable(d[k].status, d[k].determinism, 1, transform, g->math)) break;
+    }
+    if (k == got) return an_error("cuDNN: no usable deterministic backward data algorithm for layer %d", i + 1);
+    gl->bwd_data = d[k].algo, gl->bwd_data_math = d[k].mathType;
     if (d[k].memory > need) need = d[k].memory;
-    if (dnn_check(lib.cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, gl->x_desc, gl->y_desc, gl->conv, gl->w_desc, 8,
-                                                              &got, w), "choosing the backward filter algorithm"))
+    if (dnn_check(lib.cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, gl->x_desc, gl->y_desc, gl->conv, gl->w_desc,
+                                                                  8, &got, w), "choosing the backward filter algorithm"))
         return -1;
-    for (k = 0; k < got && (w[k].status != CUDNN_STATUS_SUCCESS || w[k].determinism != CUDNN_DETERMINISTIC); k++) {}
-    if (k == got) return an_error("cuDNN: no deterministic backward filter algorithm for layer %d", i + 1);
-    gl->bwd_filter = w[k].algo;
+    for (k = 0; k < got; k++) {
+        cudnnConvolutionBwdFilterAlgo_t a = w[k].algo;
+        int transform = a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+        if (usable(w[k].status, w[k].determinism, 1, transform, g->math)) break;
+    }
+    if (k == got) return an_error("cuDNN: no usable deterministic backward filter algorithm for layer %d", i + 1);
+    gl->bwd_filter = w[k].algo, gl->bwd_filter_math = w[k].mathType;
     if (w[k].memory > need) need = w[k].memory;
     if (need > g->ws_bytes) g->ws_bytes = need;
     return 0;
+}
+
+/* before a pass: the math type its algorithm was measured with (fp32 mode: always FMA only) */
+static int pass_math(GpuNet *g, GpuLayer *gl, cudnnMathType_t measured) {
+    cudnnMathType_t m = g->math == GPU_FP32 ? CUDNN_FMA_MATH : measured;
+    return dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, m), "math type");
 }
 
 static int setup_conv(GpuNet *g, int i) {
@@ -168,7 +200,7 @@ static int setup_conv(GpuNet *g, int i) {
         dnn_check(lib.cudnnSetConvolution2dDescriptor(gl->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "convolution") ||
         dnn_check(lib.cudnnSetConvolutionGroupCount(gl->conv, s->groups), "groups") ||
-        dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, g->math == GPU_TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH),
+        dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, g->math == GPU_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
                   "math type") ||
         set_descriptors(g, i, g->net->max_batch))
         return -1;
@@ -210,6 +242,10 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
                      : l->spec->kind == LAYER_DROPOUT ? count : 0;
         if (aux && !(gl->aux = cuda_alloc(aux, "layer state"))) goto fail;
     }
+    /* the input batch pinned, so its copies are DMA from host memory (best effort: pageable works) */
+    g->input_bytes = (size_t)B * net->in_c * net->in_size * net->in_size * 4;
+    if (cudaHostRegister(net->input, g->input_bytes, cudaHostRegisterDefault) == cudaSuccess) g->pinned = 1;
+    else (void)cudaGetLastError();
     /* parameters in place before the algorithm search, which runs the convolutions */
     if (gpu_net_put_params(g) || gpu_net_put_momentum(g, NULL)) goto fail;
     for (int i = 0; i < net->nlayers; i++)
@@ -237,6 +273,7 @@ extern "C" void gpu_net_free(GpuNet *g) {
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cuda_free(bufs[k]);
     cuda_free(g->labels);
     cuda_free(g->ws);
+    if (g->pinned) cudaHostUnregister(g->net->input);
     if (g->dnn) lib.cudnnDestroy(g->dnn);
     if (g->blas) lib.cublasDestroy(g->blas);
     free(g);
@@ -293,7 +330,7 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
         switch (s->kind) {
         case LAYER_CONV: {
             size_t need = 0;
-            rc = set_descriptors(g, i, n) ||
+            rc = set_descriptors(g, i, n) || pass_math(g, gl, gl->fwd_math) ||
                  dnn_check(lib.cudnnGetConvolutionForwardWorkspaceSize(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc,
                                                                    gl->fwd, &need), "workspace size") ||
                  workspace(g, need) ||
@@ -387,19 +424,25 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
         double t0 = timing && !cuda_sync() ? an_now() : 0.0;
         int rc = 0;
         switch (s->kind) {
-        case LAYER_CONV: {
-            size_t need_f = 0, need_d = 0;
-            rc = set_descriptors(g, i, n) ||
+        case LAYER_CONV: { /* each pass: its math type, its workspace (grown if short), the pass */
+            size_t need = 0;
+            rc = set_descriptors(g, i, n) || pass_math(g, gl, gl->bwd_filter_math) ||
                  dnn_check(lib.cudnnGetConvolutionBackwardFilterWorkspaceSize(g->dnn, gl->x_desc, gl->y_desc, gl->conv,
-                                                                          gl->w_desc, gl->bwd_filter, &need_f), "workspace size") ||
-                 (dx && dnn_check(lib.cudnnGetConvolutionBackwardDataWorkspaceSize(g->dnn, gl->w_desc, gl->y_desc, gl->conv,
-                                                                               gl->x_desc, gl->bwd_data, &need_d), "workspace size")) ||
-                 workspace(g, need_f > need_d ? need_f : need_d) ||
-                 dnn_check(lib.cudnnConvolutionBackwardFilter(g->dnn, &one, gl->x_desc, x, gl->y_desc, dy, gl->conv, gl->bwd_filter,
-                                                          g->ws, g->ws_bytes, &zero, gl->w_desc, dw), "convolution weight gradient") ||
-                 (dx && dnn_check(lib.cudnnConvolutionBackwardData(g->dnn, &one, gl->w_desc, w, gl->y_desc, dy, gl->conv,
-                                                               gl->bwd_data, g->ws, g->ws_bytes, &zero, gl->x_desc, dx),
-                                  "convolution input gradient"));
+                                                                              gl->w_desc, gl->bwd_filter, &need),
+                           "workspace size") ||
+                 workspace(g, need) ||
+                 dnn_check(lib.cudnnConvolutionBackwardFilter(g->dnn, &one, gl->x_desc, x, gl->y_desc, dy, gl->conv,
+                                                              gl->bwd_filter, g->ws, g->ws_bytes, &zero, gl->w_desc, dw),
+                           "convolution weight gradient");
+            if (!rc && dx)
+                rc = pass_math(g, gl, gl->bwd_data_math) ||
+                     dnn_check(lib.cudnnGetConvolutionBackwardDataWorkspaceSize(g->dnn, gl->w_desc, gl->y_desc, gl->conv,
+                                                                                gl->x_desc, gl->bwd_data, &need),
+                               "workspace size") ||
+                     workspace(g, need) ||
+                     dnn_check(lib.cudnnConvolutionBackwardData(g->dnn, &one, gl->w_desc, w, gl->y_desc, dy, gl->conv,
+                                                                gl->bwd_data, g->ws, g->ws_bytes, &zero, gl->x_desc, dx),
+                               "convolution input gradient");
             if (!rc) {
                 bias_grad_k<<<l->out_c, THREADS, 0, g_cuda_stream>>>(n, l->out_c, l->out_h * l->out_w, dy, db);
                 rc = LAUNCHED("bias gradient");

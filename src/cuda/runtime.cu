@@ -38,6 +38,7 @@ extern "C" void *cuda_alloc(size_t bytes, const char *what) {
     void *d = NULL;
     cudaError_t err = cudaMalloc(&d, bytes ? bytes : 1);
     if (err != cudaSuccess) {
+        (void)cudaGetLastError(); /* not the next launch's error (cuda_check) */
         an_error("CUDA: out of GPU memory (%zu bytes for %s): %s", bytes, what, cudaGetErrorString(err));
         return NULL;
     }
