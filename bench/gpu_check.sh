@@ -55,10 +55,8 @@ for model in alexnet alexnet-owt; do
         mode=${cfg%:*} batch=${cfg#*:}
         for prec in fp32 tf32 bf16; do
             tag="$model-$mode-$batch-$prec"
-            if [ "$prec" != bf16 ]; then
-                $ALEXNET bench --device cuda --model "$model" --mode "$mode" --batch "$batch" --precision "$prec" \
-                    --steps 20 --warmup 5 >"$OUT/c-$tag.txt" 2>&1
-            fi
+            $ALEXNET bench --device cuda --model "$model" --mode "$mode" --batch "$batch" --precision "$prec" \
+                --steps 20 --warmup 5 >"$OUT/c-$tag.txt" 2>&1
             "$PYTHON" bench/speed_gpu_pytorch.py --model "$model" --mode "$mode" --batch "$batch" \
                 --precision "$prec" >"$OUT/p-$tag.txt" 2>&1
             "$PYTHON" bench/speed_gpu_pytorch.py --model "$model" --mode "$mode" --batch "$batch" \
@@ -70,10 +68,10 @@ for model in alexnet alexnet-owt; do
         done
     done
 done
-say "ratios: ours / the faster PyTorch layout (NCHW or channels-last) at the same precision; our bf16 path is not built"
+say "ratios: ours / the faster PyTorch layout (NCHW or channels-last) at the same precision"
 
 say "per layer (alexnet, train, batch 128)"
-for prec in fp32 tf32; do
+for prec in fp32 tf32 bf16; do
     $ALEXNET bench --device cuda --model alexnet --mode train --batch 128 --precision "$prec" --steps 10 --warmup 3 \
         --layers >"$OUT/layers-$prec.txt" 2>&1
     "$PYTHON" bench/gpu_floor.py "$OUT/rates.txt" "$OUT/layers-$prec.txt" "$prec" | tee -a "$OUT/floors.md"

@@ -2,10 +2,12 @@
  * 1e-4 relative (the GPU fuses multiply-adds the CPU code rounds twice); masks, argmax indices,
  * ranks and the max-pooling gradients (same sums in the same order) exactly. Each test says
  * The whole network (one training step: logits, loss, every parameter's gradient, the updated
- * parameters) against net.c: fp32 within 1e-4 of each tensor's norm, TF32 within 5e-3.
+ * parameters) against net.c: fp32 within 1e-4 of each tensor's norm, TF32 within 5e-3, bf16 (against
+ * the CPU's bf16 mode) within 2e-2; gradients below max pooling get more (net_step_case).
  * "skipped: ..." and passes where the build has no CUDA support or the machine no GPU;
  * `make test-cuda` runs these alone. */
 #include "harness.h"
+#include "../src/cpu/gemm.h"
 #include "../src/cuda/cuda_api.h"
 #include "../src/cuda/gpu_net.h"
 #include "../src/model/model.h"
@@ -238,9 +240,11 @@ static void net_step_case(const ModelSpec *spec, int in_c, int size, int classes
     float *p0 = malloc(np * 4), *grads = malloc(np * 4), *probs = malloc(nk * 4), *p1 = malloc(np * 4);
     float *v = calloc(np, 4), loss = 0.0f;
     memcpy(p0, net.params, np * 4);
-    /* CPU: one step */
+    /* CPU: one step (for bf16, with the CPU's bf16 products: operands rounded, float32 sums) */
+    gemm_set_bf16(math == GPU_BF16);
     CHECK(net_forward(&net, batch, 1, 77) != NULL && net_loss(&net, labels, &loss) == 0 && net_backward(&net) == 0,
           "%s", an_last_error());
+    gemm_set_bf16(0);
     memcpy(grads, net.grads, np * 4), memcpy(probs, net.probs, nk * 4);
     sgd_update(np, net.params, net.grads, v, 0.01f, 0.9f, 0.0005f);
     memcpy(p1, net.params, np * 4);
@@ -255,7 +259,7 @@ static void net_step_case(const ModelSpec *spec, int in_c, int size, int classes
                  gpu_net_sgd(g, 0.01f, 0.9f, 0.0005f) || gpu_net_get_params(g);
         CHECK(rc == 0, "%s: %s", spec->name, an_last_error());
         double ep = norm_err(net.probs, probs, nk), ew = norm_err(net.params, p1, np);
-        const char *mode = math == GPU_TF32 ? "tf32" : "fp32";
+        const char *mode = math == GPU_TF32 ? "tf32" : math == GPU_BF16 ? "bf16" : "fp32";
         CHECK(fabs(gloss - loss) <= tol * fabs(loss) && ep <= tol && ew <= tol,
               "%s %s: loss %.7g vs %.7g, probabilities %.3g, updated parameters %.3g", spec->name, mode, gloss, loss, ep,
               ew);
@@ -300,6 +304,10 @@ TEST(cuda_net_training_step_matches_cpu) {
     /* TF32: products of operands rounded to 10 fraction bits */
     net_step_case(&NO_POOL, 3, 35, 10, 6, GPU_TF32, 5e-3, 5e-3);
     net_step_case(model_find("alexnet"), 3, 227, 10, 3, GPU_TF32, 1e-2, 5e-2);
+    /* bf16 against the CPU's bf16 products: the GPU also rounds the convolutions' outputs and
+     * gradients to bfloat16 (8 bits: 2e-3 relative each) */
+    net_step_case(&NO_POOL, 3, 35, 10, 6, GPU_BF16, 2e-2, 2e-2);
+    net_step_case(model_find("alexnet"), 3, 227, 10, 3, GPU_BF16, 3e-2, 1e-1);
 }
 
 /* train --device cuda: the small network on real Fashion-MNIST images, 2 short epochs, lands where

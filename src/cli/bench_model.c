@@ -77,9 +77,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     char gpu_name[160] = "";
     if (gpu) {
         if (!strcmp(precision, "tf32")) math = GPU_TF32;
-        else if (!strcmp(precision, "bf16"))
-            return an_error("bench: --device cuda --precision bf16: the GPU's bfloat16 path is not built yet; "
-                            "use fp32 or tf32");
+        else if (!strcmp(precision, "bf16")) math = GPU_BF16;
         else if (strcmp(precision, "fp32"))
             return an_error("bench: --device cuda: --precision must be fp32, tf32 or bf16, not '%s'", precision);
         if (cuda_init(gpu_name, sizeof gpu_name)) {

@@ -28,7 +28,7 @@ static const char *HELP =
     "the threads. bench/speed.sh runs it beside PyTorch. --precision bf16 gives the products bfloat16\n"
     "operands with float32 sums (float32 kernels: the AMX tile kernels are not built yet).\n"
     "--device cuda runs the steps on the GPU (the batch uploaded once, every step waited for;\n"
-    "--precision fp32 or tf32); --layers then prints each layer's bytes instead of % of peak.\n"
+    "--precision fp32, tf32 or bf16); --layers then prints each layer's bytes instead of % of peak.\n"
     "\n"
     "--loader times the training input pipeline: the real loader in training mode with the paper's\n"
     "augmentation (base image 256x256, random crop, mirror, PCA lighting 0.1, mean image) over the\n"

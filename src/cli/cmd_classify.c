@@ -20,7 +20,7 @@ static const char *HELP =
     "  --labels FILE   class names, one per line, in class-index order (default for 1000-class\n"
     "                  models: the built-in ILSVRC-2012 names)\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
-    "  --device cpu|cuda       cuda: on the GPU (--precision fp32 or tf32)\n";
+    "  --device cpu|cuda       cuda: on the GPU (--precision fp32, tf32 or bf16)\n";
 
 #define MAX_IMAGES 4096
 
@@ -102,8 +102,8 @@ int cmd_classify(int argc, char **argv) {
     if (help) { fputs(HELP, stdout); return 0; }
     if (!model || !weights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
     if (top < 1) return an_error("classify: --top must be at least 1"), fail();
-    int gpu, tf32;
-    if (device_select("classify", device, precision, &gpu, &tf32)) return fail();
+    int gpu, gpu_math;
+    if (device_select("classify", device, precision, &gpu, &gpu_math)) return fail();
     const ModelSpec *spec = model_find(model);
     if (!spec) return fail();
     Net net;
@@ -111,7 +111,7 @@ int cmd_classify(int argc, char **argv) {
     StFile file;
     if (checkpoint_load_net(weights, spec, 1, &net, &norm, &file)) return fail();
     st_free(&file);
-    if (gpu && net_to_gpu(&net, tf32, NULL)) {
+    if (gpu && net_to_gpu(&net, gpu_math, NULL)) {
         net_free(&net), norm_free(&norm);
         return fail();
     }

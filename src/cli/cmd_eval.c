@@ -19,7 +19,7 @@ static const char *HELP =
     "               mirrors, softmax outputs averaged\n"
     "  --batch N   images per forward pass (default 100)     --limit N   N images spread evenly over the split\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
-    "  --device cpu|cuda       cuda: on the GPU (--precision fp32 or tf32)\n";
+    "  --device cpu|cuda       cuda: on the GPU (--precision fp32, tf32 or bf16)\n";
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *weights = NULL, *data = NULL, *precision = "fp32", *device = "cpu";
@@ -33,8 +33,8 @@ int cmd_eval(int argc, char **argv) {
     if (!model || !weights || !data) return an_error("eval: --model, --weights and --data are required"), fail();
     if (batch < 1 || limit < 0) return an_error("eval: --batch must be at least 1 and --limit not negative"), fail();
     if (crops != 1 && crops != 10) return an_error("eval: --crops must be 1 or 10"), fail();
-    int gpu, tf32;
-    if (device_select("eval", device, precision, &gpu, &tf32)) return fail();
+    int gpu, gpu_math;
+    if (device_select("eval", device, precision, &gpu, &gpu_math)) return fail();
     if (crops == 10 && batch < 10) batch = 10;
     const ModelSpec *spec = model_find(model);
     if (!spec) return fail();
@@ -43,7 +43,7 @@ int cmd_eval(int argc, char **argv) {
     StFile file;
     if (checkpoint_load_net(weights, spec, batch, &net, &norm, &file)) return fail();
     st_free(&file);
-    if (gpu && net_to_gpu(&net, tf32, NULL)) {
+    if (gpu && net_to_gpu(&net, gpu_math, NULL)) {
         net_free(&net), norm_free(&norm);
         return fail();
     }

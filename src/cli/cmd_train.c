@@ -47,7 +47,7 @@ static const char *HELP =
     "  --save-every N      also checkpoint every N steps\n"
     "  --max-steps N       stop after N steps in total, with a checkpoint\n"
     "  --precision P       fp32 (default) or bf16: matrix products with bfloat16 operands and float32\n"
-    "                      sums; weights, momentum, LRN and loss stay float32. On the GPU: fp32 or tf32\n"
+    "                      sums; weights, momentum, LRN and loss stay float32. On the GPU: fp32, tf32 or bf16\n"
     "  --device D          cpu (default) or cuda: the passes and the update on the GPU (cuDNN, cuBLAS)\n"
     "  --quiet             no progress output\n";
 
@@ -93,7 +93,7 @@ int cmd_train(int argc, char **argv) {
         (cfg.val_crops != 1 && cfg.val_crops != 10))
         return an_error("train: --lr must be positive; --momentum, --weight-decay, --lighting, limits and steps not "
                         "negative; --val-crops 1 or 10"), fail();
-    if (device_select("train", device, precision, &cfg.gpu, &cfg.gpu_tf32)) return fail();
+    if (device_select("train", device, precision, &cfg.gpu, &cfg.gpu_math)) return fail();
     signal(SIGINT, on_sigint);
     if (train_run(&cfg)) return fail();
     return 0;

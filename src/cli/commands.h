@@ -13,9 +13,9 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
 /* --precision (precision.c): "fp32" or "bf16" (products with bfloat16 operands, and a note on
  * stderr saying what computes them); anything else: -1 with an error naming cmd. */
 int precision_select(const char *cmd, const char *precision);
-/* --device cpu (then precision_select) or cuda (precision fp32 or tf32; the GPU must answer, and
- * its name goes to stderr): sets *gpu and *tf32. -1 with an error naming cmd otherwise. */
-int device_select(const char *cmd, const char *device, const char *precision, int *gpu, int *tf32);
+/* --device cpu (then precision_select) or cuda (precision fp32, tf32 or bf16; the GPU must answer,
+ * and its name goes to stderr): sets *gpu and *gpu_math (a GpuMath). -1 with an error naming cmd. */
+int device_select(const char *cmd, const char *device, const char *precision, int *gpu, int *gpu_math);
 /* Print "alexnet: <last error>" and return 1. */
 int fail(void);
 #endif

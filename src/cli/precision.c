@@ -5,18 +5,16 @@
 #include "../cpu/gemm.h"
 #include "../cpu/peak.h"
 #include "../cuda/cuda_api.h"
+#include "../cuda/gpu_net.h"
 #include "../util/common.h"
 #include <stdio.h>
 #include <string.h>
 
-int device_select(const char *cmd, const char *device, const char *precision, int *gpu, int *tf32) {
-    *gpu = *tf32 = 0;
+int device_select(const char *cmd, const char *device, const char *precision, int *gpu, int *gpu_math) {
+    *gpu = *gpu_math = 0;
     if (!strcmp(device, "cpu")) return precision_select(cmd, precision);
     if (strcmp(device, "cuda")) return an_error("%s: --device must be cpu or cuda, not '%s'", cmd, device);
-    if (!strcmp(precision, "bf16"))
-        return an_error("%s: --device cuda --precision bf16: the GPU's bfloat16 path is not built yet; use fp32 or tf32",
-                        cmd);
-    if (strcmp(precision, "fp32") && strcmp(precision, "tf32"))
+    if (strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16"))
         return an_error("%s: --device cuda: --precision must be fp32, tf32 or bf16, not '%s'", cmd, precision);
     char name[160], why[256];
     if (cuda_init(name, sizeof name)) {
@@ -24,7 +22,7 @@ int device_select(const char *cmd, const char *device, const char *precision, in
         return an_error("%s: --device cuda: %s", cmd, why);
     }
     fprintf(stderr, "%s: on the GPU: %s, %s\n", cmd, name, precision);
-    *gpu = 1, *tf32 = !strcmp(precision, "tf32");
+    *gpu = 1, *gpu_math = !strcmp(precision, "tf32") ? GPU_TF32 : !strcmp(precision, "bf16") ? GPU_BF16 : GPU_FP32;
     return 0;
 }
 

@@ -24,6 +24,7 @@ int gpu_libs_load(void) {
         lib.f = (decltype(lib.f))p;                                                           \
     }
     GPU_LIB_FUNCS(GPU_LIB_LOAD)
+    GPU_LIB_LOAD(cublasGemmEx)
 #undef GPU_LIB_LOAD
     loaded = 1;
     return 0;

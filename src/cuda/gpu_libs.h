@@ -18,10 +18,16 @@
     X(cudnnConvolutionForward) X(cudnnConvolutionBackwardData) X(cudnnConvolutionBackwardFilter) \
     X(cublasCreate) X(cublasDestroy) X(cublasSetStream) X(cublasSetMathMode) X(cublasSgemm)
 
+/* cublasGemmEx is overloaded in C++ (a wrapper for the old compute-type argument): the C one */
+typedef cublasStatus_t (*GemmExFn)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                                   const void *, cudaDataType, int, const void *, cudaDataType, int, const void *,
+                                   void *, cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+
 struct GpuLibs {
 #define GPU_LIB_POINTER(f) decltype(&::f) f;
     GPU_LIB_FUNCS(GPU_LIB_POINTER)
 #undef GPU_LIB_POINTER
+    GemmExFn cublasGemmEx;
 };
 extern GpuLibs lib;
 

@@ -1,10 +1,13 @@
 /* gpu_net.cu: the network on the GPU (see gpu_net.h): cuDNN convolutions with groups, cuBLAS
  * products for the fully connected layers, our kernels for everything else, all on one stream.
  * Mirrors net.c layer by layer, with its fusions: a ReLU after a convolution is applied with the
- * bias, a ReLU before an LRN has its backward pass done by the LRN. */
+ * bias, a ReLU before an LRN has its backward pass done by the LRN. In bf16 mode the convolutions
+ * and products take bfloat16 copies of their operands (cast kernels around them, the weights'
+ * copy refreshed by the SGD step) and everything else stays float32. */
 #include "cuda_internal.h"
 #include "gpu_net.h"
 #include "gpu_libs.h"
+#include <cuda_bf16.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +31,8 @@ struct GpuNet {
     cublasHandle_t blas;
     float *params, *grads, *momentum, *input, *probs, *dlogits, *row_loss, *dbuf[2];
     int32_t *labels;
+    __nv_bfloat16 *params16, *s16[3]; /* bf16 mode: the weights' copy; scratch for cast operands */
+    size_t w16_off[MAX_LAYERS];       /* each layer's weights in params16, 256-byte aligned */
     void *ws;
     size_t ws_bytes, input_bytes;
     int n, train, pinned;
@@ -108,6 +113,39 @@ __global__ void avgpool_bwd_k(long count, int h, int w, int oh, int ow, const fl
     }
 }
 
+/* ---- bf16 mode: casts ---- */
+__global__ void to_bf16_k(long count, const float *x, __nv_bfloat16 *y) {
+    GRID_STRIDE(i, count) y[i] = __float2bfloat16_rn(x[i]);
+}
+__global__ void from_bf16_k(long count, const __nv_bfloat16 *x, float *y) {
+    GRID_STRIDE(i, count) y[i] = __bfloat162float(x[i]);
+}
+/* y = float(y16) + b, ReLU'd if relu: a bf16 convolution's output into the float32 activations */
+__global__ void bias_from_bf16_k(long count, int plane, int channels, const __nv_bfloat16 *y16, const float *b,
+                                 float *y, int relu) {
+    GRID_STRIDE(e, count) {
+        float v = __bfloat162float(y16[e]) + b[(e / plane) % channels];
+        y[e] = relu && !(v > 0.0f) ? 0.0f : v;
+    }
+}
+static int to_bf16(const float *x, __nv_bfloat16 *y, long count) {
+    to_bf16_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, x, y);
+    return LAUNCHED("cast to bfloat16");
+}
+static int from_bf16(const __nv_bfloat16 *x, float *y, long count) {
+    from_bf16_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, x, y);
+    return LAUNCHED("cast from bfloat16");
+}
+
+/* C (m, n) = op(A) op(B) column-major, A and B bf16, C float32, float32 sums on tensor cores */
+static int gemm_bf16(GpuNet *g, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                     const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B, int ldb, float *C, int ldc,
+                     const char *what) {
+    const float one = 1.0f, zero = 0.0f;
+    return blas_check(lib.cublasGemmEx(g->blas, ta, tb, m, n, k, &one, A, CUDA_R_16BF, lda, B, CUDA_R_16BF, ldb, &zero,
+                                       C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), what);
+}
+
 /* ---- setup ---- */
 static size_t out_count(const Layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
 
@@ -116,10 +154,11 @@ static int set_descriptors(GpuNet *g, int i, int n) {
     GpuLayer *gl = &g->layers[i];
     if (gl->nd == n) return 0;
     gl->nd = 0;
-    if (dnn_check(lib.cudnnSetTensor4dDescriptor(gl->x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, l->in_c, l->in_h,
-                                                 l->in_w), "input descriptor") ||
-        dnn_check(lib.cudnnSetTensor4dDescriptor(gl->y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, l->out_c, l->out_h,
-                                                 l->out_w), "output descriptor"))
+    cudnnDataType_t t = g->math == GPU_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    if (dnn_check(lib.cudnnSetTensor4dDescriptor(gl->x_desc, CUDNN_TENSOR_NCHW, t, n, l->in_c, l->in_h, l->in_w),
+                  "input descriptor") ||
+        dnn_check(lib.cudnnSetTensor4dDescriptor(gl->y_desc, CUDNN_TENSOR_NCHW, t, n, l->out_c, l->out_h, l->out_w),
+                  "output descriptor"))
         return -1;
     gl->nd = n;
     return 0;
@@ -195,12 +234,13 @@ static int setup_conv(GpuNet *g, int i) {
         dnn_check(lib.cudnnCreateTensorDescriptor(&gl->y_desc), "descriptor") ||
         dnn_check(lib.cudnnCreateFilterDescriptor(&gl->w_desc), "descriptor") ||
         dnn_check(lib.cudnnCreateConvolutionDescriptor(&gl->conv), "descriptor") ||
-        dnn_check(lib.cudnnSetFilter4dDescriptor(gl->w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, l->out_c,
+        dnn_check(lib.cudnnSetFilter4dDescriptor(gl->w_desc, g->math == GPU_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT,
+                                                 CUDNN_TENSOR_NCHW, l->out_c,
                                              l->in_c / s->groups, s->k, s->k), "filter descriptor") ||
         dnn_check(lib.cudnnSetConvolution2dDescriptor(gl->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "convolution") ||
         dnn_check(lib.cudnnSetConvolutionGroupCount(gl->conv, s->groups), "groups") ||
-        dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, g->math == GPU_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
+        dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, g->math == GPU_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH),
                   "math type") ||
         set_descriptors(g, i, g->net->max_batch))
         return -1;
@@ -232,6 +272,16 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
         !(g->dbuf[0] = (float *)cuda_alloc((size_t)B * largest * 4, "activation gradients")) ||
         !(g->dbuf[1] = (float *)cuda_alloc((size_t)B * largest * 4, "activation gradients")))
         goto fail;
+    if (math == GPU_BF16) {
+        size_t scratch = (size_t)B * largest > net->nparams ? (size_t)B * largest : net->nparams, off16 = 0;
+        for (int i = 0; i < net->nlayers; i++) {
+            g->w16_off[i] = off16;
+            off16 += (net->layers[i].w_size + 127) / 128 * 128;
+        }
+        if (!(g->params16 = (__nv_bfloat16 *)cuda_alloc(off16 * 2 + 2, "bfloat16 weights"))) goto fail;
+        for (int k = 0; k < 3; k++)
+            if (!(g->s16[k] = (__nv_bfloat16 *)cuda_alloc(scratch * 2, "bfloat16 operands"))) goto fail;
+    }
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = &net->layers[i];
         GpuLayer *gl = &g->layers[i];
@@ -272,6 +322,8 @@ extern "C" void gpu_net_free(GpuNet *g) {
     float *bufs[] = {g->params, g->grads, g->momentum, g->input, g->probs, g->dlogits, g->row_loss, g->dbuf[0], g->dbuf[1]};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cuda_free(bufs[k]);
     cuda_free(g->labels);
+    cuda_free(g->params16);
+    for (int k = 0; k < 3; k++) cuda_free(g->s16[k]);
     cuda_free(g->ws);
     if (g->pinned) cudaHostUnregister(g->net->input);
     if (g->dnn) lib.cudnnDestroy(g->dnn);
@@ -279,7 +331,18 @@ extern "C" void gpu_net_free(GpuNet *g) {
     free(g);
 }
 
-extern "C" int gpu_net_put_params(GpuNet *g) { return cuda_upload(g->params, g->net->params, g->net->nparams * 4); }
+/* bf16 mode: the weights' bf16 copy from the float32 master weights (biases stay float32) */
+static int refresh_bf16(GpuNet *g) {
+    for (int i = 0; g->params16 && i < g->net->nlayers; i++) {
+        const Layer *l = &g->net->layers[i];
+        if (l->w_size && to_bf16(g->params + l->w_off, g->params16 + g->w16_off[i], (long)l->w_size)) return -1;
+    }
+    return 0;
+}
+
+extern "C" int gpu_net_put_params(GpuNet *g) {
+    return cuda_upload(g->params, g->net->params, g->net->nparams * 4) || refresh_bf16(g) ? -1 : 0;
+}
 extern "C" int gpu_net_get_params(GpuNet *g) { return cuda_download(g->net->params, g->params, g->net->nparams * 4); }
 extern "C" int gpu_net_get_grads(GpuNet *g) { return cuda_download(g->net->grads, g->grads, g->net->nparams * 4); }
 extern "C" int gpu_net_put_momentum(GpuNet *g, const float *v) {
@@ -318,6 +381,7 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
     g->n = n, g->train = train;
     net->batch = n, net->train = train;
     const float *x = g->input;
+    int bf = g->math == GPU_BF16;
     const float one = 1.0f, zero = 0.0f;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
@@ -328,15 +392,22 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
         double t0 = timing && !cuda_sync() ? an_now() : 0.0;
         int rc = 0;
         switch (s->kind) {
-        case LAYER_CONV: {
+        case LAYER_CONV: { /* bf16: x cast into s16[0], the product into s16[1], cast back with the bias */
             size_t need = 0;
-            rc = set_descriptors(g, i, n) || pass_math(g, gl, gl->fwd_math) ||
+            const void *cx = x, *cw = w;
+            void *cy = gl->out;
+            if (bf) rc = to_bf16(x, g->s16[0], in_count), cx = g->s16[0], cw = g->params16 + g->w16_off[i], cy = g->s16[1];
+            rc = rc || set_descriptors(g, i, n) || pass_math(g, gl, gl->fwd_math) ||
                  dnn_check(lib.cudnnGetConvolutionForwardWorkspaceSize(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc,
-                                                                   gl->fwd, &need), "workspace size") ||
+                                                                       gl->fwd, &need), "workspace size") ||
                  workspace(g, need) ||
-                 dnn_check(lib.cudnnConvolutionForward(g->dnn, &one, gl->x_desc, x, gl->w_desc, w, gl->conv, gl->fwd, g->ws,
-                                                   g->ws_bytes, &zero, gl->y_desc, gl->out), "convolution forward");
-            if (!rc) {
+                 dnn_check(lib.cudnnConvolutionForward(g->dnn, &one, gl->x_desc, cx, gl->w_desc, cw, gl->conv, gl->fwd,
+                                                       g->ws, g->ws_bytes, &zero, gl->y_desc, cy), "convolution forward");
+            if (!rc && bf) {
+                bias_from_bf16_k<<<blocks_for(out_n), THREADS, 0, g_cuda_stream>>>(
+                    out_n, l->out_h * l->out_w, l->out_c, g->s16[1], b, gl->out, l->relu_in_conv);
+                rc = LAUNCHED("bias");
+            } else if (!rc) {
                 bias_k<<<blocks_for(out_n), THREADS, 0, g_cuda_stream>>>(out_n, l->out_h * l->out_w, l->out_c, b, gl->out,
                                                                          l->relu_in_conv);
                 rc = LAUNCHED("bias");
@@ -344,7 +415,12 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
             break;
         }
         case LAYER_LINEAR: /* y^T (out, n) = w (out, in) x^T, column-major as cuBLAS sees it */
-            rc = blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, l->out_c, n, l->fan_in, &one, w, l->fan_in, x,
+            if (bf)
+                rc = to_bf16(x, g->s16[0], in_count) ||
+                     gemm_bf16(g, CUBLAS_OP_T, CUBLAS_OP_N, l->out_c, n, l->fan_in, g->params16 + g->w16_off[i], l->fan_in,
+                               g->s16[0], l->fan_in, gl->out, l->out_c, "linear forward");
+            else
+                rc = blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, l->out_c, n, l->fan_in, &one, w, l->fan_in, x,
                                         l->fan_in, &zero, gl->out, l->out_c), "linear forward");
             if (!rc) {
                 bias_k<<<blocks_for(out_n), THREADS, 0, g_cuda_stream>>>(out_n, 1, l->out_c, b, gl->out, 0);
@@ -407,7 +483,7 @@ extern "C" int gpu_net_loss(GpuNet *g, const int *labels, float *loss) {
 
 extern "C" int gpu_net_backward(GpuNet *g, int timing) {
     Net *net = g->net;
-    int n = g->n, which = 0;
+    int n = g->n, which = 0, bf = g->math == GPU_BF16;
     const float *dy = g->dlogits;
     const float one = 1.0f, zero = 0.0f;
     for (int i = net->nlayers - 1; i >= 0; i--) {
@@ -424,25 +500,35 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
         double t0 = timing && !cuda_sync() ? an_now() : 0.0;
         int rc = 0;
         switch (s->kind) {
-        case LAYER_CONV: { /* each pass: its math type, its workspace (grown if short), the pass */
+        case LAYER_CONV: { /* each pass: its math type, its workspace (grown if short), the pass; bf16: x and
+                            * dy cast into s16[0] and s16[1], each gradient made in s16[2] and cast back */
             size_t need = 0;
-            rc = set_descriptors(g, i, n) || pass_math(g, gl, gl->bwd_filter_math) ||
+            long out_n = (long)n * (long)out_count(l);
+            const void *cx = x, *cdy = dy, *cw = w;
+            void *cdw = dw, *cdx = dx;
+            if (bf) {
+                rc = to_bf16(x, g->s16[0], in_count) || to_bf16(dy, g->s16[1], out_n);
+                cx = g->s16[0], cdy = g->s16[1], cw = g->params16 + g->w16_off[i], cdw = cdx = g->s16[2];
+            }
+            rc = rc || set_descriptors(g, i, n) || pass_math(g, gl, gl->bwd_filter_math) ||
                  dnn_check(lib.cudnnGetConvolutionBackwardFilterWorkspaceSize(g->dnn, gl->x_desc, gl->y_desc, gl->conv,
                                                                               gl->w_desc, gl->bwd_filter, &need),
                            "workspace size") ||
                  workspace(g, need) ||
-                 dnn_check(lib.cudnnConvolutionBackwardFilter(g->dnn, &one, gl->x_desc, x, gl->y_desc, dy, gl->conv,
-                                                              gl->bwd_filter, g->ws, g->ws_bytes, &zero, gl->w_desc, dw),
-                           "convolution weight gradient");
+                 dnn_check(lib.cudnnConvolutionBackwardFilter(g->dnn, &one, gl->x_desc, cx, gl->y_desc, cdy, gl->conv,
+                                                              gl->bwd_filter, g->ws, g->ws_bytes, &zero, gl->w_desc, cdw),
+                           "convolution weight gradient") ||
+                 (bf && from_bf16(g->s16[2], dw, (long)l->w_size));
             if (!rc && dx)
                 rc = pass_math(g, gl, gl->bwd_data_math) ||
                      dnn_check(lib.cudnnGetConvolutionBackwardDataWorkspaceSize(g->dnn, gl->w_desc, gl->y_desc, gl->conv,
                                                                                 gl->x_desc, gl->bwd_data, &need),
                                "workspace size") ||
                      workspace(g, need) ||
-                     dnn_check(lib.cudnnConvolutionBackwardData(g->dnn, &one, gl->w_desc, w, gl->y_desc, dy, gl->conv,
-                                                                gl->bwd_data, g->ws, g->ws_bytes, &zero, gl->x_desc, dx),
-                               "convolution input gradient");
+                     dnn_check(lib.cudnnConvolutionBackwardData(g->dnn, &one, gl->w_desc, cw, gl->y_desc, cdy, gl->conv,
+                                                                gl->bwd_data, g->ws, g->ws_bytes, &zero, gl->x_desc, cdx),
+                               "convolution input gradient") ||
+                     (bf && from_bf16(g->s16[2], dx, in_count));
             if (!rc) {
                 bias_grad_k<<<l->out_c, THREADS, 0, g_cuda_stream>>>(n, l->out_c, l->out_h * l->out_w, dy, db);
                 rc = LAUNCHED("bias gradient");
@@ -450,7 +536,14 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
             break;
         }
         case LAYER_LINEAR: /* dw^T (in, out) = x^T dy; dx^T (in, n) = w^T dy^T; db = column sums of dy */
-            rc = blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_T, l->fan_in, l->out_c, n, &one, x, l->fan_in, dy,
+            if (bf)
+                rc = to_bf16(x, g->s16[0], in_count) || to_bf16(dy, g->s16[1], (long)n * l->out_c) ||
+                     gemm_bf16(g, CUBLAS_OP_N, CUBLAS_OP_T, l->fan_in, l->out_c, n, g->s16[0], l->fan_in, g->s16[1],
+                               l->out_c, dw, l->fan_in, "linear weight gradient") ||
+                     (dx && gemm_bf16(g, CUBLAS_OP_N, CUBLAS_OP_N, l->fan_in, n, l->out_c, g->params16 + g->w16_off[i],
+                                      l->fan_in, g->s16[1], l->out_c, dx, l->fan_in, "linear input gradient"));
+            else
+                rc = blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_T, l->fan_in, l->out_c, n, &one, x, l->fan_in, dy,
                                         l->out_c, &zero, dw, l->fan_in), "linear weight gradient") ||
                  (dx && blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, l->fan_in, n, l->out_c, &one, w,
                                                l->fan_in, dy, l->out_c, &zero, dx, l->fan_in), "linear input gradient"));
@@ -493,5 +586,6 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
 }
 
 extern "C" int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_decay) {
-    return cuda_sgd_update(g->net->nparams, g->params, g->grads, g->momentum, lr, momentum, weight_decay);
+    return cuda_sgd_update(g->net->nparams, g->params, g->grads, g->momentum, lr, momentum, weight_decay) ||
+           refresh_bf16(g) ? -1 : 0;
 }

@@ -12,7 +12,12 @@ extern "C" {
 #endif
 
 typedef struct GpuNet GpuNet;
-typedef enum { GPU_FP32, GPU_TF32 } GpuMath; /* fp32: no tensor cores (FMA only); tf32: tensor cores */
+/* fp32: float32 without tensor cores (FMA only); tf32: float32 data, tensor cores rounding the
+ * products' operands to TF32; bf16: the products' operands (weights, activations, gradients) cast
+ * to bfloat16 for the tensor cores, sums, activations, LRN, loss and the float32 master weights
+ * and momentum as in fp32 (the CPU's --precision bf16 numerics, but the convolutions' outputs are
+ * rounded to bfloat16 too) */
+typedef enum { GPU_FP32, GPU_TF32, GPU_BF16 } GpuMath;
 
 /* For net (already created, max_batch as the host's): device buffers, cuDNN algorithms found for
  * max_batch (deterministic ones for the backward passes), parameters copied from net->params,

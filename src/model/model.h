@@ -96,11 +96,11 @@ int net_backward(Net *net);
  * (src/train/sgd.h); momentum: nparams floats (on the GPU, the GPU's own copy is used). */
 int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay);
 
-/* Move the passes to the GPU (tf32: tensor cores for the products): forward, loss, backward and
+/* Move the passes to the GPU (math: a GpuMath of src/cuda/gpu_net.h, 0 = fp32): forward, loss, backward and
  * net_sgd then run there, the input still read from net->input and the probabilities still
  * delivered to net->probs. momentum (may be NULL: zero) is copied there. 0 or -1 (no GPU, no
  * CUDA in this build, out of GPU memory). */
-int net_to_gpu(Net *net, int tf32, const float *momentum);
+int net_to_gpu(Net *net, int math, const float *momentum);
 /* Copy the GPU's parameters (and momentum, if not NULL) back into net->params: before saving. */
 int net_from_gpu(Net *net, float *momentum);
 

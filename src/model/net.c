@@ -245,9 +245,9 @@ int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weig
     return 0;
 }
 
-int net_to_gpu(Net *net, int tf32, const float *momentum) {
+int net_to_gpu(Net *net, int math, const float *momentum) {
     if (net->gpu) return 0;
-    struct GpuNet *g = gpu_net_create(net, tf32 ? GPU_TF32 : GPU_FP32);
+    struct GpuNet *g = gpu_net_create(net, (GpuMath)math);
     if (!g) return -1;
     if (gpu_net_put_momentum(g, momentum)) { gpu_net_free(g); return -1; }
     net->gpu = g;

@@ -185,7 +185,7 @@ static int setup(Run *r) {
             memset(r->norm.mean_image, 0, (size_t)3 * 256 * 256 * sizeof(float));
         r->st = (TrainState){.lr = cfg->lr, .seed = cfg->seed, .best_err = 1.0};
     }
-    if (cfg->gpu && net_to_gpu(&r->net, cfg->gpu_tf32, r->momentum)) return -1;
+    if (cfg->gpu && net_to_gpu(&r->net, cfg->gpu_math, r->momentum)) return -1;
     r->train_all = subset(r->train.n, cfg->limit_train, &r->n_train);
     r->val_idx = subset(r->val.n, cfg->limit_val, &r->n_val);
     if (!r->train_all || !r->val_idx) return an_error("out of memory");
@@ -357,7 +357,7 @@ int train_run(const TrainConfig *cfg) {
         net_print_table(&r->net, stderr);
         fprintf(stderr, "training on %d images (%d classes), validating on %d; batch %d, lr %g, recipe %s, %s, "
                 "%d threads\n", r->n_train, r->net.classes, r->n_val, cfg->batch, r->st.lr, r->recipe,
-                cfg->gpu ? (cfg->gpu_tf32 ? "GPU, TF32" : "GPU, float32") : gemm_bf16() ? "bf16 products" : "float32",
+                cfg->gpu ? (cfg->gpu_math == 1 ? "GPU, TF32" : cfg->gpu_math == 2 ? "GPU, bf16" : "GPU, float32") : gemm_bf16() ? "bf16 products" : "float32",
                 omp_get_max_threads());
     }
     if (!rc) rc = run_epochs(r);

@@ -26,7 +26,7 @@ typedef struct TrainConfig {
     int no_random_crop, no_flip, no_mean;
     float lighting;           /* std of the PCA lighting alphas (paper 0.1; 0 = off) */
     int val_crops;            /* 1: centre-crop validation each epoch; 10: also the 10-crop test */
-    int gpu, gpu_tf32;        /* run the passes on the GPU (net_to_gpu), with TF32 tensor cores */
+    int gpu, gpu_math;        /* run the passes on the GPU (net_to_gpu), gpu_math a GpuMath (0 fp32) */
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *cfg);
