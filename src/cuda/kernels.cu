@@ -4,6 +4,7 @@
  * output element (one block per row for the softmax and the rank); every sum runs in a fixed
  * order, so results do not change from run to run. Shapes as in layers.h, NCHW. */
 #include "cuda_internal.h"
+#include "../util/hash64.h"
 
 #define GRID_STRIDE(i, count) for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (count); \
                                    i += (long)gridDim.x * blockDim.x)
@@ -136,22 +137,12 @@ extern "C" int cuda_maxpool_backward(int n, int c, int h, int w, int k, int s, c
     return LAUNCHED("max pooling backward");
 }
 
-/* ---- dropout: an_hash64 / an_uniform of common.c, bit for bit ---- */
-__device__ __forceinline__ uint64_t hash64(uint64_t seed, uint64_t counter) {
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter + 0x632BE59BD9B4E019ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+/* ---- dropout: an_uniform of common.c, bit for bit (the same hash64.h) ---- */
 
 __global__ void dropout_fwd_k(long count, float p, float keep_scale, uint64_t seed, const float *x, float *y,
                               uint8_t *mask) {
     GRID_STRIDE(i, count) {
-        float u = (float)(hash64(seed, (uint64_t)i) >> 40) * (1.0f / 16777216.0f);
+        float u = (float)(an_hash64_mix(seed, (uint64_t)i) >> 40) * (1.0f / 16777216.0f);
         uint8_t m = u >= p;
         mask[i] = m;
         y[i] = m ? x[i] * keep_scale : 0.0f;

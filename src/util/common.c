@@ -1,6 +1,7 @@
 /* common.c: error messages, aligned allocation, counter-based RNG, clock. */
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
+#include "hash64.h"
 #include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
@@ -73,17 +74,7 @@ void *an_thread_buffer(int slot, size_t bytes) {
     return b->p[slot];
 }
 
-uint64_t an_hash64(uint64_t seed, uint64_t counter) {
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter + 0x632BE59BD9B4E019ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    /* a second round decorrelates nearby (seed, counter) pairs */
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+uint64_t an_hash64(uint64_t seed, uint64_t counter) { return an_hash64_mix(seed, counter); }
 
 float an_uniform(uint64_t seed, uint64_t counter) {
     return (float)(an_hash64(seed, counter) >> 40) * (1.0f / 16777216.0f);
