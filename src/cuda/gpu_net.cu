@@ -191,8 +191,10 @@ static int choose_algorithms(GpuNet *g, int i) {
     if (k == got) return an_error("cuDNN: no usable forward algorithm for layer %d", i + 1);
     gl->fwd = f[k].algo, gl->fwd_math = f[k].mathType;
     size_t need = f[k].memory;
-    if (dnn_check(lib.cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, gl->w_desc, gl->y_desc, gl->conv, gl->x_desc,
-                                                                8, &got, d), "choosing the backward data algorithm"))
+    got = 0; /* the first layer's input gradient is never computed: no search for it */
+    if (i > 0 && dnn_check(lib.cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, gl->w_desc, gl->y_desc, gl->conv,
+                                                                         gl->x_desc, 8, &got, d),
+                           "choosing the backward data algorithm"))
         return -1;
     for (k = 0; k < got; k++) {
         cudnnConvolutionBwdDataAlgo_t a = d[k].algo;
@@ -201,9 +203,11 @@ static int choose_algorithms(GpuNet *g, int i) {
                         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
         if (usable(d[k].status, d[k].determinism, 1, transform, g->math)) break;
     }
-    if (k == got) return an_error("cuDNN: no usable deterministic backward data algorithm for layer %d", i + 1);
-    gl->bwd_data = d[k].algo, gl->bwd_data_math = d[k].mathType;
-    if (d[k].memory > need) need = d[k].memory;
+    if (i > 0) {
+        if (k == got) return an_error("cuDNN: no usable deterministic backward data algorithm for layer %d", i + 1);
+        gl->bwd_data = d[k].algo, gl->bwd_data_math = d[k].mathType;
+        if (d[k].memory > need) need = d[k].memory;
+    }
     if (dnn_check(lib.cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, gl->x_desc, gl->y_desc, gl->conv, gl->w_desc,
                                                                   8, &got, w), "choosing the backward filter algorithm"))
         return -1;
@@ -240,7 +244,9 @@ static int setup_conv(GpuNet *g, int i) {
         dnn_check(lib.cudnnSetConvolution2dDescriptor(gl->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "convolution") ||
         dnn_check(lib.cudnnSetConvolutionGroupCount(gl->conv, s->groups), "groups") ||
-        dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, g->math == GPU_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH),
+        dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, g->math == GPU_FP32   ? CUDNN_FMA_MATH
+                                                            : g->math == GPU_BF16 ? CUDNN_TENSOR_OP_MATH
+                                                                                  : CUDNN_DEFAULT_MATH),
                   "math type") ||
         set_descriptors(g, i, g->net->max_batch))
         return -1;
@@ -273,14 +279,17 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
         !(g->dbuf[1] = (float *)cuda_alloc((size_t)B * largest * 4, "activation gradients")))
         goto fail;
     if (math == GPU_BF16) {
-        size_t scratch = (size_t)B * largest > net->nparams ? (size_t)B * largest : net->nparams, off16 = 0;
+        /* s16[0], s16[1]: activations and their gradients; s16[2] also a layer's weight gradient */
+        size_t act = (size_t)B * largest, off16 = 0, wmax = 0;
         for (int i = 0; i < net->nlayers; i++) {
             g->w16_off[i] = off16;
             off16 += (net->layers[i].w_size + 127) / 128 * 128;
+            if (net->layers[i].w_size > wmax) wmax = net->layers[i].w_size;
         }
         if (!(g->params16 = (__nv_bfloat16 *)cuda_alloc(off16 * 2 + 2, "bfloat16 weights"))) goto fail;
         for (int k = 0; k < 3; k++)
-            if (!(g->s16[k] = (__nv_bfloat16 *)cuda_alloc(scratch * 2, "bfloat16 operands"))) goto fail;
+            if (!(g->s16[k] = (__nv_bfloat16 *)cuda_alloc((k == 2 && wmax > act ? wmax : act) * 2, "bfloat16 operands")))
+                goto fail;
     }
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = &net->layers[i];
