@@ -67,6 +67,7 @@ int gpu_net_forward(GpuNet *g, int n, int train, uint64_t seed, int timing) {
     (void)g, (void)n, (void)train, (void)seed, (void)timing;
     return NO_CUDA;
 }
+int gpu_net_upload(GpuNet *g, const float *host, int n) { (void)g, (void)host, (void)n; return NO_CUDA; }
 int gpu_net_put_input(GpuNet *g, int n) { (void)g, (void)n; return NO_CUDA; }
 int gpu_net_get_probs(GpuNet *g) { (void)g; return NO_CUDA; }
 int gpu_net_loss(GpuNet *g, const int *labels, float *loss) { (void)g, (void)labels, (void)loss; return NO_CUDA; }

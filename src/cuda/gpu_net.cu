@@ -30,6 +30,12 @@ struct GpuNet {
     cudnnHandle_t dnn;
     cublasHandle_t blas;
     float *params, *grads, *momentum, *input, *probs, *dlogits, *row_loss, *dbuf[2];
+    /* the input batch, double-buffered: the next batch is copied on copy_stream into inbuf[cur ^ 1]
+     * while the compute stream still works on inbuf[cur] (input = inbuf[cur]) */
+    float *inbuf[2];
+    int cur;
+    cudaStream_t copy_stream;
+    cudaEvent_t copied[2], used[2];
     int32_t *labels;
     __nv_bfloat16 *params16, *s16[3]; /* bf16 mode: the weights' copy; scratch for cast operands */
     size_t w16_off[MAX_LAYERS];       /* each layer's weights in params16, 256-byte aligned */
@@ -262,6 +268,12 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
     size_t largest = (size_t)net->in_c * net->in_size * net->in_size;
     for (int i = 0; i < net->nlayers; i++)
         if (out_count(&net->layers[i]) > largest) largest = out_count(&net->layers[i]);
+    if (cuda_check(cudaStreamCreateWithFlags(&g->copy_stream, cudaStreamNonBlocking), "creating a stream") ||
+        cuda_check(cudaEventCreateWithFlags(&g->copied[0], cudaEventDisableTiming), "creating an event") ||
+        cuda_check(cudaEventCreateWithFlags(&g->copied[1], cudaEventDisableTiming), "creating an event") ||
+        cuda_check(cudaEventCreateWithFlags(&g->used[0], cudaEventDisableTiming), "creating an event") ||
+        cuda_check(cudaEventCreateWithFlags(&g->used[1], cudaEventDisableTiming), "creating an event"))
+        goto fail;
     if (dnn_check(lib.cudnnCreate(&g->dnn), "creating a handle") || dnn_check(lib.cudnnSetStream(g->dnn, g_cuda_stream), "stream") ||
         blas_check(lib.cublasCreate(&g->blas), "creating a handle") || blas_check(lib.cublasSetStream(g->blas, g_cuda_stream), "stream") ||
         blas_check(lib.cublasSetMathMode(g->blas, math == GPU_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
@@ -270,7 +282,8 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
     if (!(g->params = (float *)cuda_alloc(net->nparams * 4, "parameters")) ||
         !(g->grads = (float *)cuda_alloc(net->nparams * 4, "gradients")) ||
         !(g->momentum = (float *)cuda_alloc(net->nparams * 4, "momentum")) ||
-        !(g->input = (float *)cuda_alloc((size_t)B * net->in_c * net->in_size * net->in_size * 4, "input batch")) ||
+        !(g->inbuf[0] = (float *)cuda_alloc((size_t)B * net->in_c * net->in_size * net->in_size * 4, "input batch")) ||
+        !(g->inbuf[1] = (float *)cuda_alloc((size_t)B * net->in_c * net->in_size * net->in_size * 4, "input batch")) ||
         !(g->probs = (float *)cuda_alloc((size_t)B * net->classes * 4, "probabilities")) ||
         !(g->dlogits = (float *)cuda_alloc((size_t)B * net->classes * 4, "logit gradients")) ||
         !(g->row_loss = (float *)cuda_alloc((size_t)B * 4, "losses")) ||
@@ -301,6 +314,7 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
                      : l->spec->kind == LAYER_DROPOUT ? count : 0;
         if (aux && !(gl->aux = cuda_alloc(aux, "layer state"))) goto fail;
     }
+    g->input = g->inbuf[0];
     /* the input batch pinned, so its copies are DMA from host memory (best effort: pageable works) */
     g->input_bytes = (size_t)B * net->in_c * net->in_size * net->in_size * 4;
     if (cudaHostRegister(net->input, g->input_bytes, cudaHostRegisterDefault) == cudaSuccess) g->pinned = 1;
@@ -328,13 +342,20 @@ extern "C" void gpu_net_free(GpuNet *g) {
         if (gl->w_desc) lib.cudnnDestroyFilterDescriptor(gl->w_desc);
         if (gl->conv) lib.cudnnDestroyConvolutionDescriptor(gl->conv);
     }
-    float *bufs[] = {g->params, g->grads, g->momentum, g->input, g->probs, g->dlogits, g->row_loss, g->dbuf[0], g->dbuf[1]};
+    cudaStreamSynchronize(g->copy_stream);
+    float *bufs[] = {g->params, g->grads, g->momentum, g->inbuf[0], g->inbuf[1], g->probs, g->dlogits, g->row_loss,
+                     g->dbuf[0], g->dbuf[1]};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cuda_free(bufs[k]);
     cuda_free(g->labels);
     cuda_free(g->params16);
     for (int k = 0; k < 3; k++) cuda_free(g->s16[k]);
     cuda_free(g->ws);
     if (g->pinned) cudaHostUnregister(g->net->input);
+    for (int k = 0; k < 2; k++) {
+        if (g->copied[k]) cudaEventDestroy(g->copied[k]);
+        if (g->used[k]) cudaEventDestroy(g->used[k]);
+    }
+    if (g->copy_stream) cudaStreamDestroy(g->copy_stream);
     if (g->dnn) lib.cudnnDestroy(g->dnn);
     if (g->blas) lib.cublasDestroy(g->blas);
     free(g);
@@ -372,11 +393,29 @@ static int workspace(GpuNet *g, size_t need) {
 }
 
 /* ---- forward, loss, backward, update ---- */
-extern "C" int gpu_net_put_input(GpuNet *g, int n) {
+extern "C" int gpu_net_upload(GpuNet *g, const float *host, int n) {
     Net *net = g->net;
     if (n < 1 || n > net->max_batch)
         return an_error("batch of %d does not fit the network's buffers (1..%d)", n, net->max_batch);
-    return cuda_upload(g->input, net->input, (size_t)n * net->in_c * net->in_size * net->in_size * 4);
+    int next = g->cur ^ 1;
+    size_t bytes = (size_t)n * net->in_c * net->in_size * net->in_size * 4;
+    /* after the passes that read this buffer two batches ago; then the compute stream's next work
+     * waits for the copy */
+    if (cuda_check(cudaStreamWaitEvent(g->copy_stream, g->used[next], 0), "ordering the input copy") ||
+        cuda_check(cudaMemcpyAsync(g->inbuf[next], host, bytes, cudaMemcpyHostToDevice, g->copy_stream),
+                   "copy of the input batch") ||
+        cuda_check(cudaEventRecord(g->copied[next], g->copy_stream), "recording an event") ||
+        cuda_check(cudaStreamWaitEvent(g_cuda_stream, g->copied[next], 0), "ordering the input copy"))
+        return -1;
+    g->cur = next, g->input = g->inbuf[next];
+    return 0;
+}
+
+extern "C" int gpu_net_put_input(GpuNet *g, int n) { return gpu_net_upload(g, g->net->input, n); }
+
+/* the passes over the current input buffer are queued: its next copy may follow them */
+static int input_used(GpuNet *g) {
+    return cuda_check(cudaEventRecord(g->used[g->cur], g_cuda_stream), "recording an event");
 }
 
 extern "C" int gpu_net_get_probs(GpuNet *g) {
@@ -467,7 +506,7 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
         }
         x = gl->out;
     }
-    return 0;
+    return input_used(g);
 }
 
 extern "C" int gpu_net_loss(GpuNet *g, const int *labels, float *loss) {
@@ -591,7 +630,7 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
         dy = dx;
         which ^= 1;
     }
-    return 0;
+    return input_used(g); /* conv1's weight gradient was the last to read it */
 }
 
 extern "C" int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_decay) {

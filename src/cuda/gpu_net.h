@@ -29,7 +29,12 @@ int gpu_net_get_params(GpuNet *g);              /* GPU -> net->params */
 int gpu_net_get_grads(GpuNet *g);               /* GPU -> net->grads */
 int gpu_net_put_momentum(GpuNet *g, const float *v); /* nparams floats -> GPU (NULL: zero) */
 int gpu_net_get_momentum(GpuNet *g, float *v);
-int gpu_net_put_input(GpuNet *g, int n);        /* net->input[0 .. n images) -> GPU */
+/* n images from host memory (a loader's batch, or net->input) to the GPU, on a copy stream into
+ * the second input buffer: the copy overlaps the passes still queued on the previous batch, and
+ * the next forward pass waits for it. The host memory may be reused when this returns (a pageable
+ * source is staged before it returns; net->input is pinned and waited for by the next sync). */
+int gpu_net_upload(GpuNet *g, const float *host, int n);
+int gpu_net_put_input(GpuNet *g, int n);        /* gpu_net_upload(g, net->input, n) */
 /* The forward pass over the n images on the GPU (dropout masks as net_forward's for the same
  * seed). With timing, each layer is waited for and its time added to the host layer's fwd_seconds. */
 int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_seed, int timing);

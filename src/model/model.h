@@ -75,6 +75,7 @@ typedef struct Net {
     int batch;                /* batch of the last forward pass */
     int train;                /* whether it ran in training mode (dropout active) */
     struct GpuNet *gpu;       /* set by net_to_gpu: the passes run there (src/cuda/gpu_net.h) */
+    int gpu_input_sent;       /* net_set_input already sent the batch (else net_forward sends input) */
 } Net;
 
 /* Build the net for in_c channels, `classes` outputs, input in_size (spec->in_size if nonzero) and
@@ -86,6 +87,10 @@ void net_init(Net *net, uint64_t seed);
 /* Forward on net->input[0 .. n). train: dropout active, masks from dropout_seed. Returns logits
  * (n, classes) or NULL with an_error() set. */
 const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed);
+/* The next batch's n images (in_c x in_size x in_size each) into the network: copied into
+ * net->input, or on the GPU sent straight to the card (overlapping the work still queued). The
+ * next net_forward then reads them. 0, or -1 on a GPU error. */
+int net_set_input(Net *net, const float *x, int n);
 /* Softmax probabilities of the last forward pass into net->probs; with labels also the mean loss
  * into *loss and the logits' gradient (net->dlogits, or on the GPU). 0, or -1 on a GPU error. */
 int net_loss(Net *net, const int *labels, float *loss);

@@ -145,9 +145,12 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
     }
     net->batch = n;
     net->train = train;
-    if (net->gpu) /* the logits stay on the GPU: net_loss brings the probabilities */
-        return gpu_net_put_input(net->gpu, n) || gpu_net_forward(net->gpu, n, train, dropout_seed, 0)
+    if (net->gpu) { /* the logits stay on the GPU: net_loss brings the probabilities */
+        int sent = net->gpu_input_sent;
+        net->gpu_input_sent = 0;
+        return (!sent && gpu_net_put_input(net->gpu, n)) || gpu_net_forward(net->gpu, n, train, dropout_seed, 0)
                    ? NULL : net->layers[net->nlayers - 1].out;
+    }
     const float *x = net->input;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
@@ -236,6 +239,18 @@ int net_backward(Net *net) {
         dy = dx;
         which ^= 1;
     }
+    return 0;
+}
+
+int net_set_input(Net *net, const float *x, int n) {
+    if (n < 1 || n > net->max_batch)
+        return an_error("batch of %d does not fit the network's buffers (1..%d)", n, net->max_batch);
+    if (!net->gpu) {
+        memcpy(net->input, x, (size_t)n * net->in_c * net->in_size * net->in_size * sizeof(float));
+        return 0;
+    }
+    if (gpu_net_upload(net->gpu, x, n)) return -1;
+    net->gpu_input_sent = 1;
     return 0;
 }
 

@@ -41,12 +41,10 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
     long top1 = 0, top5 = 0, done = 0;
     int rc = avg ? 0 : an_error("out of memory");
     Batch *b;
-    size_t img = (size_t)net->in_c * net->in_size * net->in_size;
     while (!rc && (b = loader_next(loader))) {
         int n = b->n;
         if (n > 0) {
-            memcpy(net->input, b->x, (size_t)n * views * img * sizeof(float));
-            if (!net_forward(net, n * views, 0, 0) || net_loss(net, NULL, NULL)) rc = -1; /* softmax into probs */
+            if (net_set_input(net, b->x, n * views) || !net_forward(net, n * views, 0, 0) || net_loss(net, NULL, NULL)) rc = -1; /* softmax into probs */
             else {
                 for (int i = 0; i < n; i++) {
                     float *a = avg + (size_t)i * net->classes;

@@ -277,14 +277,13 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
     Loader *loader;
     if (loader_start(&loader, &lc)) return -1;
     int epoch_steps = loader_batches(loader), rc = 0;
-    size_t img = (size_t)r->net.in_c * r->net.in_size * r->net.in_size;
     double t_step = an_now();
     Batch *b;
     *stopped = 0;
     while ((b = loader_next(loader))) {
         int n = b->n;
         if (n > 0) {
-            memcpy(r->net.input, b->x, n * img * sizeof(float));
+            if (net_set_input(&r->net, b->x, n)) { rc = -1; break; }
             if (!net_forward(&r->net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step))) { rc = -1; break; }
             float loss = 0.0f;
             if (net_loss(&r->net, b->labels, &loss)) { rc = -1; break; }
