@@ -9,6 +9,7 @@
 #   bench/gpu_check.sh            QUICK=1: batch-128 training rows only; E2E=1: also `alexnet` on
 #                                 Fashion-MNIST (resized to 227) for E2E_EPOCHS (default 10) epochs
 #                                 from FMNIST (default /usr/share/datasets/fashion-mnist)
+# Prepare with bench/gpu_prepare.sh on the build machine (carry build, .devlibs, .devdata).
 # cuDNN and cuBLAS are loaded at run time: where only PyTorch's pip packages carry them, their lib
 # folders are put on LD_LIBRARY_PATH (and cuDNN's include folder on the compiler's path).
 set -uo pipefail
@@ -25,7 +26,10 @@ for pkg in cudnn cublas; do
     [ -d "$d/include" ] && export CPATH="$d/include:${CPATH:-}"
 done
 [ -d /usr/local/cuda/lib64 ] && export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-[ -d .devlibs ] && export LD_LIBRARY_PATH="$ROOT/.devlibs:${LD_LIBRARY_PATH:-}" # carried libjpeg/libpng
+# carried by bench/gpu_prepare.sh: libjpeg/libpng/libgomp for a carried build, and the dataset
+[ -d .devlibs ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$ROOT/.devlibs"
+[ -d .devdata/fashion-mnist ] && export FMNIST=${FMNIST:-$ROOT/.devdata/fashion-mnist}
+export ALEXNET_FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
 say "$(date -u '+%Y-%m-%d %H:%M UTC') $(nvidia-smi -L 2>&1 | head -n 1)"
 
 # build here, or use a carried build/ when this machine lacks the JPEG/PNG headers
