@@ -192,8 +192,14 @@ TEST(cli_bench_model) {
     expect_error("train --model convnet4 --data /nonexistent --precision fp16", "--precision must be fp32 or bf16");
     expect_error("bench --model alexnet --device tpu", "--device must be cpu or cuda");
     /* without a GPU (this build with CUDA, or a CPU-only build), --device cuda says why and stops */
-    if (cuda_init(NULL, 0) != 0)
-        expect_error("bench --model alexnet --device cuda --steps 1", cuda_built() ? "--device cuda: no CUDA GPU" : "no CUDA support");
+    if (cuda_init(NULL, 0) != 0) {
+        const char *why = cuda_built() ? "--device cuda: no CUDA GPU" : "no CUDA support";
+        expect_error("bench --model alexnet --device cuda --steps 1", why);
+        expect_error("train --model convnet4 --data /usr/share/datasets/fashion-mnist --device cuda --epochs 1", why);
+        expect_error("eval --model convnet4 --weights w.safetensors --data d --device cuda --precision bf16", why);
+    }
+    expect_error("train --model convnet4 --data d --device cuda --precision fp16", "--precision must be fp32, tf32 or bf16");
+    expect_error("eval --model convnet4 --weights w --data d --device tpu", "--device must be cpu or cuda");
     expect_error("bench --model alexnet --device cuda --precision fp8", "--precision must be fp32, tf32 or bf16");
     expect_error("bench --model nosuch", "unknown model 'nosuch'");
     expect_error("bench --model alexnet --batch 0", "--batch must be >= 1");
