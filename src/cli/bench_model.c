@@ -5,6 +5,7 @@
  * uploaded once, and every step waited for.
  * The last line is `images/s: X`, the figure bench/speed.sh puts beside PyTorch's. */
 #include "commands.h"
+#include "../cpu/gemm.h"
 #include "../cpu/peak.h"
 #include "../cuda/cuda_api.h"
 #include "../cuda/gpu_net.h"
@@ -35,6 +36,13 @@ static double layer_bytes(const Layer *l, int batch, int backward) {
     double p = (double)(l->w_size + l->b_size);
     return 4.0 * (backward ? 2.0 * in + out + 2.0 * p : in + out + p);
 }
+
+/* The rate the products can reach: the float32 FMA peak, or in bf16 mode on AVX512_BF16 dot
+ * products (gemm_bf16_dot) the rate of those */
+static double machine_peak(int threads) {
+    return gemm_bf16_dot() ? cpu_bf16_dot_gflops(threads, 0.5) : cpu_fma_peak_gflops(threads, 0.5);
+}
+static const char *peak_name(void) { return gemm_bf16_dot() ? "bf16 dot-product" : "float32 FMA"; }
 
 /* Per layer: time, GFLOP/s and % of the CPU's FMA peak; on the GPU (peak 0) the bytes instead */
 static void print_layers(const Net *net, int train, int steps, int batch, double peak) {
@@ -127,9 +135,10 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     } else {
         printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s, %d classes, input 3x%dx%d\n", model, mode, batch,
                precision, threads, threads == 1 ? "" : "s", classes, size, size);
-        peak = cpu_fma_peak_gflops(threads, 0.5);
-        printf("bench: measured float32 FMA peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n",
-               peak, threads, threads == 1 ? "" : "s", cpu_fma_isa(), flops_image / 1e9, train ? "step" : "forward");
+        peak = machine_peak(threads);
+        printf("bench: measured %s peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n", peak_name(),
+               peak, threads, threads == 1 ? "" : "s", gemm_bf16_dot() ? "AVX512_BF16" : cpu_fma_isa(), flops_image / 1e9,
+               train ? "step" : "forward");
         fflush(stdout);
     }
 
@@ -162,10 +171,10 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     if (rc) goto done;
     if (!gpu) { /* measured again after the steps, keeping the higher: a slow spell of this VM at the start
                  * would otherwise understate the peak (and overstate the percentages) */
-        double again = cpu_fma_peak_gflops(threads, 0.5);
+        double again = machine_peak(threads);
         if (again > peak) {
             peak = again;
-            printf("bench: FMA peak measured again after the steps: %.1f GFLOP/s\n", peak);
+            printf("bench: %s peak measured again after the steps: %.1f GFLOP/s\n", peak_name(), peak);
         }
     }
     if (layers) print_layers(&net, train, timed, batch, peak);
@@ -173,7 +182,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     double gflops = flops_image * rate / 1e9;
     printf("bench: %d timed step%s after %d warm-up: %.1f ms per step, %.1f GFLOP/s", timed, timed == 1 ? "" : "s",
            warmup, per_step * 1e3, gflops);
-    if (peak > 0) printf(" (%.1f%% of the FMA peak)", 100.0 * gflops / peak);
+    if (peak > 0) printf(" (%.1f%% of the %s peak)", 100.0 * gflops / peak, peak_name());
     printf("\n");
     printf("images/s: %.1f\n", rate);
 done:

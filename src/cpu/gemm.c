@@ -26,6 +26,34 @@ static int g_bf16;
 void gemm_set_bf16(int on) { g_bf16 = on != 0; }
 int gemm_bf16(void) { return g_bf16; }
 
+/* AVX512_BF16 dot products (VDPBF16PS) for bf16 products: on where the CPU has them and they are
+ * the faster instruction (AMD Zen 4 and later: twice the float32 FMA rate; Intel's run at half the
+ * FMA rate), or as a test asked. Packed operands then hold bf16 pairs (see dot_mode). */
+static int g_dot_choice = -1;
+int gemm_bf16_dot_hw(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return an_cpu_avx512_hw() && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+void gemm_bf16_dot_override(int on) { g_dot_choice = on < 0 ? -1 : on != 0; }
+static int dot_preferred(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int amd = -1;
+    if (amd < 0) amd = __builtin_cpu_is("amd");
+    return g_dot_choice < 0 ? amd : g_dot_choice;
+#else
+    return 0;
+#endif
+}
+/* Dot mode: every packed k-row pair (k, k+1) of a slice is one 32-bit word per row of A or column
+ * of B, k in the low half and k+1 in the high half (a zero high half after an odd slice's last
+ * row), at the offsets the float32 layout gives row k/2 of the slice (the second half of each
+ * strip stays unused). */
+static inline int dot_mode(void) { return g_bf16 && an_cpu_avx512() && gemm_bf16_dot_hw() && dot_preferred(); }
+int gemm_bf16_dot(void) { return dot_mode(); }
+
 static inline float maybe_bf16(int bf, float x) { return bf ? gemm_round_bf16(x) : x; }
 
 /* c (MR x NR tile, row stride ldc) += a_pack (kc x MR) * b_pack (kc x NR): the portable version
@@ -85,10 +113,37 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
         }
     }
     ROWS(STORE)
+}
+
+/* The same tile from bf16 pairs (dot mode): kp k-pairs, each a 32-bit word per row of a and per
+ * column of b; VDPBF16PS adds both exact products of a pair to each float32 sum. */
+__attribute__((target("avx512f,avx512bf16")))
+static void micro_kernel_dot(int kp, const uint32_t *restrict a, const uint32_t *restrict b, float *restrict c,
+                             int ldc, int mr, int nr, int overwrite) {
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+#define DOT2(i) { __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]); \
+                  c##i##0 = _mm512_dpbf16_ps(c##i##0, av, b0); c##i##1 = _mm512_dpbf16_ps(c##i##1, av, b1); }
+#define DOT1(i) c##i##0 = _mm512_dpbf16_ps(c##i##0, (__m512bh)_mm512_set1_epi32((int)a[i]), b0);
+    ROWS(ZERO)
+    if (nr > 16) {
+        for (int p = 0; p < kp; p++, a += MR, b += NR) {
+            __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
+            ROWS(DOT2)
+        }
+    } else {
+        for (int p = 0; p < kp; p++, a += MR, b += NR) {
+            __m512bh b0 = (__m512bh)_mm512_load_si512(b);
+            ROWS(DOT1)
+        }
+    }
+    ROWS(STORE)
 #undef ROWS
 #undef ZERO
 #undef FMA2
 #undef FMA1
+#undef DOT2
+#undef DOT1
 #undef STORE
 }
 #endif
@@ -96,10 +151,16 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
 /* C tile (mr x nr) = or += a_pack * b_pack: AVX-512 straight to C, else the portable kernel, through
  * a scratch tile for edges and overwrites. */
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
-                         int mr, int nr, int overwrite) {
+                         int mr, int nr, int overwrite, int dot) {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (dot) {
+        micro_kernel_dot((kc + 1) / 2, (const uint32_t *)(const void *)a, (const uint32_t *)(const void *)b, c, ldc, mr,
+                         nr, overwrite);
+        return;
+    }
     if (an_cpu_avx512()) { micro_kernel_avx512(kc, a, b, c, ldc, mr, nr, overwrite); return; }
 #endif
+    (void)dot;
     if (mr == MR && nr == NR && !overwrite) { micro_kernel_generic(kc, a, b, c, ldc); return; }
     float tile[MR * NR] __attribute__((aligned(64))) = {0};
     micro_kernel_generic(kc, a, b, tile, NR);
@@ -120,6 +181,14 @@ static inline __m512 maybe_bf16_512(int bf, __m512 x) {
     __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
     r = _mm512_and_si512(r, _mm512_set1_epi32((int)0xFFFF0000u));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_castsi512_ps(r), x);
+}
+
+/* dot mode's 32-bit words from two rows of bf16-rounded floats: even in the low half, odd in the
+ * high half */
+__attribute__((target("avx512f")))
+static inline __m512i bf16_pairs(__m512 even, __m512 odd) {
+    return _mm512_or_si512(_mm512_srli_epi32(_mm512_castps_si512(even), 16),
+                           _mm512_and_si512(_mm512_castps_si512(odd), _mm512_set1_epi32((int)0xFFFF0000u)));
 }
 
 /* out[p] lane i = r[i] lane p: a 16x16 transpose in registers (unpack pairs, then pairs of pairs,
@@ -164,12 +233,19 @@ static inline void load_transpose(const float *src, size_t ld, int nrows, int co
 /* pack_a for A not transposed: rows of A are read 16 floats at a time and transposed */
 __attribute__((target("avx512f")))
 static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, float *dst) {
+    int dot = dot_mode();
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
         for (int pb = 0; pb < kc; pb += 16) {
             int cols = kc - pb < 16 ? kc - pb : 16;
             __m512 out[16];
             load_transpose(A + (size_t)(i0 + is) * lda + p0 + pb, lda, mr, cols, alpha, out);
+            if (dot) { /* pb is even; out[cols] is zero */
+                for (int q = 0; q < (cols + 1) / 2; q++)
+                    _mm512_mask_storeu_epi32(dst + (size_t)is * kc + (size_t)(pb / 2 + q) * MR, (__mmask16)0x0FFF,
+                                             bf16_pairs(out[2 * q], out[2 * q + 1]));
+                continue;
+            }
             for (int p = 0; p < cols; p++)
                 _mm512_mask_storeu_ps(dst + (size_t)is * kc + (size_t)(pb + p) * MR, (__mmask16)0x0FFF, out[p]);
         }
@@ -180,10 +256,21 @@ static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, 
 __attribute__((target("avx512f")))
 static void pack_a_cols_avx512(const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, float *dst) {
     __m512 va = _mm512_set1_ps(alpha);
-    int bf = g_bf16;
+    int bf = g_bf16, dot = dot_mode();
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
         __mmask16 m = (__mmask16)((1u << mr) - 1);
+        if (dot) {
+            for (int p = 0; p < kc; p += 2) {
+                const float *r = A + (size_t)(p0 + p) * lda + i0 + is;
+                __m512 even = maybe_bf16_512(1, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, r)));
+                __m512 odd = p + 1 < kc ? maybe_bf16_512(1, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, r + lda)))
+                                        : _mm512_setzero_ps();
+                _mm512_mask_storeu_epi32(dst + (size_t)is * kc + (size_t)(p / 2) * MR, (__mmask16)0x0FFF,
+                                         bf16_pairs(even, odd));
+            }
+            continue;
+        }
         for (int p = 0; p < kc; p++)
             _mm512_mask_storeu_ps(dst + (size_t)is * kc + (size_t)p * MR, (__mmask16)0x0FFF,
                                   maybe_bf16_512(bf, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, A + (size_t)(p0 + p) * lda + i0 + is))));
@@ -197,6 +284,19 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
         __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
         __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
         int bf = g_bf16;
+        if (dot_mode()) {
+            for (int p = 0; p < kc; p += 2) {
+                const float *src = B + (size_t)(p0 + p) * ldb + j;
+                for (int h = 0; h < 2; h++) {
+                    __mmask16 m = h ? m1 : m0;
+                    __m512 even = maybe_bf16_512(1, _mm512_maskz_loadu_ps(m, src + 16 * h));
+                    __m512 odd = p + 1 < kc ? maybe_bf16_512(1, _mm512_maskz_loadu_ps(m, src + ldb + 16 * h))
+                                            : _mm512_setzero_ps();
+                    _mm512_store_si512(d0 + (p / 2) * NR + 16 * h, bf16_pairs(even, odd));
+                }
+            }
+            return;
+        }
         for (int p = 0; p < kc; p++) {
             const float *src = B + (size_t)(p0 + p) * ldb + j;
             _mm512_store_ps(d0 + p * NR, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m0, src)));
@@ -204,12 +304,18 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
         }
         return;
     }
+    int dot = dot_mode();
     for (int h = 0; h < NR; h += 16) { /* B^T rows j+h .. j+h+15, 16 of its columns at a time */
         int rows = nr - h < 0 ? 0 : (nr - h < 16 ? nr - h : 16);
         for (int pb = 0; pb < kc; pb += 16) {
             int cols = kc - pb < 16 ? kc - pb : 16;
             __m512 out[16];
             load_transpose(B + (size_t)(j + h) * ldb + p0 + pb, ldb, rows, cols, 1.0f, out);
+            if (dot) {
+                for (int q = 0; q < (cols + 1) / 2; q++)
+                    _mm512_store_si512(d0 + (size_t)(pb / 2 + q) * NR + h, bf16_pairs(out[2 * q], out[2 * q + 1]));
+                continue;
+            }
             for (int p = 0; p < cols; p++) _mm512_store_ps(d0 + (size_t)(pb + p) * NR + h, out[p]);
         }
     }
@@ -227,6 +333,23 @@ static void pack_b_row_avx512(float *d, size_t strip_stride, int n, const float 
         __mmask16 m1 = r >= 32 ? (__mmask16)0xFFFF : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
         _mm512_store_ps(d, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m0, row + j)));
         _mm512_store_ps(d + 16, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m1, row + j + 16)));
+    }
+}
+
+/* the same for dot mode: row k of a slice into the low (k even) or high (k odd) halves of its
+ * pair's words; the slice's last row, when kc is odd, writes whole words with a zero high half */
+__attribute__((target("avx512f,avx512bw")))
+static void pack_b_row_dot_avx512(float *d, size_t strip_stride, int n, const float *row, int odd, int last) {
+    __mmask32 halves = last ? 0xFFFFFFFFu : odd ? 0xAAAAAAAAu : 0x55555555u;
+    for (int j = 0; j < n; j += NR, d += strip_stride) {
+        int r = n - j;
+        __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+        __mmask16 m1 = r >= 32 ? (__mmask16)0xFFFF : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __m512i w0 = _mm512_castps_si512(maybe_bf16_512(1, _mm512_maskz_loadu_ps(m0, row + j)));
+        __m512i w1 = _mm512_castps_si512(maybe_bf16_512(1, _mm512_maskz_loadu_ps(m1, row + j + 16)));
+        if (!odd) w0 = _mm512_srli_epi32(w0, 16), w1 = _mm512_srli_epi32(w1, 16);
+        _mm512_mask_storeu_epi16(d, halves, w0);
+        _mm512_mask_storeu_epi16(d + 16, halves, w1);
     }
 }
 #endif
@@ -325,6 +448,12 @@ void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row) {
     size_t npad = (size_t)(N + NR - 1) / NR * NR;
     float *d = Bp + (size_t)p0 * npad + (size_t)(k - p0) * NR;
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (dot_mode()) {
+        int r = k - p0;
+        pack_b_row_dot_avx512(Bp + (size_t)p0 * npad + (size_t)(r / 2) * NR, (size_t)NR * kc, N, row, r & 1,
+                              !(r & 1) && r == kc - 1);
+        return;
+    }
     if (an_cpu_avx512()) { pack_b_row_avx512(d, (size_t)NR * kc, N, row); return; }
 #endif
     for (int j = 0; j < N; j += NR, d += (size_t)NR * kc)
@@ -335,10 +464,20 @@ void gemm_packed_ab(int M, int N, int K, const float *Ap, const float *Bp, float
     gemm_core(0, 0, M, N, K, 1.0f, NULL, 0, Ap, NULL, 0, Bp, beta, C, ldc);
 }
 
+/* entry (row p, lane i) of a dot-mode packed strip `width` lanes wide, as a float */
+static float packed_pair_at(const float *strip, int width, int p, int i) {
+    uint32_t w;
+    memcpy(&w, strip + (size_t)(p / 2) * width + i, 4);
+    w = p & 1 ? w & 0xFFFF0000u : w << 16;
+    float x;
+    memcpy(&x, &w, 4);
+    return x;
+}
+
 /* gemm_packed as plain loops (float64 sums), reading A out of its packed layout */
 void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
                      float *C, int ldc) {
-    int mc_blk = row_block(M), ks = slice_len(K);
+    int mc_blk = row_block(M), ks = slice_len(K), dot = dot_mode();
     size_t mpad = (size_t)(M + MR - 1) / MR * MR;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -346,7 +485,8 @@ void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const fl
             for (int k = 0; k < K; k++) {
                 int p0 = k / ks * ks, kc = K - p0 < ks ? K - p0 : ks, i0 = i / mc_blk * mc_blk;
                 int is = (i - i0) / MR * MR;
-                double a = Ap[(size_t)p0 * mpad + (size_t)(i0 + is) * kc + (size_t)(k - p0) * MR + (i - i0 - is)];
+                double a = dot ? packed_pair_at(Ap + (size_t)p0 * mpad + (size_t)(i0 + is) * kc, MR, k - p0, i - i0 - is)
+                               : Ap[(size_t)p0 * mpad + (size_t)(i0 + is) * kc + (size_t)(k - p0) * MR + (i - i0 - is)];
                 acc += a * maybe_bf16(g_bf16, trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
             }
             float *c = &C[(size_t)i * ldc + j];
@@ -370,7 +510,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                       const float *Ap, const float *B, int ldb, const float *Bp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (Ap && K > 0) alpha = 1.0f;
-    int work = K > 0 && alpha != 0.0f;
+    int work = K > 0 && alpha != 0.0f, dot = dot_mode();
     int ks = slice_len(K), kc_max = K < ks ? K : ks, nc_max = N < NC ? N : NC;
     float *bpack = work && !Bp ? pack_buffer((size_t)kc_max * (nc_max + NR)) : NULL;
     if (work && !bpack && !Bp) {
@@ -425,7 +565,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                         for (int is = 0; is < mc; is += MR) {
                             int mr = mc - is < MR ? mc - is : MR;
                             float *c = C + (size_t)(i0 + is) * ldc + j0 + jt + js;
-                            micro_kernel(kc, ablk + (size_t)is * kc, bp, c, ldc, mr, nr, overwrite);
+                            micro_kernel(kc, ablk + (size_t)is * kc, bp, c, ldc, mr, nr, overwrite, dot);
                         }
                     }
                 } /* the barrier here keeps the panel until every task is done with it */

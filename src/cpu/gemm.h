@@ -35,6 +35,15 @@ void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const fl
  * round the same way. Set it before starting work, not during a product. */
 void gemm_set_bf16(int on);
 int gemm_bf16(void);
+/* Whether bf16 products run on AVX512_BF16 dot products (VDPBF16PS: both exact products of a k pair
+ * added to the float32 sum), rather than on the float32 kernels with rounded operands: where the
+ * CPU has them and they are the faster instruction (AMD; on Intel they run at half the FMA rate),
+ * in bf16 mode. The sums then run over k pairs, so they may differ from the float32 kernels'
+ * in the last bits. gemm_bf16_dot_override(1 or 0) forces the choice where the CPU can (tests),
+ * -1 restores it. */
+int gemm_bf16_dot(void);
+int gemm_bf16_dot_hw(void);
+void gemm_bf16_dot_override(int on);
 /* x rounded to the nearest bfloat16 (ties to even), as a float; NaN stays NaN, overflow gives inf */
 static inline float gemm_round_bf16(float x) {
     uint32_t b;
