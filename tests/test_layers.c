@@ -870,3 +870,39 @@ TEST(layers_fused_relu) {
     CHECK(ok, "lrn backward with the relu mask differs from mask * lrn backward");
     free(x), free(w), free(b), free(y0), free(y1), free(lx), free(dy), free(ly), free(sc), free(d0), free(d1);
 }
+
+/* Small batches from bfloat16 weights (net_freeze_bf16's path): the products bf16 mode computes,
+ * to float32 accuracy (1e-5 of sum |w x|), plus the bias; and the weights converted exactly. */
+TEST(layers_linear_bf16_weights) {
+    static const int shapes[][2] = {{37, 19}, {1030, 33}};
+    for (int s = 0; s < 2; s++)
+        for (int n = 1; n <= LINEAR_BF16W_MAX_N; n++) {
+            int in = shapes[s][0], out = shapes[s][1];
+            float *x = frand((size_t)n * in, 31 + s, -1, 1), *w = frand((size_t)out * in, 32 + s, -1, 1);
+            float *b = frand(out, 33 + s, -1, 1), *y = fnan((size_t)n * out);
+            uint16_t *w16 = malloc((size_t)out * in * sizeof *w16);
+            linear_weights_to_bf16((size_t)out * in, w, w16);
+            for (size_t j = 0; j < (size_t)out * in; j++) {
+                float r = gemm_round_bf16(w[j]);
+                uint32_t bits;
+                memcpy(&bits, &r, 4);
+                CHECK(w16[j] == bits >> 16 && (bits & 0xFFFFu) == 0, "w16[%zu] = %04x, want %08x", j, w16[j], bits);
+                if (w16[j] != bits >> 16) break;
+            }
+            CHECK(linear_forward_bf16w(n, in, out, x, w16, b, y) == 0, "linear_forward_bf16w failed");
+            double worst = 0.0;
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < out; o++) {
+                    double sr = 0.0, sa = 0.0;
+                    for (int k = 0; k < in; k++) {
+                        double p = (double)gemm_round_bf16(w[(size_t)o * in + k]) * gemm_round_bf16(x[(size_t)i * in + k]);
+                        sr += p, sa += fabs(p);
+                    }
+                    double e = fabs(y[(size_t)i * out + o] - (sr + b[o])) / (sa + fabs(b[o]));
+                    if (!(e <= worst)) worst = e;
+                }
+            CHECK(worst <= 1e-5, "in=%d out=%d n=%d: %.3g of sum |w x| from the rounded operands' product", in, out, n,
+                  worst);
+            free(x), free(w), free(b), free(y), free(w16);
+        }
+}

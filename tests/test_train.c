@@ -34,6 +34,36 @@ static char *read_file(const char *path) {
     return strdup(buf);
 }
 
+/* net_freeze_bf16: in bf16 mode, small batches read the fully connected layers' bfloat16 copy and
+ * give the logits of bf16 mode to float32 accuracy; the copy goes when SGD changes the weights,
+ * and float32 mode makes none. */
+TEST(net_freeze_bf16_small_batches) {
+    Net net;
+    CHECK(net_create(&net, model_find("convnet4"), 1, 10, 28, 4) == 0, "%s", an_last_error());
+    net_init(&net, 3);
+    for (size_t i = 0; i < (size_t)4 * 28 * 28; i++) net.input[i] = an_uniform(5, i) - 0.5f;
+    CHECK(net_freeze_bf16(&net) == 0 && net.frozen_bf16 == NULL, "float32 mode made a bf16 copy");
+    gemm_set_bf16(1);
+    for (int n = 1; n <= 4; n++) {
+        float want[40], got[40];
+        memcpy(want, net_forward(&net, n, 0, 0), (size_t)n * 10 * sizeof(float));
+        CHECK(net_freeze_bf16(&net) == 0 && net.frozen_bf16 != NULL, "no bf16 copy");
+        memcpy(got, net_forward(&net, n, 0, 0), (size_t)n * 10 * sizeof(float));
+        double worst = 0.0, big = 1.0;
+        for (int i = 0; i < n * 10; i++) {
+            if (fabs(want[i]) > big) big = fabs(want[i]);
+            if (!(fabs(got[i] - want[i]) <= worst)) worst = fabs(got[i] - want[i]);
+        }
+        CHECK(worst <= 2e-5 * big, "n=%d: frozen logits differ by %g (largest %g)", n, worst, big);
+        float *momentum = calloc(net.nparams, sizeof(float));
+        memset(net.grads, 0, net.nparams * sizeof(float));
+        CHECK(net_sgd(&net, momentum, 0.01f, 0.9f, 0.0f) == 0 && net.frozen_bf16 == NULL, "net_sgd kept the copy");
+        free(momentum);
+    }
+    gemm_set_bf16(0);
+    net_free(&net);
+}
+
 /* Training accuracy on a few thousand real images rises far above chance (10%). */
 TEST(train_convnet4_fashion_mnist) {
     char out[300];

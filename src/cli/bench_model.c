@@ -119,6 +119,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     int *labels = malloc((size_t)batch * sizeof *labels);
     if (train && !(momentum = an_alloc(net.nparams * sizeof(float), "momentum"))) { rc = -1; goto done; }
     if (!labels) { rc = an_error("out of memory (labels)"); goto done; }
+    if (!train && !gpu && net_freeze_bf16(&net)) { rc = -1; goto done; } /* inference: as classify does */
     /* synthetic images: pixels minus a mean, in the 0..255 units of the paper's input */
     size_t in_count = (size_t)batch * 3 * size * size;
     for (size_t i = 0; i < in_count; i++) net.input[i] = 100.0f * (an_uniform(7, i) - 0.5f);

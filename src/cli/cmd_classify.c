@@ -111,7 +111,7 @@ int cmd_classify(int argc, char **argv) {
     StFile file;
     if (checkpoint_load_net(weights, spec, 1, &net, &norm, &file)) return fail();
     st_free(&file);
-    if (gpu && net_to_gpu(&net, gpu_math, NULL)) {
+    if (gpu ? net_to_gpu(&net, gpu_math, NULL) : net_freeze_bf16(&net)) { /* freeze: bf16 mode only */
         net_free(&net), norm_free(&norm);
         return fail();
     }

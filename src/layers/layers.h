@@ -23,6 +23,13 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
 
 /* ---- fully connected (linear.c): x (n, in) -> y (n, out) = x w^T + b, w (out, in) ---- */
 void linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+/* The same for n <= LINEAR_BF16W_MAX_N from weights already in bfloat16 (w16: the upper halves of
+ * the rounded floats), x rounded as read: what bf16 mode computes, reading half the bytes.
+ * 0, or -1 (no memory for the rounded x: use linear_forward). */
+enum { LINEAR_BF16W_MAX_N = 4 };
+int linear_forward_bf16w(int n, int in, int out, const float *x, const uint16_t *w16, const float *b, float *y);
+/* w (count floats) rounded to bfloat16 into w16 */
+void linear_weights_to_bf16(size_t count, const float *w, uint16_t *w16);
 void linear_backward(int n, int in, int out, const float *x, const float *w, const float *dy,
                      float *dx, float *dw, float *db);
 

@@ -30,6 +30,41 @@ static void linear_dots(int n, int in, int out, const float *x, const float *w, 
     }
 }
 
+/* sum over k of float(w16[k]) * xr[k], xr already rounded: the bf16 weights widened by a shift */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static float dot_bf16w(int in, const uint16_t *restrict w16, const float *restrict xr) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int k = 0; k < in; k++) {
+        uint32_t bits = (uint32_t)w16[k] << 16;
+        float wk;
+        memcpy(&wk, &bits, 4);
+        acc += wk * xr[k];
+    }
+    return acc;
+}
+
+int linear_forward_bf16w(int n, int in, int out, const float *x, const uint16_t *w16, const float *b, float *y) {
+    float *xr = an_thread_buffer(AN_BUF_LINEAR_T, (size_t)n * in * sizeof(float)); /* x rounded */
+    if (!xr) return -1;
+    for (size_t k = 0; k < (size_t)n * in; k++) xr[k] = gemm_round_bf16(x[k]);
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < out; o++)
+        for (int i = 0; i < n; i++)
+            y[(size_t)i * out + o] = dot_bf16w(in, w16 + (size_t)o * in, xr + (size_t)i * in) + (b ? b[o] : 0.0f);
+    return 0;
+}
+
+void linear_weights_to_bf16(size_t count, const float *w, uint16_t *w16) {
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < count; j++) {
+        float r = gemm_round_bf16(w[j]);
+        uint32_t bits;
+        memcpy(&bits, &r, 4);
+        w16[j] = (uint16_t)(bits >> 16);
+    }
+}
+
 void linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y) {
     float *yt = n <= LINEAR_DOT_MAX_N ? NULL : an_thread_buffer(AN_BUF_LINEAR_T, (size_t)out * n * sizeof(float));
     if (n <= LINEAR_DOT_MAX_N) {

@@ -76,6 +76,7 @@ typedef struct Net {
     int train;                /* whether it ran in training mode (dropout active) */
     struct GpuNet *gpu;       /* set by net_to_gpu: the passes run there (src/cuda/gpu_net.h) */
     int gpu_input_sent;       /* net_set_input already sent the batch (else net_forward sends input) */
+    uint16_t *frozen_bf16;    /* net_freeze_bf16: bfloat16 copies of the fully connected weights */
 } Net;
 
 /* Build the net for in_c channels, `classes` outputs, input in_size (spec->in_size if nonzero) and
@@ -94,6 +95,12 @@ int net_set_input(Net *net, const float *x, int n);
 /* Softmax probabilities of the last forward pass into net->probs; with labels also the mean loss
  * into *loss and the logits' gradient (net->dlogits, or on the GPU). 0, or -1 on a GPU error. */
 int net_loss(Net *net, const int *labels, float *loss);
+/* For inference in bf16 mode (gemm_bf16) on the CPU: the weights will not change any more, so the
+ * fully connected layers keep a bfloat16 copy of theirs, and small batches (at most 4 images, the
+ * memory-bound case) read it instead of the float32 weights: half the bytes, the same products as
+ * bf16 mode computes. No-op in float32 mode or on the GPU. net_sgd and net_init drop the copy. 0,
+ * or -1 with an_error() (out of memory). */
+int net_freeze_bf16(Net *net);
 /* Backward from net->dlogits: fills net->grads. Returns 0 or -1. */
 int net_backward(Net *net);
 

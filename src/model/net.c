@@ -1,6 +1,7 @@
 /* net.c: builds a network from a ModelSpec and runs it: shapes, the parameter block, buffers,
  * initialisation, forward, loss, backward, named tensors, the layer table. */
 #include "model.h"
+#include "../cpu/gemm.h"
 #include "../cuda/gpu_net.h"
 #include "../train/sgd.h"
 #include "../util/common.h"
@@ -109,7 +110,7 @@ void net_free(Net *net) {
     gpu_net_free(net->gpu);
     an_free(net->params), an_free(net->grads), an_free(net->input);
     an_free(net->probs), an_free(net->dlogits);
-    an_free(net->dbuf[0]), an_free(net->dbuf[1]);
+    an_free(net->dbuf[0]), an_free(net->dbuf[1]), an_free(net->frozen_bf16);
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
         if (!(l->spec && l->spec->kind == LAYER_RELU && l->relu_in_conv)) an_free(l->out);
@@ -119,6 +120,8 @@ void net_free(Net *net) {
 }
 
 void net_init(Net *net, uint64_t seed) {
+    an_free(net->frozen_bf16);
+    net->frozen_bf16 = NULL;
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = &net->layers[i];
         if (!l->w_size) continue;
@@ -165,7 +168,12 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
             if (conv_forward(&cs, x, w, b, l->out)) return NULL;
             break;
         }
-        case LAYER_LINEAR: linear_forward(n, l->fan_in, l->out_c, x, w, b, l->out); break;
+        case LAYER_LINEAR:
+            if (net->frozen_bf16 && gemm_bf16() && n <= LINEAR_BF16W_MAX_N &&
+                !linear_forward_bf16w(n, l->fan_in, l->out_c, x, net->frozen_bf16 + l->w_off, b, l->out))
+                break;
+            linear_forward(n, l->fan_in, l->out_c, x, w, b, l->out);
+            break;
         case LAYER_RELU:
             if (!l->relu_in_conv) relu_forward(in_count, x, l->out); /* else done, in place */
             break;
@@ -254,7 +262,24 @@ int net_set_input(Net *net, const float *x, int n) {
     return 0;
 }
 
+int net_freeze_bf16(Net *net) {
+    if (!gemm_bf16() || net->gpu || net->frozen_bf16) return 0;
+    if (!(net->frozen_bf16 = an_alloc(net->nparams * sizeof(uint16_t), "bfloat16 weights"))) return -1;
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = &net->layers[i];
+        if (l->spec->kind == LAYER_LINEAR)
+            linear_weights_to_bf16(l->w_size, net->params + l->w_off, net->frozen_bf16 + l->w_off);
+    }
+    return 0;
+}
+
+static void net_thaw(Net *net) {
+    an_free(net->frozen_bf16);
+    net->frozen_bf16 = NULL;
+}
+
 int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay) {
+    net_thaw(net); /* the weights change */
     if (net->gpu) return gpu_net_sgd(net->gpu, lr, momentum_coef, weight_decay);
     sgd_update(net->nparams, net->params, net->grads, momentum, lr, momentum_coef, weight_decay);
     return 0;
