@@ -12,6 +12,8 @@
 
 #define CONV_CHUNKS 16
 
+static int is_pointwise(const ConvShape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
+
 void conv_shape_init(ConvShape *s) {
     s->out_h = (s->h + 2 * s->pad - s->k) / s->stride + 1;
     s->out_w = (s->w + 2 * s->pad - s->k) / s->stride + 1;
@@ -70,15 +72,23 @@ static void im2col_row(const ConvShape *s, const float *plane, int ky, int kx, f
     }
 }
 
-/* x (cg, h, w) of one image and group -> cols (cg*k*k, oh*ow); parallel over channels when
- * called outside a parallel region (a batch smaller than the thread count) */
-static void im2col(const ConvShape *s, int cg, const float *x, float *cols) {
-    int k = s->k, P = s->out_h * s->out_w;
+/* x (cg, h, w) of one image and group -> cols (cg*k*k, oh*ow), rows ld floats apart; parallel
+ * over channels when called outside a parallel region (a batch smaller than the thread count) */
+static void im2col(const ConvShape *s, int cg, const float *x, float *cols, size_t ld) {
+    int k = s->k;
 #pragma omp parallel for schedule(static) if (!omp_in_parallel() && cg > 1)
     for (int c = 0; c < cg; c++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++)
-                im2col_row(s, x + (size_t)c * s->h * s->w, ky, kx, cols + ((size_t)(c * k + ky) * k + kx) * P);
+                im2col_row(s, x + (size_t)c * s->h * s->w, ky, kx, cols + ((size_t)(c * k + ky) * k + kx) * ld);
+}
+
+/* Images per weight-gradient product: enough that the product sums over about CONV_DW_SPAN
+ * output positions (13x13 planes: 4 images), so that each pass over the gradient's tiles carries
+ * more work; 1 for pointwise convolutions (their input is used in place). */
+#define CONV_DW_SPAN 512
+static int dw_images(const ConvShape *s, int P) {
+    return is_pointwise(s) ? 1 : (CONV_DW_SPAN + P - 1) / P;
 }
 
 /* The same straight into gemm's packed layout (gemm_pack_b_row), each row built in a per-thread
@@ -123,7 +133,6 @@ static void col2im(const ConvShape *s, int cg, const float *cols, float *dx) {
             }
 }
 
-static int is_pointwise(const ConvShape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
 
 /* One image: x (c, h, w) -> y (out_c, oh, ow), with the packed weights (wp floats per group) and
  * cols as the packed im2col workspace (NULL for pointwise); then bias and the fused ReLU while it
@@ -203,10 +212,15 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
         if (!(wtpack = an_thread_buffer(AN_BUF_CONV_WT, (size_t)G * wp * sizeof(float)))) return -1;
         for (int g = 0; g < G; g++) gemm_pack_a(1, K, og, 1.0f, w + (size_t)g * og * K, K, wtpack + g * wp);
     }
+    int m_max = dw_images(s, P); /* images per weight-gradient product */
+    size_t span_max = (size_t)m_max * P;
 #pragma omp parallel
     {
-        float *cols = an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * P * sizeof(float));
-        if (!cols) {
+        /* cols: im2col of m images side by side (K, m P), later each image's dcols (K, P);
+         * dym: their output gradients side by side (og, m P) */
+        float *cols = an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * span_max * sizeof(float));
+        float *dym = m_max > 1 ? an_thread_buffer(AN_BUF_CONV_DY, (size_t)og * span_max * sizeof(float)) : NULL;
+        if (!cols || (m_max > 1 && !dym)) {
 #pragma omp atomic write
             failed = 1;
         }
@@ -215,18 +229,30 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
             if (failed) continue;
             float *dwp = partial + (size_t)ch * wsize;
             int i0 = (int)((long)s->n * ch / chunks), i1 = (int)((long)s->n * (ch + 1) / chunks);
-            for (int i = i0; i < i1; i++) {
-                if (dx) memset(dx + i * in_img, 0, in_img * sizeof(float));
+            for (int i = i0; i < i1; i += m_max) {
+                int m = i1 - i < m_max ? i1 - i : m_max;
+                size_t span = (size_t)m * P;
+                if (dx) memset(dx + i * in_img, 0, m * in_img * sizeof(float));
                 for (int g = 0; g < G; g++) {
-                    const float *xg = x + i * in_img + (size_t)g * cg * s->h * s->w;
-                    const float *dyg = dy + i * out_img + (size_t)g * og * P;
-                    const float *wtg = wtpack ? wtpack + g * wp : NULL;
-                    const float *B = xg;
-                    if (!is_pointwise(s)) { im2col(s, cg, xg, cols); B = cols; }
-                    /* dw_g (og, K) += dy_g (og, P) * cols^T (P, K) */
-                    gemm(0, 1, og, K, P, 1.0f, dyg, P, B, P, i == i0 ? 0.0f : 1.0f, dwp + (size_t)g * og * K, K);
-                    if (dx) {
-                        float *dxg = dx + i * in_img + (size_t)g * cg * s->h * s->w;
+                    size_t xoff = (size_t)g * cg * s->h * s->w, yoff = (size_t)g * og * P;
+                    /* dw_g (og, K) += dy_g (og, m P) * cols^T (m P, K), over images i .. i+m-1 */
+                    const float *A = dy + i * out_img + yoff, *B = x + i * in_img + xoff; /* m = 1, pointwise */
+                    if (!is_pointwise(s)) {
+                        for (int j = 0; j < m; j++) im2col(s, cg, x + (i + j) * in_img + xoff, cols + (size_t)j * P, span);
+                        B = cols;
+                    }
+                    if (m > 1) {
+                        for (int o = 0; o < og; o++)
+                            for (int j = 0; j < m; j++)
+                                memcpy(dym + o * span + (size_t)j * P, dy + (i + j) * out_img + yoff + (size_t)o * P,
+                                       P * sizeof(float));
+                        A = dym;
+                    }
+                    gemm(0, 1, og, K, (int)span, 1.0f, A, (int)span, B, (int)span, i == i0 ? 0.0f : 1.0f,
+                         dwp + (size_t)g * og * K, K);
+                    for (int j = 0; dx && j < m; j++) {
+                        const float *wtg = wtpack + g * wp, *dyg = dy + (i + j) * out_img + yoff;
+                        float *dxg = dx + (i + j) * in_img + xoff;
                         if (is_pointwise(s)) {
                             gemm_packed(0, K, P, og, wtg, dyg, P, 0.0f, dxg, P);
                         } else { /* dcols (K, P) = w_g^T (K, og) * dy_g (og, P) */
@@ -251,5 +277,5 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
             db[o] = (float)acc;
         }
     }
-    return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)K * P * 4) : 0;
+    return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)(K + og) * span_max * 4) : 0;
 }

@@ -37,6 +37,7 @@ void an_cpu_avx512_override(int on);
  * avoids a fresh mmap and page faults for every large temporary (a 200 KB malloc is an mmap).
  * Freed when the thread exits. NULL when out of memory (an_error set). One owner per slot: */
 enum { AN_BUF_GEMM_PACK, AN_BUF_RESIZE_TMP, AN_BUF_RESIZE_WINDOW, AN_BUF_RESIZE_TABLES, AN_BUF_CONV_COLS,
-       AN_BUF_CONV_PARTIAL, AN_BUF_CONV_WT, AN_BUF_LINEAR_T, AN_BUF_LRN, AN_BUF_POOL, AN_BUF_CONV_ROW, AN_BUF_COUNT };
+       AN_BUF_CONV_PARTIAL, AN_BUF_CONV_WT, AN_BUF_LINEAR_T, AN_BUF_LRN, AN_BUF_POOL, AN_BUF_CONV_ROW,
+       AN_BUF_CONV_DY, AN_BUF_COUNT };
 void *an_thread_buffer(int slot, size_t bytes);
 #endif
