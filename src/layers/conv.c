@@ -113,13 +113,13 @@ static int im2col_packed(const ConvShape *s, int cg, const float *x, float *bp) 
     return failed ? -1 : 0;
 }
 
-/* cols (cg*k*k, oh*ow) accumulated into dx (cg, h, w) */
-static void col2im(const ConvShape *s, int cg, const float *cols, float *dx) {
+/* cols (cg*k*k, oh*ow), rows ld floats apart, accumulated into dx (cg, h, w) */
+static void col2im(const ConvShape *s, int cg, const float *cols, size_t ld, float *dx) {
     int k = s->k, oh = s->out_h, ow = s->out_w, st = s->stride, pad = s->pad;
     for (int c = 0; c < cg; c++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
-                const float *row = cols + ((size_t)(c * k + ky) * k + kx) * oh * ow;
+                const float *row = cols + ((size_t)(c * k + ky) * k + kx) * ld;
                 float *plane = dx + (size_t)c * s->h * s->w;
                 int lo, hi;
                 valid_range(ow, st, pad, kx, s->w, &lo, &hi);
@@ -250,16 +250,15 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
                     }
                     gemm(0, 1, og, K, (int)span, 1.0f, A, (int)span, B, (int)span, i == i0 ? 0.0f : 1.0f,
                          dwp + (size_t)g * og * K, K);
-                    for (int j = 0; dx && j < m; j++) {
-                        const float *wtg = wtpack + g * wp, *dyg = dy + (i + j) * out_img + yoff;
-                        float *dxg = dx + (i + j) * in_img + xoff;
-                        if (is_pointwise(s)) {
-                            gemm_packed(0, K, P, og, wtg, dyg, P, 0.0f, dxg, P);
-                        } else { /* dcols (K, P) = w_g^T (K, og) * dy_g (og, P) */
-                            gemm_packed(0, K, P, og, wtg, dyg, P, 0.0f, cols, P);
-                            col2im(s, cg, cols, dxg);
-                        }
+                    if (!dx) continue;
+                    const float *wtg = wtpack + g * wp;
+                    if (is_pointwise(s)) { /* m = 1: dx_g (K, P) = w_g^T (K, og) * dy_g (og, P) */
+                        gemm_packed(0, K, P, og, wtg, A, P, 0.0f, dx + i * in_img + xoff, P);
+                        continue;
                     }
+                    /* dcols (K, m P) = w_g^T (K, og) * dy_g (og, m P), into cols (done with) */
+                    gemm_packed(0, K, (int)span, og, wtg, A, (int)span, 0.0f, cols, (int)span);
+                    for (int j = 0; j < m; j++) col2im(s, cg, cols + (size_t)j * P, span, dx + (i + j) * in_img + xoff);
                 }
             }
         }
