@@ -39,7 +39,7 @@ int gemm_bf16(void);
  * added to the float32 sum), rather than on the float32 kernels with rounded operands: where the
  * CPU has them and they are the faster instruction (AMD; on Intel they run at half the FMA rate),
  * in bf16 mode. The sums then run over k pairs, so they may differ from the float32 kernels'
- * in the last bits. gemm_bf16_dot_override(1 or 0) forces the choice where the CPU can (tests),
+ * in the last bits, and operands or sums below 2^-126 (subnormal) count as zero, as in AMX. gemm_bf16_dot_override(1 or 0) forces the choice where the CPU can (tests),
  * -1 restores it. */
 int gemm_bf16_dot(void);
 int gemm_bf16_dot_hw(void);
