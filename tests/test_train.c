@@ -34,34 +34,61 @@ static char *read_file(const char *path) {
     return strdup(buf);
 }
 
-/* net_freeze_bf16: in bf16 mode, small batches read the fully connected layers' bfloat16 copy and
- * give the logits of bf16 mode to float32 accuracy; the copy goes when SGD changes the weights,
- * and float32 mode makes none. */
+/* net_freeze_bf16: in bf16 mode, small batches read the fully connected layers' bfloat16 copy
+ * (changing the float32 weights afterwards does not move the logits) and give the logits of bf16
+ * mode to float32 accuracy; freezing again copies the weights again; SGD drops the copy, and the
+ * next forward pass sees the updated weights. float32 mode, and a network built for batches of
+ * more than 4, make no copy. */
+static double max_diff(const float *a, const float *b, int n, double *big) {
+    double worst = 0.0;
+    *big = 1.0;
+    for (int i = 0; i < n; i++) {
+        if (fabs(b[i]) > *big) *big = fabs(b[i]);
+        if (!(fabs(a[i] - b[i]) <= worst)) worst = fabs(a[i] - b[i]);
+    }
+    return worst;
+}
+
 TEST(net_freeze_bf16_small_batches) {
-    Net net;
+    Net net, wide;
     CHECK(net_create(&net, model_find("convnet4"), 1, 10, 28, 4) == 0, "%s", an_last_error());
+    CHECK(net_create(&wide, model_find("convnet4"), 1, 10, 28, 5) == 0, "%s", an_last_error());
     net_init(&net, 3);
     for (size_t i = 0; i < (size_t)4 * 28 * 28; i++) net.input[i] = an_uniform(5, i) - 0.5f;
     CHECK(net_freeze_bf16(&net) == 0 && net.frozen_bf16 == NULL, "float32 mode made a bf16 copy");
     gemm_set_bf16(1);
+    CHECK(net_freeze_bf16(&wide) == 0 && wide.frozen_bf16 == NULL, "a copy for batches of 5");
+    const Layer *fc = &net.layers[net.nlayers - 1];
+    CHECK(fc->spec->kind == LAYER_LINEAR, "convnet4 should end in a fully connected layer");
+    float *saved = malloc(fc->w_size * sizeof(float)), *momentum = calloc(net.nparams, sizeof(float));
     for (int n = 1; n <= 4; n++) {
         float want[40], got[40];
+        double big;
         memcpy(want, net_forward(&net, n, 0, 0), (size_t)n * 10 * sizeof(float));
         CHECK(net_freeze_bf16(&net) == 0 && net.frozen_bf16 != NULL, "no bf16 copy");
         memcpy(got, net_forward(&net, n, 0, 0), (size_t)n * 10 * sizeof(float));
-        double worst = 0.0, big = 1.0;
-        for (int i = 0; i < n * 10; i++) {
-            if (fabs(want[i]) > big) big = fabs(want[i]);
-            if (!(fabs(got[i] - want[i]) <= worst)) worst = fabs(got[i] - want[i]);
-        }
+        double worst = max_diff(got, want, n * 10, &big);
         CHECK(worst <= 2e-5 * big, "n=%d: frozen logits differ by %g (largest %g)", n, worst, big);
-        float *momentum = calloc(net.nparams, sizeof(float));
-        memset(net.grads, 0, net.nparams * sizeof(float));
-        CHECK(net_sgd(&net, momentum, 0.01f, 0.9f, 0.0f) == 0 && net.frozen_bf16 == NULL, "net_sgd kept the copy");
-        free(momentum);
+        /* the copy is what is read: new float32 weights change nothing until frozen again */
+        memcpy(saved, net.params + fc->w_off, fc->w_size * sizeof(float));
+        for (size_t j = 0; j < fc->w_size; j++) net.params[fc->w_off + j] *= -2.0f;
+        CHECK(memcmp(net_forward(&net, n, 0, 0), got, (size_t)n * 10 * sizeof(float)) == 0,
+              "n=%d: the frozen logits moved with the float32 weights", n);
+        CHECK(net_freeze_bf16(&net) == 0, "freeze again");
+        worst = max_diff(net_forward(&net, n, 0, 0), got, n * 10, &big);
+        CHECK(worst > 0.1 * big, "n=%d: freezing again kept the old copy", n);
+        memcpy(net.params + fc->w_off, saved, fc->w_size * sizeof(float));
+        /* SGD drops the copy; the next pass computes from the updated weights */
+        CHECK(net_freeze_bf16(&net) == 0, "freeze");
+        for (size_t j = 0; j < net.nparams; j++) net.grads[j] = an_uniform(9, j) - 0.5f;
+        CHECK(net_sgd(&net, momentum, 0.5f, 0.0f, 0.0f) == 0 && net.frozen_bf16 == NULL, "net_sgd kept the copy");
+        memcpy(got, net_forward(&net, n, 0, 0), (size_t)n * 10 * sizeof(float));
+        worst = max_diff(got, want, n * 10, &big);
+        CHECK(worst > 0.01 * big, "n=%d: SGD did not change the logits", n);
     }
     gemm_set_bf16(0);
-    net_free(&net);
+    free(saved), free(momentum);
+    net_free(&net), net_free(&wide);
 }
 
 /* Training accuracy on a few thousand real images rises far above chance (10%). */

@@ -40,9 +40,7 @@ int gemm_bf16_dot_hw(void) {
 void gemm_bf16_dot_override(int on) { g_dot_choice = on < 0 ? -1 : on != 0; }
 static int dot_preferred(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int amd = -1;
-    if (amd < 0) amd = __builtin_cpu_is("amd");
-    return g_dot_choice < 0 ? amd : g_dot_choice;
+    return g_dot_choice < 0 ? __builtin_cpu_is("amd") : g_dot_choice;
 #else
     return 0;
 #endif
@@ -117,8 +115,9 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
 
 /* The same tile from bf16 pairs (dot mode): kp k-pairs, each a 32-bit word per row of a and per
  * column of b; VDPBF16PS adds both exact products of a pair to each float32 sum. */
+typedef uint32_t pair_word __attribute__((may_alias)); /* a bf16 pair in a float buffer */
 __attribute__((target("avx512f,avx512bf16")))
-static void micro_kernel_dot(int kp, const uint32_t *restrict a, const uint32_t *restrict b, float *restrict c,
+static void micro_kernel_dot(int kp, const pair_word *restrict a, const pair_word *restrict b, float *restrict c,
                              int ldc, int mr, int nr, int overwrite) {
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
@@ -154,8 +153,8 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
                          int mr, int nr, int overwrite, int dot) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (dot) {
-        micro_kernel_dot((kc + 1) / 2, (const uint32_t *)(const void *)a, (const uint32_t *)(const void *)b, c, ldc, mr,
-                         nr, overwrite);
+        micro_kernel_dot((kc + 1) / 2, (const pair_word *)(const void *)a, (const pair_word *)(const void *)b, c, ldc,
+                         mr, nr, overwrite);
         return;
     }
     if (an_cpu_avx512()) { micro_kernel_avx512(kc, a, b, c, ldc, mr, nr, overwrite); return; }
@@ -172,7 +171,7 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* gemm_round_bf16 on 16 lanes when bf, else x */
+/* gemm_round_bf16 on 16 lanes when bf, else x (NaNs made quiet, as there) */
 __attribute__((target("avx512f")))
 static inline __m512 maybe_bf16_512(int bf, __m512 x) {
     if (!bf) return x;
@@ -180,7 +179,8 @@ static inline __m512 maybe_bf16_512(int bf, __m512 x) {
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
     __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
     r = _mm512_and_si512(r, _mm512_set1_epi32((int)0xFFFF0000u));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_castsi512_ps(r), x);
+    __m512 quiet = _mm512_castsi512_ps(_mm512_or_si512(b, _mm512_set1_epi32(0x00400000)));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_castsi512_ps(r), quiet);
 }
 
 /* dot mode's 32-bit words from two rows of bf16-rounded floats: even in the low half, odd in the

@@ -44,12 +44,13 @@ int gemm_bf16(void);
 int gemm_bf16_dot(void);
 int gemm_bf16_dot_hw(void);
 void gemm_bf16_dot_override(int on);
-/* x rounded to the nearest bfloat16 (ties to even), as a float; NaN stays NaN, overflow gives inf */
+/* x rounded to the nearest bfloat16 (ties to even), as a float; overflow gives inf; NaN stays NaN
+ * (made quiet, so that dropping its low 16 bits, as a bf16 copy does, keeps it a NaN) */
 static inline float gemm_round_bf16(float x) {
     uint32_t b;
     memcpy(&b, &x, 4);
     uint32_t r = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
-    b = (b & 0x7FFFFFFFu) > 0x7F800000u ? b : r;
+    b = (b & 0x7FFFFFFFu) > 0x7F800000u ? b | 0x00400000u : r;
     memcpy(&x, &b, 4);
     return x;
 }

@@ -216,17 +216,18 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     size_t span_max = (size_t)m_max * P;
 #pragma omp parallel
     {
-        /* cols: im2col of m images side by side (K, m P), later each image's dcols (K, P);
-         * dym: their output gradients side by side (og, m P) */
-        float *cols = an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * span_max * sizeof(float));
-        float *dym = m_max > 1 ? an_thread_buffer(AN_BUF_CONV_DY, (size_t)og * span_max * sizeof(float)) : NULL;
-        if (!cols || (m_max > 1 && !dym)) {
-#pragma omp atomic write
-            failed = 1;
-        }
 #pragma omp for schedule(static)
         for (int ch = 0; ch < chunks; ch++) {
-            if (failed) continue;
+            /* cols: im2col of m images side by side (K, m P), later their dcols; dym: their output
+             * gradients side by side (og, m P). Taken here, so a thread without a chunk takes none. */
+            float *cols = failed ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * span_max * sizeof(float));
+            float *dym = m_max > 1 && cols ? an_thread_buffer(AN_BUF_CONV_DY, (size_t)og * span_max * sizeof(float))
+                                           : NULL;
+            if (!cols || (m_max > 1 && !dym)) {
+#pragma omp atomic write
+                failed = 1;
+                continue;
+            }
             float *dwp = partial + (size_t)ch * wsize;
             int i0 = (int)((long)s->n * ch / chunks), i1 = (int)((long)s->n * (ch + 1) / chunks);
             for (int i = i0; i < i1; i += m_max) {

@@ -96,10 +96,11 @@ int net_set_input(Net *net, const float *x, int n);
  * into *loss and the logits' gradient (net->dlogits, or on the GPU). 0, or -1 on a GPU error. */
 int net_loss(Net *net, const int *labels, float *loss);
 /* For inference in bf16 mode (gemm_bf16) on the CPU: the weights will not change any more, so the
- * fully connected layers keep a bfloat16 copy of theirs, and small batches (at most 4 images, the
- * memory-bound case) read it instead of the float32 weights: half the bytes, the same products as
- * bf16 mode computes. No-op in float32 mode or on the GPU. net_sgd and net_init drop the copy. 0,
- * or -1 with an_error() (out of memory). */
+ * fully connected layers keep a bfloat16 copy of theirs (made again from net->params at each
+ * call), and small batches (at most 4 images, the memory-bound case) read it instead of the
+ * float32 weights: half the bytes, the same products as bf16 mode computes. No-op in float32
+ * mode, on the GPU, or for a network built for larger batches. net_sgd and net_init drop the copy.
+ * 0, or -1 with an_error() (out of memory). */
 int net_freeze_bf16(Net *net);
 /* Backward from net->dlogits: fills net->grads. Returns 0 or -1. */
 int net_backward(Net *net);

@@ -263,8 +263,9 @@ int net_set_input(Net *net, const float *x, int n) {
 }
 
 int net_freeze_bf16(Net *net) {
-    if (!gemm_bf16() || net->gpu || net->frozen_bf16) return 0;
-    if (!(net->frozen_bf16 = an_alloc(net->nparams * sizeof(uint16_t), "bfloat16 weights"))) return -1;
+    if (!gemm_bf16() || net->gpu || net->max_batch > LINEAR_BF16W_MAX_N) return 0; /* never used */
+    if (!net->frozen_bf16 && !(net->frozen_bf16 = an_alloc(net->nparams * sizeof(uint16_t), "bfloat16 weights")))
+        return -1;
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = &net->layers[i];
         if (l->spec->kind == LAYER_LINEAR)
