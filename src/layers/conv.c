@@ -1,8 +1,8 @@
 /* conv.c: 2-D convolution with groups, as im2col followed by gemm per image and group.
  * Forward runs images in parallel; the weights are packed once per call and im2col writes straight
  * into the product's packed layout. Backward splits the batch into a fixed number of chunks, each
- * with its own weight-gradient buffer, and sums the chunks in order, so gradients are identical
- * for any thread count. */
+ * with its own weight-gradient buffer (its images a few at a time per product), and sums the chunks
+ * in order, so gradients are identical for any thread count. */
 #include "layers.h"
 #include "../cpu/gemm.h"
 #include "../util/common.h"
@@ -132,7 +132,6 @@ static void col2im(const ConvShape *s, int cg, const float *cols, size_t ld, flo
                 }
             }
 }
-
 
 /* One image: x (c, h, w) -> y (out_c, oh, ow), with the packed weights (wp floats per group) and
  * cols as the packed im2col workspace (NULL for pointwise); then bias and the fused ReLU while it
