@@ -79,6 +79,8 @@ static void micro_kernel_generic(int kc, const float *restrict a, const float *r
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+/* mask of the first n of 16 lanes (n clamped to 0..16) */
+static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0; }
 /* The same with AVX-512 intrinsics: 24 accumulators (12 rows x 2 vectors of 16), per k two loads
  * of B and twelve broadcasts of A feeding 24 FMAs, so both FMA ports stay busy; the sums run in the
  * same order as the portable kernel's. Edge tiles are written straight to C with masks (rows below
@@ -87,8 +89,7 @@ static void micro_kernel_generic(int kc, const float *restrict a, const float *r
 __attribute__((target("avx512f")))
 static void micro_kernel_avx512(int kc, const float *restrict a, const float *restrict b, float *restrict c,
                                 int ldc, int mr, int nr, int overwrite) {
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
 #define FMA2(i) { __m512 av = _mm512_set1_ps(a[i]); \
@@ -119,8 +120,7 @@ typedef uint32_t pair_word __attribute__((may_alias)); /* a bf16 pair in a float
 __attribute__((target("avx512f,avx512bf16")))
 static void micro_kernel_dot(int kp, const pair_word *restrict a, const pair_word *restrict b, float *restrict c,
                              int ldc, int mr, int nr, int overwrite) {
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
 #define DOT2(i) { __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]); \
                   c##i##0 = _mm512_dpbf16_ps(c##i##0, av, b0); c##i##1 = _mm512_dpbf16_ps(c##i##1, av, b1); }
 #define DOT1(i) c##i##0 = _mm512_dpbf16_ps(c##i##0, (__m512bh)_mm512_set1_epi32((int)a[i]), b0);
@@ -222,7 +222,7 @@ static inline void transpose16(const __m512 r[16], __m512 out[16]) {
  * `cols` of them, the rest and missing rows zero), scaled by alpha and transposed into out */
 __attribute__((target("avx512f")))
 static inline void load_transpose(const float *src, size_t ld, int nrows, int cols, float alpha, __m512 out[16]) {
-    __mmask16 m = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m = lanes(cols);
     __m512 r[16], va = _mm512_set1_ps(alpha);
     for (int i = 0; i < 16; i++)
         r[i] = i < nrows ? maybe_bf16_512(g_bf16, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, src + i * ld)))
@@ -259,7 +259,7 @@ static void pack_a_cols_avx512(const float *A, int lda, int i0, int mc, int p0, 
     int bf = g_bf16, dot = dot_mode();
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
-        __mmask16 m = (__mmask16)((1u << mr) - 1);
+        __mmask16 m = lanes(mr);
         if (dot) {
             for (int p = 0; p < kc; p += 2) {
                 const float *r = A + (size_t)(p0 + p) * lda + i0 + is;
@@ -281,8 +281,7 @@ static void pack_a_cols_avx512(const float *A, int lda, int i0, int mc, int p0, 
 __attribute__((target("avx512f")))
 static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, int kc, int j, int nr, float *d0) {
     if (!trans_b) {
-        __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-        __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
         int bf = g_bf16;
         if (dot_mode()) {
             for (int p = 0; p < kc; p += 2) {
@@ -329,8 +328,7 @@ static void pack_b_row_avx512(float *d, size_t strip_stride, int n, const float 
     int bf = g_bf16;
     for (int j = 0; j < n; j += NR, d += strip_stride) {
         int r = n - j;
-        __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
-        __mmask16 m1 = r >= 32 ? (__mmask16)0xFFFF : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __mmask16 m0 = lanes(r), m1 = lanes(r - 16);
         _mm512_store_ps(d, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m0, row + j)));
         _mm512_store_ps(d + 16, maybe_bf16_512(bf, _mm512_maskz_loadu_ps(m1, row + j + 16)));
     }
@@ -343,8 +341,7 @@ static void pack_b_row_dot_avx512(float *d, size_t strip_stride, int n, const fl
     __mmask32 halves = last ? 0xFFFFFFFFu : odd ? 0xAAAAAAAAu : 0x55555555u;
     for (int j = 0; j < n; j += NR, d += strip_stride) {
         int r = n - j;
-        __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
-        __mmask16 m1 = r >= 32 ? (__mmask16)0xFFFF : r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __mmask16 m0 = lanes(r), m1 = lanes(r - 16);
         __m512i w0 = _mm512_castps_si512(maybe_bf16_512(1, _mm512_maskz_loadu_ps(m0, row + j)));
         __m512i w1 = _mm512_castps_si512(maybe_bf16_512(1, _mm512_maskz_loadu_ps(m1, row + j + 16)));
         if (!odd) w0 = _mm512_srli_epi32(w0, 16), w1 = _mm512_srli_epi32(w1, 16);
