@@ -1,10 +1,14 @@
 # Makefile: builds build/alexnet (the command line) and build/test_all (the tests).
 #   make            release build            make test        run the tests
 #   make test-asan  tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
-#   make test-cuda  the GPU tests alone (they skip, saying why, where there is no GPU)
+#   make test-cuda  the GPU tests alone; fails where they cannot run (no GPU, or no CUDA build)
+#   make fuzz       the libFuzzer harnesses (clang), see fuzz/README.md
 # The GPU path (src/cuda/*.cu) is built when nvcc is found (on PATH or in CUDA_HOME), for sm_80
 # and sm_90 plus PTX for later chips (CUDA_ARCH); `make NVCC=` builds for the CPU alone, and then
 # src/cuda/cuda_stub.c answers every GPU call with "this build has no CUDA support".
+# The two kinds of build never share objects or archives: objects live in $(BUILD)/cuda or
+# $(BUILD)/cpu, and $(BUILD)/variant (rewritten only when the kind changes) makes the programs
+# relink when the same BUILD folder switches kind.
 CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O3
@@ -28,28 +32,35 @@ CUDA_SRC := $(sort $(wildcard src/cuda/*.cu))
 LIB_SRC  := $(filter-out src/cuda/cuda_stub.c,$(LIB_SRC))
 LDLIBS   += -L$(dir $(NVCC))../lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++
 endif
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+VARIANT  := $(if $(strip $(NVCC)),cuda,cpu)
+OBJ      := $(BUILD)/$(VARIANT)
+LIB_OBJ  := $(LIB_SRC:%.c=$(OBJ)/%.o) $(CUDA_SRC:%.cu=$(OBJ)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(OBJ)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
+# which kind the programs in $(BUILD) were last linked as (the file changes only when it changes)
+VARIANT_LINE := $(VARIANT) $(NVCC)
+$(shell mkdir -p $(BUILD) && { test "$$(cat $(BUILD)/variant 2>/dev/null)" = "$(VARIANT_LINE)" || echo "$(VARIANT_LINE)" > $(BUILD)/variant; })
 
 all: $(BUILD)/alexnet $(BUILD)/test_all
 
-$(BUILD)/%.o: %.c
+$(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.cu
+$(OBJ)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
-$(BUILD)/libalexnet.a: $(LIB_OBJ)
+# rebuilt whole (ar never removes members: an old object must not survive a change of sources)
+$(OBJ)/libalexnet.a: $(LIB_OBJ)
+	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/alexnet: $(CLI_OBJ) $(BUILD)/libalexnet.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/alexnet: $(CLI_OBJ) $(OBJ)/libalexnet.a $(BUILD)/variant
+	$(CC) $(CFLAGS) $(filter-out $(BUILD)/variant,$^) -o $@ $(LDLIBS)
 
-$(BUILD)/test_all: $(TEST_OBJ) $(BUILD)/libalexnet.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/test_all: $(TEST_OBJ) $(OBJ)/libalexnet.a $(BUILD)/variant
+	$(CC) $(CFLAGS) $(filter-out $(BUILD)/variant,$^) -o $@ $(LDLIBS)
 
 # Tests run from the repo root; they call build/alexnet for command-line checks.
 test: all
@@ -60,10 +71,12 @@ test-asan:
 	        LDSAN="-fsanitize=address,undefined" test
 
 test-cuda: all
-	ALEXNET_BIN=$(BUILD)/alexnet ./$(BUILD)/test_all cuda_
+	ALEXNET_BIN=$(BUILD)/alexnet ./$(BUILD)/test_all --no-skip cuda_
 
 clean:
-	rm -rf build build-asan build-cpu
+	rm -rf build build-asan build-cpu build-fuzz
+
+-include fuzz/fuzz.mk
 
 .PHONY: all test test-asan test-cuda clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

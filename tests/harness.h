@@ -1,6 +1,8 @@
 /* harness.h: the tiny test harness. Each tests/test_*.c defines test functions and registers them
  * with TEST(name) { ... }; tests/main.c runs them all (or those whose name contains argv[1]) and
- * prints "N passed, N failed". CHECK records a failure with file:line and continues. */
+ * prints "N passed, N failed, K skipped". CHECK records a failure with file:line and continues;
+ * SKIP(...) marks a test that cannot run here (no GPU, no dataset) as skipped, with the reason,
+ * and returns from it: a skipped test is never counted as passed. */
 #ifndef ALEXNET_HARNESS_H
 #define ALEXNET_HARNESS_H
 #include <stddef.h>
@@ -9,6 +11,14 @@
 typedef void (*TestFn)(void);
 void harness_register(const char *name, TestFn fn);
 extern int harness_failures; /* failures in the current test */
+/* Mark the current test as skipped (printf-style reason); the caller returns. */
+void harness_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define SKIP(...)                                                               \
+    do {                                                                        \
+        harness_skip(__VA_ARGS__);                                              \
+        return;                                                                 \
+    } while (0)
 
 #define TEST(name)                                                              \
     static void name(void);                                                     \
@@ -40,4 +50,11 @@ int harness_write(const char *path, const void *data, size_t n);
 /* A JPEG of interleaved pixels, comps = 1 (gray), 3 (RGB) or 4 (CMYK, with libjpeg's Adobe marker,
  * read back as Adobe-inverted inks), at the given quality. Returns 0 or -1. */
 int harness_write_jpeg(const char *path, const unsigned char *px, int w, int h, int comps, int quality);
+/* Run the alexnet program (ALEXNET_BIN, else build/alexnet) with args through the shell, standard
+ * input from /dev/null; returns its exit status (128 + signal when killed), its output and error
+ * text in harness_out and harness_err. */
+int harness_run(const char *args);
+extern char harness_out[1 << 16], harness_err[1 << 16];
+/* harness_run, expecting a failure: exit status 1 or 2 and one line "alexnet: ..." naming `what`. */
+void harness_expect_error(const char *args, const char *what);
 #endif

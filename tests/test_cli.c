@@ -9,39 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
-static char g_out[1 << 16], g_err[1 << 16];
-
-static void slurp(const char *path, char *buf, size_t size) {
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-}
-
-/* Run build/alexnet with args; returns the exit status, output in g_out and g_err. */
-static int run(const char *args) {
-    const char *bin = getenv("ALEXNET_BIN") ? getenv("ALEXNET_BIN") : "build/alexnet";
-    char cmd[2048], o[300], e[300];
-    snprintf(o, sizeof o, "%s/cli.out", harness_tmpdir());
-    snprintf(e, sizeof e, "%s/cli.err", harness_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", bin, args, o, e);
-    int st = system(cmd);
-    slurp(o, g_out, sizeof g_out);
-    slurp(e, g_err, sizeof g_err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* The failure must be one line "alexnet: ..." that mentions `what`, with exit status 1 or 2. */
-static void expect_error(const char *args, const char *what) {
-    int rc = run(args);
-    int lines = 0;
-    for (const char *p = g_err; *p; p++) lines += *p == '\n';
-    CHECK(rc == 1 || rc == 2, "`alexnet %s` exited %d (stderr: %s)", args, rc, g_err);
-    CHECK(strncmp(g_err, "alexnet: ", 9) == 0 && lines == 1, "`alexnet %s`: not one error line: %s", args, g_err);
-    CHECK(strstr(g_err, what) != NULL, "`alexnet %s`: error does not mention '%s': %s", args, what, g_err);
-}
+#define g_out harness_out
+#define g_err harness_err
+#define run harness_run
+#define expect_error harness_expect_error
 
 #define write_bytes harness_write
 #define tmp harness_path

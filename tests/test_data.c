@@ -80,8 +80,7 @@ static long plane_sum(const uint8_t *p, size_t n) {
 
 TEST(data_idx_fashion_mnist) {
     if (!is_dir(FASHION_DIR)) {
-        printf("skip: no %s\n", FASHION_DIR);
-        return;
+        SKIP("no %s (Debian package dataset-fashion-mnist)", FASHION_DIR);
     }
     Dataset tr, te;
     int rc = dataset_load(&tr, FASHION_DIR, 1);
@@ -729,14 +728,12 @@ TEST(image_center_crop) {
 TEST(data_shared_imagenette) {
     const char *shared = harness_shared_data();
     if (!shared) {
-        printf("skip: no shared data\n");
-        return;
+        SKIP("no shared data folder");
     }
     char root[512];
     snprintf(root, sizeof root, "%s/imagenette", shared);
     if (!is_dir(root)) {
-        printf("skip: no %s\n", root);
-        return;
+        SKIP("no %s", root);
     }
     Dataset tr, va;
     int rc = dataset_load(&tr, root, 1);

@@ -684,6 +684,50 @@ TEST(layers_maxpool_ties) {
     }
 }
 
+/* NaN propagates as in PyTorch: every window that holds a NaN outputs NaN and sends its gradient
+ * to the first NaN in row-major order; the other windows are untouched. Wide planes (the
+ * vectorised row pass) and narrow ones (the plain scan), the paper's 3/2 and other windows. */
+TEST(layers_maxpool_propagates_nan) {
+    static const int cases[][6] = {{2, 3, 27, 27, 3, 2}, {1, 2, 13, 13, 3, 2}, {2, 2, 9, 11, 2, 1}, {1, 2, 10, 10, 3, 3},
+                                   {1, 1, 33, 40, 3, 2}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int *cs = cases[ci];
+        int n = cs[0], c = cs[1], h = cs[2], w = cs[3], k = cs[4], st = cs[5];
+        int oh = (h - k) / st + 1, ow = (w - k) / st + 1;
+        size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * oh * ow;
+        float *x = frand(nx, 1500 + ci, -1, 1), *y = fnan(ny);
+        for (size_t i = 0; i < nx; i++)
+            if (an_uniform(1600 + ci, i) < 0.04) x[i] = NAN; /* some windows get one NaN, some several */
+        int32_t *arg = malloc(ny * 4);
+        maxpool_forward(n, c, h, w, k, st, x, y, arg);
+        int bad = 0, nan_windows = 0, multi = 0;
+        for (int pl = 0; pl < n * c; pl++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    const float *xp = x + (size_t)pl * h * w;
+                    int best = -1, first_nan = -1, nans = 0;
+                    float m = -INFINITY;
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int idx = (oy * st + ky) * w + ox * st + kx;
+                            if (isnan(xp[idx])) { nans++; if (first_nan < 0) first_nan = idx; }
+                            else if (best < 0 || xp[idx] > m) m = xp[idx], best = idx;
+                        }
+                    size_t q = ((size_t)pl * oh + oy) * ow + ox;
+                    if (nans) {
+                        nan_windows++, multi += nans > 1;
+                        bad += !isnan(y[q]) || arg[q] != first_nan;
+                    } else {
+                        bad += y[q] != m || arg[q] != best;
+                    }
+                }
+        CHECK(bad == 0 && nan_windows > 0, "maxpool with NaNs %dx%d k%d s%d: %d of %zu outputs wrong (%d windows with NaN)",
+              h, w, k, st, bad, ny, nan_windows);
+        if (ci == 0) CHECK(multi > 0, "no window with several NaNs");
+        free(x), free(y), free(arg);
+    }
+}
+
 typedef struct AvgCtx { int n, c, h, w, oh, ow; double *x, *r, *y; } AvgCtx;
 
 /* PyTorch's adaptive bins: start = floor(i in / out), end = ceil((i + 1) in / out) */

@@ -13,9 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
+
+/* skip the current test where the Fashion-MNIST package is not installed */
+#define NEED_FMNIST()                                                           \
+    do {                                                                        \
+        if (access(FMNIST "/train-images-idx3-ubyte.gz", R_OK) != 0)            \
+            SKIP("no %s (Debian package dataset-fashion-mnist)", FMNIST);       \
+    } while (0)
 
 static void small_config(TrainConfig *cfg, const char *out) {
     train_config_defaults(cfg);
@@ -93,6 +101,7 @@ TEST(net_freeze_bf16_small_batches) {
 
 /* Training accuracy on a few thousand real images rises far above chance (10%). */
 TEST(train_convnet4_fashion_mnist) {
+    NEED_FMNIST();
     char out[300];
     snprintf(out, sizeof out, "%s/train", harness_tmpdir());
     TrainConfig cfg;
@@ -151,6 +160,7 @@ static double test_error(const char *out) {
  * divided by 10 for the last (without the drop, the two runs' last epochs landed 1-3 points apart
  * on the bouncing validation error, in either direction; the full main job: see docs/RESULTS.md). */
 TEST(train_bf16_within_one_point_of_fp32) {
+    NEED_FMNIST();
     double err[2];
     for (int bf = 0; bf < 2; bf++) {
         char out[300];
@@ -202,6 +212,7 @@ static void strip_timing(char *log) {
 
 /* Stop in the middle of epoch 1, resume, finish: the same weights, momentum and log as one run. */
 TEST(resume_matches_uninterrupted_run) {
+    NEED_FMNIST();
     char a[300], b[300], pa[400], pb[400];
     snprintf(a, sizeof a, "%s/whole", harness_tmpdir());
     snprintf(b, sizeof b, "%s/parts", harness_tmpdir());
@@ -343,5 +354,65 @@ TEST(train_folder_skips_bad_files) {
         st_free(&file);
         net_free(&net);
         norm_free(&norm);
+    }
+}
+
+/* --recipe caffe is Caffe's bvlc_alexnet (models/bvlc_alexnet/train_val.prototxt): weights
+ * N(0, 0.01) except fc6/fc7 N(0, 0.005); biases 0 in conv1, conv3, fc8 and 0.1 in conv2, conv4,
+ * conv5, fc6, fc7; biases at lr_mult 2 and decay_mult 0, weights at 1 and 1. One SGD step on a
+ * small alexnet: every bias moves by exactly momentum*v - 2*lr*g (no decay), every weight by
+ * momentum*v - wd*lr*w - lr*g; under "paper" the biases follow the weights' rule. */
+TEST(caffe_recipe_values_and_bias_step) {
+    static const struct { const char *name; float std, bias; } want[] = {
+        {"conv1", 0.01f, 0.0f}, {"conv2", 0.01f, 0.1f}, {"conv3", 0.01f, 0.0f}, {"conv4", 0.01f, 0.1f},
+        {"conv5", 0.01f, 0.1f}, {"fc6", 0.005f, 0.1f},  {"fc7", 0.005f, 0.1f},  {"fc8", 0.01f, 0.0f}};
+    ModelSpec spec;
+    CHECK(model_apply_recipe(model_find("alexnet"), "caffe", &spec) == 0, "caffe recipe");
+    int k = 0;
+    for (int i = 0; i < spec.nlayers; i++) {
+        const LayerSpec *l = &spec.layers[i];
+        if (l->kind != LAYER_CONV && l->kind != LAYER_LINEAR) continue;
+        CHECK(k < 8 && !strcmp(l->name, want[k].name), "layer %d: %s", k, l->name);
+        if (k < 8)
+            CHECK(l->w_std == want[k].std && l->b_init == want[k].bias, "%s: N(0, %g), bias %g; Caffe: N(0, %g), %g",
+                  l->name, l->w_std, l->b_init, want[k].std, want[k].bias);
+        k++;
+    }
+    CHECK(k == 8 && spec.bias_lr_mult == 2.0f && spec.bias_decay_mult == 0.0f, "%d layers, bias lr x%g decay x%g", k,
+          spec.bias_lr_mult, spec.bias_decay_mult);
+    /* one step, both recipes, on a network small enough to be quick */
+    for (int caffe = 0; caffe < 2; caffe++) {
+        CHECK(model_apply_recipe(model_find("convnet4"), caffe ? "caffe" : "paper", &spec) == 0, "recipe");
+        Net net;
+        if (net_create(&net, &spec, 1, 10, 28, 2)) { CHECK(0, "%s", an_last_error()); return; }
+        net_init(&net, 5);
+        float *v = calloc(net.nparams, sizeof(float)), *w0 = malloc(net.nparams * sizeof(float));
+        if (!v || !w0) { CHECK(0, "out of memory"); free(v), free(w0), net_free(&net); return; }
+        for (size_t i = 0; i < net.nparams; i++) {
+            net.params[i] += 0.25f * (an_uniform(7, i) - 0.5f); /* biases away from 0, so decay shows */
+            net.grads[i] = an_uniform(8, i) - 0.5f;
+            v[i] = 0.01f * (an_uniform(9, i) - 0.5f);
+        }
+        memcpy(w0, net.params, net.nparams * sizeof(float));
+        float *v0 = malloc(net.nparams * sizeof(float));
+        memcpy(v0, v, net.nparams * sizeof(float));
+        const float lr = 0.01f, mom = 0.9f, wd = 0.0005f;
+        CHECK(net_sgd(&net, v, lr, mom, wd) == 0, "%s", an_last_error());
+        int bad_w = 0, bad_b = 0, nb = 0;
+        for (int i = 0; i < net.nlayers; i++) {
+            const Layer *l = &net.layers[i];
+            for (size_t j = 0; j < l->w_size + l->b_size; j++) {
+                size_t at = l->w_off + j; /* weights, then the biases right after them */
+                int bias = j >= l->w_size;
+                float rate = bias && caffe ? 2.0f * lr : lr, decay = bias && caffe ? 0.0f : wd;
+                float vv = mom * v0[at] - decay * lr * w0[at] - rate * net.grads[at];
+                if (fabsf(v[at] - vv) > 1e-7f || fabsf(net.params[at] - (w0[at] + vv)) > 1e-7f) bias ? bad_b++ : bad_w++;
+                nb += bias;
+            }
+        }
+        CHECK(nb > 0 && bad_w == 0 && bad_b == 0, "%s: %d weights and %d of %d biases off the rule",
+              caffe ? "caffe" : "paper", bad_w, bad_b, nb);
+        free(v), free(v0), free(w0);
+        net_free(&net);
     }
 }

@@ -60,6 +60,9 @@ int cmd_eval(int argc, char **argv) {
         for (int k = 0; idx && k < count; k++) idx[k] = (int)((long)k * ds.n / count);
         rc = idx ? evaluate(&net, &ds, idx, count, &norm, crops, 1, &r) : an_error("out of memory");
         free(idx);
+        if (!rc && r.nonfinite) /* a NaN network must not be reported as accurate */
+            rc = an_error("%s: the network's outputs are NaN or infinite for %ld of %ld images (are its weights "
+                          "finite?); no error rate reported", weights, r.nonfinite, r.count);
         if (!rc)
             printf("%s on %s (%ld images, %s): top-1 error %.2f%%, top-5 error %.2f%%, loss %.4f (%.0f images/s)\n",
                    model, data, r.count, crops == 10 ? "10 crops" : "centre crop", 100 * r.top1_err,

@@ -13,8 +13,9 @@ static const char *HELP =
     "Trains with the paper's SGD: v <- momentum v - weight_decay lr w - lr grad, w <- w + v.\n"
     "Shows progress (loss, images/s, ETA), evaluates the validation split after every epoch, and writes\n"
     "OUT/log.csv, OUT/curves.png, OUT/checkpoint.safetensors (every epoch, with momentum and state, for\n"
-    "--resume) and OUT/best.safetensors (weights of the best epoch). Ctrl-C stops after the current step\n"
-    "and saves a checkpoint to resume from.\n"
+    "--resume) and OUT/best.safetensors (weights of the best epoch). Ctrl-C or SIGTERM stops after the\n"
+    "current step and saves a checkpoint to resume from. A run whose loss or weights turn NaN or infinite\n"
+    "stops with an error and leaves the last good checkpoint as it was.\n"
     "\n"
     "  --model NAME        alexnet, alexnet-owt, convnet4, convnet4-tanh\n"
     "  --data PATH         folder with IDX files (Fashion-MNIST), CIFAR-10 .bin files, or train/ and val/\n"
@@ -29,8 +30,10 @@ static const char *HELP =
     "                      error has not improved for --patience epochs, at most --max-drops times)\n"
     "  --patience N        (default 3)      --max-drops N   (default 3)\n"
     "  --recipe NAME       paper: weights N(0, 0.01), biases 1 in conv2, conv4, conv5, fc6, fc7, else 0;\n"
-    "                      caffe: as paper but fc6/fc7 weights N(0, 0.005) and biases 0.1. Default caffe:\n"
-    "                      with the paper's, alexnet's loss on Imagenette rose from 2.9 to 14 within 8\n"
+    "                      one learning rate and weight decay for every parameter, biases included.\n"
+    "                      caffe (default; Caffe's bvlc_alexnet): fc6/fc7 weights N(0, 0.005), biases\n"
+    "                      0.1 where the paper has 1; biases at twice the rate and without weight decay.\n"
+    "                      With the paper's, alexnet's loss on Imagenette rose from 2.9 to 14 within 8\n"
     "                      steps, while caffe's stays stable. Small networks use He initialisation.\n"
     "  --seed N            seed of initialisation, data order, augmentation and dropout (default 1)\n"
     "\n"
@@ -51,10 +54,11 @@ static const char *HELP =
     "  --device D          cpu (default) or cuda: the passes and the update on the GPU (cuDNN, cuBLAS)\n"
     "  --quiet             no progress output\n";
 
-static void on_sigint(int sig) {
-    (void)sig;
+/* Ctrl-C (SIGINT) and SIGTERM, which batch schedulers send before they kill a job: stop after the
+ * current step with a checkpoint. A second one of the same kind stops at once. */
+static void on_stop_signal(int sig) {
     train_request_stop();
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C stops at once */
+    signal(sig, SIG_DFL);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -88,13 +92,10 @@ int cmd_train(int argc, char **argv) {
         cfg.out_dir = out;
     }
     if (!cfg.out_dir && cfg.resume) return an_error("train: --out is required with --resume"), fail();
-    if (cfg.lr <= 0 || cfg.momentum < 0 || cfg.weight_decay < 0 || cfg.patience < 1 || cfg.limit_train < 0 ||
-        cfg.limit_val < 0 || cfg.save_every < 0 || cfg.max_steps < 0 || cfg.lighting < 0 ||
-        (cfg.val_crops != 1 && cfg.val_crops != 10))
-        return an_error("train: --lr must be positive; --momentum, --weight-decay, --lighting, limits and steps not "
-                        "negative; --val-crops 1 or 10"), fail();
+    if (train_config_check(&cfg)) return fail();
     if (device_select("train", device, precision, &cfg.gpu, &cfg.gpu_math)) return fail();
-    signal(SIGINT, on_sigint);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     if (train_run(&cfg)) return fail();
     return 0;
 }

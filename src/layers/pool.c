@@ -1,12 +1,22 @@
 /* pool.c: max pooling (window k, stride s; the paper's overlapping 3/2) and PyTorch-style adaptive
- * average pooling. Max pooling remembers where each maximum came from for the backward pass. */
+ * average pooling. Max pooling remembers where each maximum came from for the backward pass.
+ * NaN propagates as in PyTorch: a window holding a NaN outputs NaN (a NaN is larger than any
+ * number), so a diverged network shows in its loss instead of being hidden by the pooling. */
 #include "layers.h"
 #include "../util/common.h"
 #include <string.h>
 
 /* One output row of max pooling: the maximum over rows [r0, r0+k) of each input column (value and
  * flat index in vm, vi), then over k columns of that, stride s. Ties go to the smaller flat index,
- * which is the first maximum in row-major order, as a plain scan of the window finds it. */
+ * which is the first maximum in row-major order, as a plain scan of the window finds it; NaN beats
+ * every number, and of several NaNs the first in row-major order is taken. (v != v: NaN.) */
+/* whether (v at flat index id) beats the current (m at b): larger, or NaN over a number, or equal
+ * (both NaN included) at a smaller index */
+static inline int pool_better(float v, int32_t id, float m, int32_t b) {
+    int vnan = v != v, mnan = m != m;
+    return (v > m) | (vnan & !mnan) | (((v == m) | (vnan & mnan)) & (id < b));
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void maxpool_row(int w, int ow, int k, int s, int r0, const float *restrict xp, float *restrict vm,
                         int32_t *restrict vi, float *restrict y, int32_t *restrict arg) {
@@ -19,7 +29,7 @@ static void maxpool_row(int w, int ow, int k, int s, int r0, const float *restri
         const float *row = xp + (size_t)(r0 + ky) * w;
         int base = (r0 + ky) * w;
         for (int ix = 0; ix < iw; ix++) {
-            int take = row[ix] > vm[ix];
+            int take = (row[ix] > vm[ix]) | ((row[ix] != row[ix]) & (vm[ix] == vm[ix]));
             vm[ix] = take ? row[ix] : vm[ix];
             vi[ix] = take ? base + ix : vi[ix];
         }
@@ -28,10 +38,10 @@ static void maxpool_row(int w, int ow, int k, int s, int r0, const float *restri
         for (int ox = 0; ox < ow; ox++) {
             float m = vm[2 * ox], v1 = vm[2 * ox + 1], v2 = vm[2 * ox + 2];
             int32_t b = vi[2 * ox], i1 = vi[2 * ox + 1], i2 = vi[2 * ox + 2];
-            int t1 = (v1 > m) | ((v1 == m) & (i1 < b));
+            int t1 = pool_better(v1, i1, m, b);
             m = t1 ? v1 : m;
             b = t1 ? i1 : b;
-            int t2 = (v2 > m) | ((v2 == m) & (i2 < b));
+            int t2 = pool_better(v2, i2, m, b);
             y[ox] = t2 ? v2 : m;
             arg[ox] = t2 ? i2 : b;
         }
@@ -43,7 +53,7 @@ static void maxpool_row(int w, int ow, int k, int s, int r0, const float *restri
         for (int kx = 1; kx < k; kx++) {
             float v = vm[ox * s + kx];
             int32_t id = vi[ox * s + kx];
-            int take = (v > m) | ((v == m) & (id < b));
+            int take = pool_better(v, id, m, b);
             m = take ? v : m;
             b = take ? id : b;
         }
@@ -75,7 +85,7 @@ void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, f
                     for (int ky = 0; ky < k; ky++)
                         for (int kx = 0; kx < k; kx++) {
                             int idx = (oy * s + ky) * w + ox * s + kx;
-                            if (xp[idx] > m) { m = xp[idx]; best = idx; }
+                            if (pool_better(xp[idx], idx, m, best)) { m = xp[idx]; best = idx; }
                         }
                     yp[oy * ow + ox] = m;
                     ap[oy * ow + ox] = best;

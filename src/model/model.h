@@ -35,6 +35,10 @@ typedef struct ModelSpec {
                                 multiplier; 0 = 1 (raw units, as the paper, for N(0, 0.01) init) */
     int nlayers;
     LayerSpec layers[MAX_LAYERS];
+    /* The SGD step of the biases (set by model_apply_recipe): learning rate x bias_lr_mult,
+     * weight decay x bias_decay_mult. "paper": 1 and 1 (the paper's one update rule for every
+     * parameter); "caffe": 2 and 0 (Caffe's bvlc_alexnet). Both 0 (a spec made by hand) = 1 and 1. */
+    float bias_lr_mult, bias_decay_mult;
 } ModelSpec;
 
 /* The paper's LRN constants: size 5, alpha 1e-4 (divided by size), beta 0.75, k 2. */
@@ -42,8 +46,12 @@ extern const LrnParams PAPER_LRN;
 
 const ModelSpec *model_find(const char *name);  /* NULL (an_error set) for an unknown name */
 const char *model_names(void);                  /* "alexnet, alexnet-owt, ..." for help texts */
-/* Copy of spec with a training recipe applied: "paper" (as published) or "caffe" (hidden fully
- * connected layers N(0, 0.005), biases 0.1). Returns 0 or -1 for an unknown recipe. */
+/* Copy of spec with a training recipe applied. Returns 0 or -1 for an unknown recipe.
+ *   paper  as published: weights N(0, 0.01), biases 1 in conv2, conv4, conv5 and the hidden fully
+ *          connected layers, 0 elsewhere; one learning rate and weight decay for every parameter.
+ *   caffe  Caffe's bvlc_alexnet (models/bvlc_alexnet/train_val.prototxt): hidden fully connected
+ *          weights N(0, 0.005), biases 0.1 where the paper has 1 (conv2, conv4, conv5, fc6, fc7),
+ *          0 elsewhere; biases learn at twice the rate and have no weight decay. */
 int model_apply_recipe(const ModelSpec *spec, const char *recipe, ModelSpec *out);
 
 typedef struct Layer {
@@ -106,8 +114,12 @@ int net_freeze_bf16(Net *net);
 int net_backward(Net *net);
 
 /* The paper's SGD step over the parameter block with the gradients of the last backward pass
- * (src/train/sgd.h); momentum: nparams floats (on the GPU, the GPU's own copy is used). */
+ * (src/train/sgd.h; biases at the recipe's rates); momentum: nparams floats (on the GPU, the GPU's
+ * own copy is used). 0, or -1 with an_error(): a GPU error, or (CPU) weights that became NaN or
+ * infinite in this update. */
 int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay);
+/* How many of net->params (the host copy) are NaN or infinite. */
+long net_nonfinite_params(const Net *net);
 
 /* Move the passes to the GPU (math: a GpuMath of src/cuda/gpu_net.h, 0 = fp32): forward, loss, backward and
  * net_sgd then run there, the input still read from net->input and the probabilities still

@@ -88,15 +88,17 @@ const char *model_names(void) { return "alexnet, alexnet-owt, convnet4, convnet4
 
 int model_apply_recipe(const ModelSpec *spec, const char *recipe, ModelSpec *out) {
     *out = *spec;
+    out->bias_lr_mult = 1.0f, out->bias_decay_mult = 1.0f;
     if (strcmp(recipe, "paper") == 0) return 0;
     if (strcmp(recipe, "caffe") != 0) return an_error("unknown recipe '%s' (choose paper or caffe)", recipe);
     int last_fc = -1;
     for (int i = 0; i < out->nlayers; i++)
         if (out->layers[i].kind == LAYER_LINEAR) last_fc = i;
-    for (int i = 0; i < last_fc; i++)
-        if (out->layers[i].kind == LAYER_LINEAR) {
-            out->layers[i].w_std = 0.005f;
-            out->layers[i].b_init = 0.1f;
-        }
+    for (int i = 0; i < out->nlayers; i++) {
+        LayerSpec *l = &out->layers[i];
+        if (l->kind == LAYER_LINEAR && i < last_fc) l->w_std = 0.005f; /* fc6, fc7 */
+        if ((l->kind == LAYER_LINEAR || l->kind == LAYER_CONV) && l->b_init == 1.0f) l->b_init = 0.1f;
+    }
+    out->bias_lr_mult = 2.0f, out->bias_decay_mult = 0.0f; /* lr_mult: 2, decay_mult: 0 on every bias */
     return 0;
 }

@@ -282,8 +282,32 @@ static void net_thaw(Net *net) {
 int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay) {
     net_thaw(net); /* the weights change */
     if (net->gpu) return gpu_net_sgd(net->gpu, lr, momentum_coef, weight_decay);
-    sgd_update(net->nparams, net->params, net->grads, momentum, lr, momentum_coef, weight_decay);
+    float blr = net->spec.bias_lr_mult, bwd = net->spec.bias_decay_mult;
+    if (blr == 0.0f && bwd == 0.0f) blr = bwd = 1.0f; /* a spec made by hand: one rule for all */
+    long bad = 0;
+    if (blr == 1.0f && bwd == 1.0f) {
+        bad = sgd_update(net->nparams, net->params, net->grads, momentum, lr, momentum_coef, weight_decay);
+    } else {
+        for (int i = 0; i < net->nlayers; i++) { /* weights and biases with their own rates */
+            const Layer *l = &net->layers[i];
+            if (l->w_size)
+                bad += sgd_update(l->w_size, net->params + l->w_off, net->grads + l->w_off, momentum + l->w_off, lr,
+                                  momentum_coef, weight_decay);
+            if (l->b_size)
+                bad += sgd_update(l->b_size, net->params + l->b_off, net->grads + l->b_off, momentum + l->b_off,
+                                  lr * blr, momentum_coef, weight_decay * bwd);
+        }
+    }
+    if (bad) return an_error("%ld of %zu weights are NaN or infinite after the update", bad, net->nparams);
     return 0;
+}
+
+long net_nonfinite_params(const Net *net) {
+    long bad = 0;
+    const float *p = net->params;
+#pragma omp parallel for simd schedule(static) reduction(+ : bad)
+    for (size_t i = 0; i < net->nparams; i++) bad += p[i] - p[i] != 0.0f;
+    return bad;
 }
 
 int net_to_gpu(Net *net, int math, const float *momentum) {

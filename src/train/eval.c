@@ -12,7 +12,7 @@
 int true_class_rank(const float *probs, int classes, int label) {
     int rank = 0;
     for (int j = 0; j < classes; j++)
-        if (j != label && probs[j] >= probs[label]) rank++;
+        if (j != label && !(probs[j] < probs[label])) rank++; /* >=, or a NaN on either side */
     return rank;
 }
 
@@ -38,7 +38,7 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
     }
     float *avg = malloc((size_t)per_batch * net->classes * sizeof(float));
     double loss = 0.0, t0 = an_now(), last = t0;
-    long top1 = 0, top5 = 0, done = 0;
+    long top1 = 0, top5 = 0, done = 0, nonfinite = 0;
     int rc = avg ? 0 : an_error("out of memory");
     Batch *b;
     while (!rc && (b = loader_next(loader))) {
@@ -53,7 +53,9 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
                         for (int v = 0; v < views; v++) s += net->probs[((size_t)i * views + v) * net->classes + j];
                         a[j] = (float)(s / views);
                     }
-                    int label = b->labels[i], rank = true_class_rank(a, net->classes, label);
+                    int label = b->labels[i], rank = true_class_rank(a, net->classes, label), finite = 1;
+                    for (int j = 0; j < net->classes; j++) finite &= isfinite(a[j]) != 0;
+                    nonfinite += !finite;
                     loss -= log(a[label] > 1e-30f ? a[label] : 1e-30f);
                     top1 += rank >= 1, top5 += rank >= 5;
                 }
@@ -76,6 +78,7 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
     free(avg), free(all);
     if (rc) return rc;
     r->count = done;
+    r->nonfinite = nonfinite;
     r->loss = done ? loss / done : 0.0;
     r->top1_err = done ? (double)top1 / done : 0.0;
     r->top5_err = done ? (double)top5 / done : 0.0;

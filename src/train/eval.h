@@ -4,9 +4,16 @@
 #define ALEXNET_EVAL_H
 #include "batch.h"
 
-typedef struct EvalResult { double top1_err, top5_err, loss; long count; int skipped; } EvalResult;
+typedef struct EvalResult {
+    double top1_err, top5_err, loss;
+    long count;
+    int skipped;
+    long nonfinite; /* images whose outputs hold a NaN or infinity (counted as errors) */
+} EvalResult;
 
-/* Rank of the true class among the probabilities (0 = best); ties count against the prediction. */
+/* Rank of the true class among the probabilities (0 = best); ties count against the prediction,
+ * and so do NaNs: a NaN probability, the true class's or another's, ranks above it, so a NaN
+ * output can never be counted as correct. */
 int true_class_rank(const float *probs, int classes, int label);
 /* Evaluate examples idx[0 .. count) (all when idx is NULL) in test mode with views = 1 or 10, in
  * batches of net->max_batch images (max_batch / 10 examples with 10 views). Files that fail to

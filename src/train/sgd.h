@@ -1,8 +1,11 @@
 /* sgd.h: the paper's update over the whole parameter block (section 5):
  *   v <- momentum v - weight_decay lr w - lr grad ;  w <- w + v
- * Weight decay applies to every parameter, biases included, as the formula is written. */
+ * net_sgd calls it per parameter group: the recipe sets the biases' rates (model.h: "paper" one rule
+ * for all parameters, biases included, as the formula is written; "caffe" biases at 2 lr, no decay). */
 #ifndef ALEXNET_SGD_H
 #define ALEXNET_SGD_H
 #include <stddef.h>
-void sgd_update(size_t n, float *w, const float *grad, float *v, float lr, float momentum, float weight_decay);
+/* Returns how many of the updated w are NaN or infinite (0 on a healthy step), counted in the
+ * same pass, so a diverging run is caught at the step it diverges. */
+long sgd_update(size_t n, float *w, const float *grad, float *v, float lr, float momentum, float weight_decay);
 #endif

@@ -31,6 +31,23 @@ void train_config_defaults(TrainConfig *cfg) {
     cfg->lighting = 0.1f, cfg->val_crops = 1;
 }
 
+int train_config_check(const TrainConfig *cfg) {
+    /* written so that NaN fails every test: !(x > 0) is true for NaN */
+    if (!(cfg->lr > 0.0f) || isinf(cfg->lr)) return an_error("train: --lr must be a positive finite number, not %g", cfg->lr);
+    if (!(cfg->momentum >= 0.0f && cfg->momentum < 1.0f))
+        return an_error("train: --momentum must be at least 0 and below 1, not %g", cfg->momentum);
+    if (!(cfg->weight_decay >= 0.0f) || isinf(cfg->weight_decay))
+        return an_error("train: --weight-decay must be a finite number of at least 0, not %g", cfg->weight_decay);
+    if (!(cfg->lighting >= 0.0f) || isinf(cfg->lighting))
+        return an_error("train: --lighting must be a finite number of at least 0, not %g", cfg->lighting);
+    if (cfg->batch < 1 || cfg->epochs < 1) return an_error("train: --batch and --epochs must be at least 1");
+    if (cfg->patience < 1 || cfg->max_drops < 0) return an_error("train: --patience must be at least 1, --max-drops at least 0");
+    if (cfg->limit_train < 0 || cfg->limit_val < 0 || cfg->save_every < 0 || cfg->max_steps < 0)
+        return an_error("train: --limit-train, --limit-val, --save-every and --max-steps must not be negative");
+    if (cfg->val_crops != 1 && cfg->val_crops != 10) return an_error("train: --val-crops must be 1 or 10");
+    return 0;
+}
+
 /* A fixed permutation of 0..n-1 drawn from (seed, salt), Fisher-Yates with counter-based draws. */
 static void permutation(int *p, int n, uint64_t seed, uint64_t salt) {
     for (int i = 0; i < n; i++) p[i] = i;
@@ -117,17 +134,37 @@ typedef struct Run {
     char recipe[16];
     char log_path[1024], ckpt_path[1024], best_path[1024], curves_path[1024];
     History hist;
+    long saved_step; /* step of the last checkpoint written or resumed from; -1: none yet */
+    const char *kept_path; /* that checkpoint */
 } Run;
+
+/* The one-line error of a run that went non-finite: what happened, and which checkpoint is kept. */
+static int diverged(const Run *r, const char *what) {
+    char kept[1200];
+    if (r->saved_step >= 0) snprintf(kept, sizeof kept, "kept the last checkpoint, %s (step %ld)", r->kept_path, r->saved_step);
+    else snprintf(kept, sizeof kept, "no checkpoint was written yet");
+    return an_error("training diverged at step %ld (epoch %d): %s; stopped without saving (try a lower --lr); %s",
+                    r->st.step, r->st.epoch + 1, what, kept);
+}
 
 static int save(Run *r) {
     if (net_from_gpu(&r->net, r->momentum)) return -1;
-    return checkpoint_save(r->ckpt_path, &r->net, r->momentum, &r->st, &r->norm, r->recipe);
+    long bad = net_nonfinite_params(&r->net); /* never write a checkpoint that cannot be resumed */
+    if (bad) {
+        char what[96];
+        snprintf(what, sizeof what, "%ld weights are NaN or infinite", bad);
+        return diverged(r, what);
+    }
+    if (checkpoint_save(r->ckpt_path, &r->net, r->momentum, &r->st, &r->norm, r->recipe)) return -1;
+    r->saved_step = r->st.step, r->kept_path = r->ckpt_path;
+    return 0;
 }
 
 static int setup(Run *r) {
     const TrainConfig *cfg = r->cfg;
     StFile file = {0};
     const char *model = cfg->model;
+    if (train_config_check(cfg)) return -1;
     if (!cfg->data) return an_error("train: --data is required");
     if (!cfg->out_dir) return an_error("train: --out is required");
     if (cfg->resume) { /* the model of a resumed run comes from its checkpoint */
@@ -151,7 +188,6 @@ static int setup(Run *r) {
     const ModelSpec *base = model_find(model);
     ModelSpec spec;
     if (!base || model_apply_recipe(base, r->recipe, &spec)) return -1;
-    if (cfg->batch < 1 || cfg->epochs < 1) return an_error("train: --batch and --epochs must be at least 1");
     if (dataset_load(&r->train, cfg->data, 1) || dataset_load(&r->val, cfg->data, 0)) return -1;
     if (r->val.classes > r->train.classes) r->train.classes = r->val.classes;
     if (make_dirs(cfg->out_dir)) return -1;
@@ -172,6 +208,7 @@ static int setup(Run *r) {
         st_free(&file);
         if (rc) return -1;
         if (cfg->lr_set) r->st.lr = cfg->lr;
+        r->saved_step = r->st.step, r->kept_path = cfg->resume;
     } else {
         /* models without a fixed input size take in-memory images as they are, and crops of 224
          * from the 256x256 images of folders and shards */
@@ -223,6 +260,12 @@ static int end_epoch(Run *r, double ips) {
     if (evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, 1, progress, &ev)) return -1;
     if (cfg->val_crops == 10 && evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, 10, progress, &ev10))
         return -1;
+    if (ev.nonfinite || ev10.nonfinite) { /* a NaN network is no best epoch */
+        char what[128];
+        snprintf(what, sizeof what, "the network's outputs are NaN or infinite for %ld validation images",
+                 ev.nonfinite > ev10.nonfinite ? ev.nonfinite : ev10.nonfinite);
+        return diverged(r, what);
+    }
     double loss = st->loss_sum / st->seen, terr = st->err_sum / st->seen;
     st->epoch++;
     if (!cfg->quiet)
@@ -288,11 +331,18 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
             float loss = 0.0f;
             if (net_loss(&r->net, b->labels, &loss)) { rc = -1; break; }
             if (!isfinite(loss)) {
-                rc = an_error("training diverged: loss is %g at step %ld (try a lower --lr)", loss, st->step);
+                char what[64];
+                snprintf(what, sizeof what, "the loss is %g", loss);
+                rc = diverged(r, what);
                 break;
             }
             if (net_backward(&r->net)) { rc = -1; break; }
-            if (net_sgd(&r->net, r->momentum, st->lr, cfg->momentum, cfg->weight_decay)) { rc = -1; break; }
+            if (net_sgd(&r->net, r->momentum, st->lr, cfg->momentum, cfg->weight_decay)) {
+                char what[256];
+                snprintf(what, sizeof what, "%s", an_last_error());
+                rc = r->net.gpu ? -1 : diverged(r, what);
+                break;
+            }
             for (int i = 0; i < n; i++)
                 st->err_sum += true_class_rank(r->net.probs + (size_t)i * r->net.classes, r->net.classes, b->labels[i]) > 0;
             st->loss_sum += (double)loss * n, st->seen += n;
@@ -350,6 +400,7 @@ int train_run(const TrainConfig *cfg) {
     Run *r = calloc(1, sizeof *r);
     if (!r) return an_error("out of memory");
     r->cfg = cfg;
+    r->saved_step = -1;
     g_stop = 0;
     int rc = setup(r);
     if (!rc && !cfg->quiet) {

@@ -30,6 +30,11 @@ typedef struct TrainConfig {
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *cfg);
+/* The numbers of a config are usable: a finite positive --lr, momentum in [0, 1), finite
+ * non-negative weight decay and lighting, batch and epochs at least 1, limits and steps not
+ * negative, 1 or 10 validation crops. 0, or -1 with an_error() naming the flag. train_run checks
+ * it first too. */
+int train_config_check(const TrainConfig *cfg);
 /* Run (or continue) training. Returns 0 when finished or stopped cleanly (max_steps, Ctrl-C after
  * its checkpoint), -1 with an_error() set on failure. */
 int train_run(const TrainConfig *cfg);
