@@ -27,6 +27,13 @@ int cuda_load_libraries(void);
 
 void *cuda_alloc(size_t bytes, const char *what); /* NULL with an_error (names `what`) on failure */
 void cuda_free(void *d);
+/* Page-locked (pinned) host memory, which the GPU reads by DMA: faster copies, and truly
+ * asynchronous ones (see gpu_net_upload). The loader's batch buffers on the GPU path
+ * (LoaderConfig.alloc_host / free_host). NULL with an_error on failure. */
+void *cuda_host_alloc(size_t bytes);
+void cuda_host_free(void *p);
+/* From pageable host memory the copy has left `host` when this returns; from pinned memory it has
+ * not: keep `host` unchanged until cuda_sync (or a download). */
 int cuda_upload(void *d, const void *host, size_t bytes);
 int cuda_download(void *host, const void *d, size_t bytes); /* waits for the stream */
 int cuda_memset0(void *d, size_t bytes);
@@ -38,10 +45,15 @@ int cuda_relu_backward(long count, const float *d_y, const float *d_dy, float *d
 int cuda_lrn_forward(int n, int c, int hw, LrnParams p, const float *d_x, float *d_y, float *d_scale);
 int cuda_lrn_backward(int n, int c, int hw, LrnParams p, const float *d_x, const float *d_y, const float *d_scale,
                       const float *d_dy, float *d_dx, int relu_input);
+/* NaN as PyTorch: a window holding a NaN gives NaN, its argmax the first NaN's (row-major) */
 int cuda_maxpool_forward(int n, int c, int h, int w, int k, int s, const float *d_x, float *d_y, int32_t *d_argmax);
 /* gathers, in the CPU's order: deterministic, no atomics */
 int cuda_maxpool_backward(int n, int c, int h, int w, int k, int s, const int32_t *d_argmax, const float *d_dy,
                           float *d_dx);
+/* d_db (channels) = the sum of d_dy (n, channels, plane) over images and positions: a bias's
+ * gradient (convolution: plane = out_h * out_w; fully connected: plane 1), as conv_backward's and
+ * linear_backward's db (float64 sums) */
+int cuda_bias_grad(int n, int channels, int plane, const float *d_dy, float *d_db);
 /* masks from the same counter-based RNG as the CPU's (an_hash64): identical for the same seed */
 int cuda_dropout_forward(long count, float p, uint64_t seed, const float *d_x, float *d_y, uint8_t *d_mask);
 int cuda_dropout_backward(long count, float p, const uint8_t *d_mask, const float *d_dy, float *d_dx);

@@ -11,6 +11,8 @@ int cuda_init(char *name, size_t name_size) { (void)name, (void)name_size; retur
 int cuda_load_libraries(void) { return NO_CUDA; }
 void *cuda_alloc(size_t bytes, const char *what) { (void)bytes, (void)what; NO_CUDA; return NULL; }
 void cuda_free(void *d) { (void)d; }
+void *cuda_host_alloc(size_t bytes) { (void)bytes; NO_CUDA; return NULL; }
+void cuda_host_free(void *p) { (void)p; }
 int cuda_upload(void *d, const void *h, size_t b) { (void)d, (void)h, (void)b; return NO_CUDA; }
 int cuda_download(void *h, const void *d, size_t b) { (void)d, (void)h, (void)b; return NO_CUDA; }
 int cuda_memset0(void *d, size_t b) { (void)d, (void)b; return NO_CUDA; }
@@ -32,6 +34,10 @@ int cuda_maxpool_forward(int n, int c, int h, int w, int k, int s, const float *
 }
 int cuda_maxpool_backward(int n, int c, int h, int w, int k, int s, const int32_t *a, const float *dy, float *dx) {
     (void)n, (void)c, (void)h, (void)w, (void)k, (void)s, (void)a, (void)dy, (void)dx;
+    return NO_CUDA;
+}
+int cuda_bias_grad(int n, int c, int plane, const float *dy, float *db) {
+    (void)n, (void)c, (void)plane, (void)dy, (void)db;
     return NO_CUDA;
 }
 int cuda_dropout_forward(long c, float p, uint64_t seed, const float *x, float *y, uint8_t *m) {
@@ -74,3 +80,15 @@ int gpu_net_loss(GpuNet *g, const int *labels, float *loss) { (void)g, (void)lab
 int gpu_net_backward(GpuNet *g, int timing) { (void)g, (void)timing; return NO_CUDA; }
 int gpu_net_sgd(GpuNet *g, float lr, float m, float wd) { (void)g, (void)lr, (void)m, (void)wd; return NO_CUDA; }
 int gpu_net_sync(GpuNet *g) { (void)g; return NO_CUDA; }
+int gpu_net_conv_candidates(GpuNet *g, int layer, int pass, int k, int *algo, int *math) {
+    (void)g, (void)layer, (void)pass, (void)k, (void)algo, (void)math;
+    return NO_CUDA;
+}
+int gpu_net_conv_force_candidate(GpuNet *g, int layer, int pass, int algo, int math) {
+    (void)g, (void)layer, (void)pass, (void)algo, (void)math;
+    return NO_CUDA;
+}
+int gpu_net_conv_algo_used(GpuNet *g, int layer, int pass, int n) {
+    (void)g, (void)layer, (void)pass, (void)n;
+    return NO_CUDA;
+}

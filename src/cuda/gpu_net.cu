@@ -3,13 +3,23 @@
  * Mirrors net.c layer by layer, with its fusions: a ReLU after a convolution is applied with the
  * bias, a ReLU before an LRN has its backward pass done by the LRN. In bf16 mode the convolutions
  * and products take bfloat16 copies of their operands (cast kernels around them, the weights'
- * copy refreshed by the SGD step) and everything else stays float32. */
+ * copy refreshed by the SGD step) and everything else stays float32. Each convolution pass runs
+ * the best of its measured candidate algorithms that cuDNN accepts at the batch size at hand
+ * (conv_choice.h). Host memory the stream reads later (labels) is pinned and owned by the GpuNet. */
 #include "cuda_internal.h"
+#include "conv_choice.h"
 #include "gpu_net.h"
 #include "gpu_libs.h"
 #include <cuda_bf16.h>
 #include <stdlib.h>
 #include <string.h>
+
+static_assert(CONV_MATH_DEFAULT == (int)CUDNN_DEFAULT_MATH && CONV_MATH_TENSOR == (int)CUDNN_TENSOR_OP_MATH &&
+                  CONV_MATH_TENSOR_CONVERT == (int)CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+                  CONV_MATH_FMA == (int)CUDNN_FMA_MATH,
+              "conv_choice.h numbers the math types as cuDNN does");
+
+enum { PASS_FWD, PASS_BWD_DATA, PASS_BWD_FILTER }; /* a convolution's three passes */
 
 typedef struct GpuLayer {
     float *out;    /* (max_batch, out_c, out_h, out_w); a fused ReLU shares its convolution's */
@@ -18,10 +28,7 @@ typedef struct GpuLayer {
     cudnnTensorDescriptor_t x_desc, y_desc;
     cudnnFilterDescriptor_t w_desc;
     cudnnConvolutionDescriptor_t conv;
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t bwd_data;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-    cudnnMathType_t fwd_math, bwd_data_math, bwd_filter_math;
+    ConvChoice pass[3]; /* candidate algorithms of each pass (PASS_*), and which worked at each batch size */
 } GpuLayer;
 
 struct GpuNet {
@@ -37,6 +44,11 @@ struct GpuNet {
     cudaStream_t copy_stream;
     cudaEvent_t copied[2], used[2];
     int32_t *labels;
+    /* pinned host buffers (max_batch): the labels on their way up (reused only once labels_sent,
+     * recorded after their copy, has passed) and the rows' losses on their way down */
+    int32_t *h_labels;
+    float *h_rows;
+    cudaEvent_t labels_sent;
     __nv_bfloat16 *params16, *s16[3]; /* bf16 mode: the weights' copy; scratch for cast operands */
     size_t w16_off[MAX_LAYERS];       /* each layer's weights in params16, 256-byte aligned */
     void *ws;
@@ -61,25 +73,6 @@ __global__ void bias_k(long count, int plane, int channels, const float *b, floa
         float v = y[e] + b[(e / plane) % channels];
         y[e] = relu && !(v > 0.0f) ? 0.0f : v;
     }
-}
-
-/* db[o] = sum over images and positions of dy (n, channels, plane): one block per channel, float64
- * partial sums in a fixed tree */
-__global__ void bias_grad_k(int n, int channels, int plane, const float *dy, float *db) {
-    __shared__ double part[THREADS];
-    int o = blockIdx.x;
-    double acc = 0.0;
-    for (int i = 0; i < n; i++) {
-        const float *p = dy + ((long)i * channels + o) * plane;
-        for (int q = threadIdx.x; q < plane; q += THREADS) acc += p[q];
-    }
-    part[threadIdx.x] = acc;
-    __syncthreads();
-    for (int step = THREADS / 2; step > 0; step /= 2) {
-        if (threadIdx.x < step) part[threadIdx.x] += part[threadIdx.x + step];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) db[o] = (float)part[0];
 }
 
 __global__ void tanh_fwd_k(long count, const float *x, float *y) { GRID_STRIDE(i, count) y[i] = tanhf(x[i]); }
@@ -170,70 +163,168 @@ static int set_descriptors(GpuNet *g, int i, int n) {
     return 0;
 }
 
-/* Whether a measured algorithm may be used: it ran; for the backward passes it is deterministic (a
- * training run repeats exactly); in fp32 mode it is not an FFT or Winograd transform, whose
- * rounding differs from a direct sum's by more than the 1e-4 the CPU comparison allows. */
-static int usable(cudnnStatus_t st, cudnnDeterminism_t det, int need_det, int transform, GpuMath math) {
-    return st == CUDNN_STATUS_SUCCESS && (!need_det || det == CUDNN_DETERMINISTIC) && !(math == GPU_FP32 && transform);
+static const char *mode_name(GpuMath m) { return m == GPU_TF32 ? "tf32" : m == GPU_BF16 ? "bf16" : "fp32"; }
+
+static int transform_fwd(cudnnConvolutionFwdAlgo_t a) {
+    return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+static int transform_bwd_data(cudnnConvolutionBwdDataAlgo_t a) {
+    return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+static int transform_bwd_filter(cudnnConvolutionBwdFilterAlgo_t a) {
+    return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
 }
 
-/* The fastest usable algorithm of each pass, measured by cuDNN at max_batch, and the math type it
- * was measured with (TF32 mode: set before each pass, as the descriptor serves all three). */
+/* cuDNN's measurements (any of its three perf structs) as conv_choice.h's */
+template <typename P, typename A>
+static void to_perf(const P *r, int got, int (*transform)(A), ConvPerf *p) {
+    for (int k = 0; k < got; k++) {
+        p[k].algo = (int)r[k].algo;
+        p[k].ok = r[k].status == CUDNN_STATUS_SUCCESS;
+        p[k].deterministic = r[k].determinism == CUDNN_DETERMINISTIC;
+        p[k].transform = transform(r[k].algo);
+        p[k].math = (int)r[k].mathType;
+        p[k].ms = r[k].time;
+        p[k].memory = r[k].memory;
+    }
+}
+
+/* Each pass's candidates, from cuDNN's measurements at max_batch (the descriptor's math type set
+ * for the mode: Find may still measure other math types, which conv_choice_init sorts out); the
+ * backward passes deterministic (a training run repeats exactly); in fp32 mode no FFT or Winograd
+ * transform, whose rounding differs from a direct sum's by more than the 1e-4 the CPU comparison
+ * allows. The workspace: the largest the first candidates measured. */
 static int choose_algorithms(GpuNet *g, int i) {
+    enum { FIND_MAX = 32 }; /* every algorithm, with each math type it may be measured with */
     GpuLayer *gl = &g->layers[i];
-    int got = 0, k;
-    cudnnConvolutionFwdAlgoPerf_t f[8];
-    cudnnConvolutionBwdDataAlgoPerf_t d[8];
-    cudnnConvolutionBwdFilterAlgoPerf_t w[8];
-    if (dnn_check(lib.cudnnFindConvolutionForwardAlgorithm(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc, 8,
-                                                           &got, f), "choosing the forward algorithm"))
-        return -1;
-    for (k = 0; k < got; k++) {
-        cudnnConvolutionFwdAlgo_t a = f[k].algo;
-        int transform = a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
-                        a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
-        if (usable(f[k].status, f[k].determinism, 0, transform, g->math)) break;
+    ConvPerf p[FIND_MAX];
+    int got = 0;
+    {
+        cudnnConvolutionFwdAlgoPerf_t r[FIND_MAX];
+        if (dnn_check(lib.cudnnFindConvolutionForwardAlgorithm(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc,
+                                                               FIND_MAX, &got, r),
+                      "measuring the forward algorithms"))
+            return -1;
+        to_perf(r, got, transform_fwd, p);
+        if (!conv_choice_init(&gl->pass[PASS_FWD], p, got, g->math, 0))
+            return an_error("cuDNN: layer %d: none of the %d forward algorithms measured is usable in %s mode", i + 1, got,
+                            mode_name(g->math));
     }
-    if (k == got) return an_error("cuDNN: no usable forward algorithm for layer %d", i + 1);
-    gl->fwd = f[k].algo, gl->fwd_math = f[k].mathType;
-    size_t need = f[k].memory;
-    got = 0; /* the first layer's input gradient is never computed: no search for it */
-    if (i > 0 && dnn_check(lib.cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, gl->w_desc, gl->y_desc, gl->conv,
-                                                                         gl->x_desc, 8, &got, d),
-                           "choosing the backward data algorithm"))
-        return -1;
-    for (k = 0; k < got; k++) {
-        cudnnConvolutionBwdDataAlgo_t a = d[k].algo;
-        int transform = a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
-                        a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
-                        a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
-        if (usable(d[k].status, d[k].determinism, 1, transform, g->math)) break;
+    if (i > 0) { /* the first layer's input gradient is never computed: no search for it */
+        cudnnConvolutionBwdDataAlgoPerf_t r[FIND_MAX];
+        if (dnn_check(lib.cudnnFindConvolutionBackwardDataAlgorithm(g->dnn, gl->w_desc, gl->y_desc, gl->conv, gl->x_desc,
+                                                                    FIND_MAX, &got, r),
+                      "measuring the backward data algorithms"))
+            return -1;
+        to_perf(r, got, transform_bwd_data, p);
+        if (!conv_choice_init(&gl->pass[PASS_BWD_DATA], p, got, g->math, 1))
+            return an_error("cuDNN: layer %d: none of the %d backward data algorithms measured is deterministic and "
+                            "usable in %s mode", i + 1, got, mode_name(g->math));
     }
-    if (i > 0) {
-        if (k == got) return an_error("cuDNN: no usable deterministic backward data algorithm for layer %d", i + 1);
-        gl->bwd_data = d[k].algo, gl->bwd_data_math = d[k].mathType;
-        if (d[k].memory > need) need = d[k].memory;
+    {
+        cudnnConvolutionBwdFilterAlgoPerf_t r[FIND_MAX];
+        if (dnn_check(lib.cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, gl->x_desc, gl->y_desc, gl->conv,
+                                                                      gl->w_desc, FIND_MAX, &got, r),
+                      "measuring the backward filter algorithms"))
+            return -1;
+        to_perf(r, got, transform_bwd_filter, p);
+        if (!conv_choice_init(&gl->pass[PASS_BWD_FILTER], p, got, g->math, 1))
+            return an_error("cuDNN: layer %d: none of the %d backward filter algorithms measured is deterministic and "
+                            "usable in %s mode", i + 1, got, mode_name(g->math));
     }
-    if (dnn_check(lib.cudnnFindConvolutionBackwardFilterAlgorithm(g->dnn, gl->x_desc, gl->y_desc, gl->conv, gl->w_desc,
-                                                                  8, &got, w), "choosing the backward filter algorithm"))
-        return -1;
-    for (k = 0; k < got; k++) {
-        cudnnConvolutionBwdFilterAlgo_t a = w[k].algo;
-        int transform = a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
-                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
-        if (usable(w[k].status, w[k].determinism, 1, transform, g->math)) break;
-    }
-    if (k == got) return an_error("cuDNN: no usable deterministic backward filter algorithm for layer %d", i + 1);
-    gl->bwd_filter = w[k].algo, gl->bwd_filter_math = w[k].mathType;
-    if (w[k].memory > need) need = w[k].memory;
-    if (need > g->ws_bytes) g->ws_bytes = need;
+    for (int k = 0; k < 3; k++)
+        if (gl->pass[k].count && gl->pass[k].cand[0].memory > g->ws_bytes) g->ws_bytes = gl->pass[k].cand[0].memory;
     return 0;
 }
 
-/* before a pass: the math type its algorithm was measured with (fp32 mode: always FMA only) */
-static int pass_math(GpuNet *g, GpuLayer *gl, cudnnMathType_t measured) {
-    cudnnMathType_t m = g->math == GPU_FP32 ? CUDNN_FMA_MATH : measured;
-    return dnn_check(lib.cudnnSetConvolutionMathType(gl->conv, m), "math type");
+/* What cuDNN says when it refuses an algorithm rather than fails: not supported (for this shape,
+ * batch size, math type, ...: cuDNN 9 has a family of such codes), or memory (or a run-time
+ * compiled kernel) it could not get. The next candidate may then work. */
+static int refusal(cudnnStatus_t st) {
+#if CUDNN_MAJOR >= 9
+    return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED ||
+           st == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+           st == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED ||
+           st == CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED;
+#else
+    return st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_ALLOC_FAILED;
+#endif
+}
+static int dnn_try(cudnnStatus_t st, const char *what) {
+    if (st == CUDNN_STATUS_SUCCESS) return CONV_TRY_DONE;
+    an_error("cuDNN: %s: %s", what, lib.cudnnGetErrorString(st));
+    return refusal(st) ? CONV_TRY_REFUSED : CONV_TRY_ERROR;
+}
+
+static int workspace(GpuNet *g, size_t need);
+
+/* one convolution pass with its operands: forward (in1 x, in2 w, out y), input gradient (in1 w,
+ * in2 dy, out dx), weight gradient (in1 x, in2 dy, out dw) */
+typedef struct ConvRun {
+    GpuNet *g;
+    GpuLayer *gl;
+    int pass;
+    const void *in1, *in2;
+    void *out;
+} ConvRun;
+
+/* one candidate (conv_choice.h's ConvTryFn): its math type on the descriptor, its workspace at the
+ * descriptors' batch (asking also tells whether cuDNN supports it there), then the pass */
+static int conv_try(void *ctx, const ConvCandidate *c) {
+    ConvRun *r = (ConvRun *)ctx;
+    GpuNet *g = r->g;
+    GpuLayer *gl = r->gl;
+    const float one = 1.0f, zero = 0.0f;
+    size_t need = 0;
+    int t = dnn_try(lib.cudnnSetConvolutionMathType(gl->conv, (cudnnMathType_t)c->math), "math type");
+    if (t != CONV_TRY_DONE) return t;
+    cudnnStatus_t st;
+    switch (r->pass) {
+    case PASS_FWD:
+        st = lib.cudnnGetConvolutionForwardWorkspaceSize(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc,
+                                                         (cudnnConvolutionFwdAlgo_t)c->algo, &need);
+        break;
+    case PASS_BWD_DATA:
+        st = lib.cudnnGetConvolutionBackwardDataWorkspaceSize(g->dnn, gl->w_desc, gl->y_desc, gl->conv, gl->x_desc,
+                                                              (cudnnConvolutionBwdDataAlgo_t)c->algo, &need);
+        break;
+    default:
+        st = lib.cudnnGetConvolutionBackwardFilterWorkspaceSize(g->dnn, gl->x_desc, gl->y_desc, gl->conv, gl->w_desc,
+                                                                (cudnnConvolutionBwdFilterAlgo_t)c->algo, &need);
+        break;
+    }
+    if ((t = dnn_try(st, "workspace size")) != CONV_TRY_DONE) return t;
+    int w = workspace(g, need);
+    if (w) return w < 0 ? CONV_TRY_ERROR : CONV_TRY_REFUSED;
+    switch (r->pass) {
+    case PASS_FWD:
+        st = lib.cudnnConvolutionForward(g->dnn, &one, gl->x_desc, r->in1, gl->w_desc, r->in2, gl->conv,
+                                         (cudnnConvolutionFwdAlgo_t)c->algo, g->ws, g->ws_bytes, &zero, gl->y_desc, r->out);
+        return dnn_try(st, "convolution forward");
+    case PASS_BWD_DATA:
+        st = lib.cudnnConvolutionBackwardData(g->dnn, &one, gl->w_desc, r->in1, gl->y_desc, r->in2, gl->conv,
+                                              (cudnnConvolutionBwdDataAlgo_t)c->algo, g->ws, g->ws_bytes, &zero,
+                                              gl->x_desc, r->out);
+        return dnn_try(st, "convolution input gradient");
+    default:
+        st = lib.cudnnConvolutionBackwardFilter(g->dnn, &one, gl->x_desc, r->in1, gl->y_desc, r->in2, gl->conv,
+                                                (cudnnConvolutionBwdFilterAlgo_t)c->algo, g->ws, g->ws_bytes, &zero,
+                                                gl->w_desc, r->out);
+        return dnn_try(st, "convolution weight gradient");
+    }
+}
+
+/* pass (PASS_*) of convolution layer i at batch n: the candidate that worked at n before, else the
+ * best that cuDNN accepts at n (conv_choice_run) */
+static int conv_pass(GpuNet *g, int i, int n, int pass, const void *in1, const void *in2, void *out) {
+    static const char *const names[] = {"forward", "input gradient", "weight gradient"};
+    GpuLayer *gl = &g->layers[i];
+    ConvRun r = {g, gl, pass, in1, in2, out};
+    if (set_descriptors(g, i, n)) return -1;
+    return conv_choice_run(&gl->pass[pass], n, conv_try, &r, names[pass], i + 1) < 0 ? -1 : 0;
 }
 
 static int setup_conv(GpuNet *g, int i) {
@@ -272,7 +363,10 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
         cuda_check(cudaEventCreateWithFlags(&g->copied[0], cudaEventDisableTiming), "creating an event") ||
         cuda_check(cudaEventCreateWithFlags(&g->copied[1], cudaEventDisableTiming), "creating an event") ||
         cuda_check(cudaEventCreateWithFlags(&g->used[0], cudaEventDisableTiming), "creating an event") ||
-        cuda_check(cudaEventCreateWithFlags(&g->used[1], cudaEventDisableTiming), "creating an event"))
+        cuda_check(cudaEventCreateWithFlags(&g->used[1], cudaEventDisableTiming), "creating an event") ||
+        cuda_check(cudaEventCreateWithFlags(&g->labels_sent, cudaEventDisableTiming), "creating an event"))
+        goto fail;
+    if (!(g->h_labels = (int32_t *)cuda_host_alloc((size_t)B * 4)) || !(g->h_rows = (float *)cuda_host_alloc((size_t)B * 4)))
         goto fail;
     if (dnn_check(lib.cudnnCreate(&g->dnn), "creating a handle") || dnn_check(lib.cudnnSetStream(g->dnn, g_cuda_stream), "stream") ||
         blas_check(lib.cublasCreate(&g->blas), "creating a handle") || blas_check(lib.cublasSetStream(g->blas, g_cuda_stream), "stream") ||
@@ -323,7 +417,9 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
     if (gpu_net_put_params(g) || gpu_net_put_momentum(g, NULL)) goto fail;
     for (int i = 0; i < net->nlayers; i++)
         if (net->layers[i].spec->kind == LAYER_CONV && setup_conv(g, i)) goto fail;
-    if (g->ws_bytes && !(g->ws = cuda_alloc(g->ws_bytes, "cuDNN workspace"))) goto fail;
+    /* the workspace the first candidates measured; where it cannot be had, each pass asks for its
+     * own and falls back to a candidate that needs less (conv_try) */
+    if (g->ws_bytes && !(g->ws = cuda_alloc(g->ws_bytes, "cuDNN workspace"))) g->ws_bytes = 0;
     return g;
 fail:
     gpu_net_free(g);
@@ -332,6 +428,10 @@ fail:
 
 extern "C" void gpu_net_free(GpuNet *g) {
     if (!g) return;
+    /* nothing queued may still read or write what is freed below (pinned host buffers included) */
+    (void)cudaStreamSynchronize(g_cuda_stream);
+    if (g->copy_stream) (void)cudaStreamSynchronize(g->copy_stream);
+    (void)cudaGetLastError();
     for (int i = 0; i < g->net->nlayers; i++) {
         GpuLayer *gl = &g->layers[i];
         const Layer *l = &g->net->layers[i];
@@ -342,7 +442,6 @@ extern "C" void gpu_net_free(GpuNet *g) {
         if (gl->w_desc) lib.cudnnDestroyFilterDescriptor(gl->w_desc);
         if (gl->conv) lib.cudnnDestroyConvolutionDescriptor(gl->conv);
     }
-    cudaStreamSynchronize(g->copy_stream);
     float *bufs[] = {g->params, g->grads, g->momentum, g->inbuf[0], g->inbuf[1], g->probs, g->dlogits, g->row_loss,
                      g->dbuf[0], g->dbuf[1]};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) cuda_free(bufs[k]);
@@ -351,6 +450,9 @@ extern "C" void gpu_net_free(GpuNet *g) {
     for (int k = 0; k < 3; k++) cuda_free(g->s16[k]);
     cuda_free(g->ws);
     if (g->pinned) cudaHostUnregister(g->net->input);
+    cuda_host_free(g->h_labels);
+    cuda_host_free(g->h_rows);
+    if (g->labels_sent) cudaEventDestroy(g->labels_sent);
     for (int k = 0; k < 2; k++) {
         if (g->copied[k]) cudaEventDestroy(g->copied[k]);
         if (g->used[k]) cudaEventDestroy(g->used[k]);
@@ -381,13 +483,16 @@ extern "C" int gpu_net_put_momentum(GpuNet *g, const float *v) {
 extern "C" int gpu_net_get_momentum(GpuNet *g, float *v) { return cuda_download(v, g->momentum, g->net->nparams * 4); }
 extern "C" int gpu_net_sync(GpuNet *g) { (void)g; return cuda_sync(); }
 
-/* the workspace a call needs at batch n (it can differ from max_batch's), grown when short */
+/* The workspace a pass needs at the batch at hand (it can differ from max_batch's), grown when
+ * short: 0; 1 when `need` bytes cannot be had (an_error set: the caller may try an algorithm that
+ * needs less; the workspace is then empty and grows again on demand); -1 when the work queued
+ * before failed. */
 static int workspace(GpuNet *g, size_t need) {
     if (need <= g->ws_bytes) return 0;
-    if (cuda_sync()) return -1;
+    if (cuda_sync()) return -1; /* queued passes may still use the old one */
     cuda_free(g->ws);
-    g->ws_bytes = 0;
-    if (!(g->ws = cuda_alloc(need, "cuDNN workspace"))) return -1;
+    g->ws = NULL, g->ws_bytes = 0;
+    if (!(g->ws = cuda_alloc(need, "cuDNN workspace"))) return 1;
     g->ws_bytes = need;
     return 0;
 }
@@ -400,7 +505,10 @@ extern "C" int gpu_net_upload(GpuNet *g, const float *host, int n) {
     int next = g->cur ^ 1;
     size_t bytes = (size_t)n * net->in_c * net->in_size * net->in_size * 4;
     /* after the passes that read this buffer two batches ago; then the compute stream's next work
-     * waits for the copy */
+     * waits for the copy. From pinned memory (the loader's batches on the GPU path, net->input) the
+     * DMA reads `host` after cudaMemcpyAsync returns: the copy is waited for here, so the caller
+     * may reuse or free `host` (hand the batch back to the loader) as soon as this returns. The
+     * compute stream is not waited for: the copy still overlaps the passes queued before it. */
     if (cuda_check(cudaStreamWaitEvent(g->copy_stream, g->used[next], 0), "ordering the input copy") ||
         cuda_check(cudaMemcpyAsync(g->inbuf[next], host, bytes, cudaMemcpyHostToDevice, g->copy_stream),
                    "copy of the input batch") ||
@@ -408,7 +516,7 @@ extern "C" int gpu_net_upload(GpuNet *g, const float *host, int n) {
         cuda_check(cudaStreamWaitEvent(g_cuda_stream, g->copied[next], 0), "ordering the input copy"))
         return -1;
     g->cur = next, g->input = g->inbuf[next];
-    return 0;
+    return cuda_check(cudaEventSynchronize(g->copied[next]), "copy of the input batch");
 }
 
 extern "C" int gpu_net_put_input(GpuNet *g, int n) { return gpu_net_upload(g, g->net->input, n); }
@@ -441,16 +549,10 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
         int rc = 0;
         switch (s->kind) {
         case LAYER_CONV: { /* bf16: x cast into s16[0], the product into s16[1], cast back with the bias */
-            size_t need = 0;
             const void *cx = x, *cw = w;
             void *cy = gl->out;
             if (bf) rc = to_bf16(x, g->s16[0], in_count), cx = g->s16[0], cw = g->params16 + g->w16_off[i], cy = g->s16[1];
-            rc = rc || set_descriptors(g, i, n) || pass_math(g, gl, gl->fwd_math) ||
-                 dnn_check(lib.cudnnGetConvolutionForwardWorkspaceSize(g->dnn, gl->x_desc, gl->w_desc, gl->conv, gl->y_desc,
-                                                                       gl->fwd, &need), "workspace size") ||
-                 workspace(g, need) ||
-                 dnn_check(lib.cudnnConvolutionForward(g->dnn, &one, gl->x_desc, cx, gl->w_desc, cw, gl->conv, gl->fwd,
-                                                       g->ws, g->ws_bytes, &zero, gl->y_desc, cy), "convolution forward");
+            rc = rc || conv_pass(g, i, n, PASS_FWD, cx, cw, cy);
             if (!rc && bf) {
                 bias_from_bf16_k<<<blocks_for(out_n), THREADS, 0, g_cuda_stream>>>(
                     out_n, l->out_h * l->out_w, l->out_c, g->s16[1], b, gl->out, l->relu_in_conv);
@@ -509,24 +611,32 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
     return input_used(g);
 }
 
+/* The labels go up from g->h_labels, pinned and owned by g: the copy reads it after cuda_upload
+ * returns, so it is written again only once the previous copy has passed (labels_sent). Without
+ * labels the kernel gets class 0 for each row (a memset, no host memory), its losses unread. */
 extern "C" int gpu_net_loss(GpuNet *g, const int *labels, float *loss) {
     Net *net = g->net;
     int n = g->n, k = net->classes;
     const float *logits = g->layers[net->nlayers - 1].out;
-    int32_t *lab = (int32_t *)malloc((size_t)n * 4);
-    float *rows = (float *)malloc((size_t)n * 4);
-    int rc = !lab || !rows ? an_error("out of memory (labels)") : 0;
-    for (int i = 0; !rc && i < n; i++) lab[i] = labels ? labels[i] : 0;
-    if (!rc) rc = cuda_upload(g->labels, lab, (size_t)n * 4);
-    if (!rc) rc = cuda_softmax_xent(n, k, logits, g->labels, g->probs, labels ? g->dlogits : NULL, g->row_loss);
-    if (!rc && labels && loss) {
-        rc = cuda_download(rows, g->row_loss, (size_t)n * 4);
+    size_t bytes = (size_t)n * sizeof(int32_t);
+    if (n < 1) return an_error("GPU loss without a forward pass");
+    if (labels) {
+        if (cuda_check(cudaEventSynchronize(g->labels_sent), "copy of the labels")) return -1;
+        for (int i = 0; i < n; i++) g->h_labels[i] = labels[i];
+        if (cuda_upload(g->labels, g->h_labels, bytes) ||
+            cuda_check(cudaEventRecord(g->labels_sent, g_cuda_stream), "recording an event"))
+            return -1;
+    } else if (cuda_memset0(g->labels, bytes)) {
+        return -1;
+    }
+    if (cuda_softmax_xent(n, k, logits, g->labels, g->probs, labels ? g->dlogits : NULL, g->row_loss)) return -1;
+    if (labels && loss) {
+        if (cuda_download(g->h_rows, g->row_loss, (size_t)n * sizeof(float))) return -1;
         double total = 0.0;
-        for (int i = 0; i < n; i++) total += rows[i];
+        for (int i = 0; i < n; i++) total += g->h_rows[i];
         *loss = (float)(total / n);
     }
-    free(lab), free(rows);
-    return rc;
+    return 0;
 }
 
 extern "C" int gpu_net_backward(GpuNet *g, int timing) {
@@ -548,9 +658,9 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
         double t0 = timing && !cuda_sync() ? an_now() : 0.0;
         int rc = 0;
         switch (s->kind) {
-        case LAYER_CONV: { /* each pass: its math type, its workspace (grown if short), the pass; bf16: x and
-                            * dy cast into s16[0] and s16[1], each gradient made in s16[2] and cast back */
-            size_t need = 0;
+        case LAYER_CONV: { /* each pass through conv_pass (its algorithm at this batch size, its math type and
+                            * workspace); bf16: x and dy cast into s16[0] and s16[1], each gradient made in
+                            * s16[2] and cast back */
             long out_n = (long)n * (long)out_count(l);
             const void *cx = x, *cdy = dy, *cw = w;
             void *cdw = dw, *cdx = dx;
@@ -558,29 +668,9 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
                 rc = to_bf16(x, g->s16[0], in_count) || to_bf16(dy, g->s16[1], out_n);
                 cx = g->s16[0], cdy = g->s16[1], cw = g->params16 + g->w16_off[i], cdw = cdx = g->s16[2];
             }
-            rc = rc || set_descriptors(g, i, n) || pass_math(g, gl, gl->bwd_filter_math) ||
-                 dnn_check(lib.cudnnGetConvolutionBackwardFilterWorkspaceSize(g->dnn, gl->x_desc, gl->y_desc, gl->conv,
-                                                                              gl->w_desc, gl->bwd_filter, &need),
-                           "workspace size") ||
-                 workspace(g, need) ||
-                 dnn_check(lib.cudnnConvolutionBackwardFilter(g->dnn, &one, gl->x_desc, cx, gl->y_desc, cdy, gl->conv,
-                                                              gl->bwd_filter, g->ws, g->ws_bytes, &zero, gl->w_desc, cdw),
-                           "convolution weight gradient") ||
-                 (bf && from_bf16(g->s16[2], dw, (long)l->w_size));
-            if (!rc && dx)
-                rc = pass_math(g, gl, gl->bwd_data_math) ||
-                     dnn_check(lib.cudnnGetConvolutionBackwardDataWorkspaceSize(g->dnn, gl->w_desc, gl->y_desc, gl->conv,
-                                                                                gl->x_desc, gl->bwd_data, &need),
-                               "workspace size") ||
-                     workspace(g, need) ||
-                     dnn_check(lib.cudnnConvolutionBackwardData(g->dnn, &one, gl->w_desc, cw, gl->y_desc, cdy, gl->conv,
-                                                                gl->bwd_data, g->ws, g->ws_bytes, &zero, gl->x_desc, cdx),
-                               "convolution input gradient") ||
-                     (bf && from_bf16(g->s16[2], dx, in_count));
-            if (!rc) {
-                bias_grad_k<<<l->out_c, THREADS, 0, g_cuda_stream>>>(n, l->out_c, l->out_h * l->out_w, dy, db);
-                rc = LAUNCHED("bias gradient");
-            }
+            rc = rc || conv_pass(g, i, n, PASS_BWD_FILTER, cx, cdy, cdw) || (bf && from_bf16(g->s16[2], dw, (long)l->w_size));
+            if (!rc && dx) rc = conv_pass(g, i, n, PASS_BWD_DATA, cw, cdy, cdx) || (bf && from_bf16(g->s16[2], dx, in_count));
+            if (!rc) rc = cuda_bias_grad(n, l->out_c, l->out_h * l->out_w, dy, db);
             break;
         }
         case LAYER_LINEAR: /* dw^T (in, out) = x^T dy; dx^T (in, n) = w^T dy^T; db = column sums of dy */
@@ -595,10 +685,7 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
                                         l->out_c, &zero, dw, l->fan_in), "linear weight gradient") ||
                  (dx && blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, l->fan_in, n, l->out_c, &one, w,
                                                l->fan_in, dy, l->out_c, &zero, dx, l->fan_in), "linear input gradient"));
-            if (!rc) {
-                bias_grad_k<<<l->out_c, THREADS, 0, g_cuda_stream>>>(n, l->out_c, 1, dy, db);
-                rc = LAUNCHED("bias gradient");
-            }
+            if (!rc) rc = cuda_bias_grad(n, l->out_c, 1, dy, db);
             break;
         case LAYER_RELU: rc = cuda_relu_backward(in_count, gl->out, dy, dx); break;
         case LAYER_TANH:
@@ -633,7 +720,56 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
     return input_used(g); /* conv1's weight gradient was the last to read it */
 }
 
+/* As net_sgd: weights with (lr, weight_decay), biases with (lr x bias_lr_mult, weight_decay x
+ * bias_decay_mult) from the model spec (both 0: a spec made by hand, 1 and 1); one update over the
+ * whole block when both are 1, else one per layer's weights and biases. */
 extern "C" int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_decay) {
-    return cuda_sgd_update(g->net->nparams, g->params, g->grads, g->momentum, lr, momentum, weight_decay) ||
-           refresh_bf16(g) ? -1 : 0;
+    const Net *net = g->net;
+    float blr = net->spec.bias_lr_mult, bwd = net->spec.bias_decay_mult;
+    if (blr == 0.0f && bwd == 0.0f) blr = bwd = 1.0f;
+    if (blr == 1.0f && bwd == 1.0f) {
+        if (cuda_sgd_update(net->nparams, g->params, g->grads, g->momentum, lr, momentum, weight_decay)) return -1;
+    } else {
+        for (int i = 0; i < net->nlayers; i++) {
+            const Layer *l = &net->layers[i];
+            if (l->w_size && cuda_sgd_update(l->w_size, g->params + l->w_off, g->grads + l->w_off, g->momentum + l->w_off,
+                                             lr, momentum, weight_decay))
+                return -1;
+            if (l->b_size && cuda_sgd_update(l->b_size, g->params + l->b_off, g->grads + l->b_off, g->momentum + l->b_off,
+                                             lr * blr, momentum, weight_decay * bwd))
+                return -1;
+        }
+    }
+    return refresh_bf16(g);
+}
+
+/* ---- for tests and diagnostics (gpu_net.h) ---- */
+static ConvChoice *choice_of(GpuNet *g, int layer, int pass) {
+    if (!g || layer < 0 || layer >= g->net->nlayers || g->net->layers[layer].spec->kind != LAYER_CONV || pass < 0 ||
+        pass > 2)
+        return NULL;
+    return &g->layers[layer].pass[pass];
+}
+
+extern "C" int gpu_net_conv_candidates(GpuNet *g, int layer, int pass, int k, int *algo, int *math) {
+    const ConvChoice *c = choice_of(g, layer, pass);
+    if (!c) return an_error("layer %d is not a convolution, or pass %d is not 0, 1 or 2", layer, pass);
+    if (k >= 0 && k < c->count) {
+        if (algo) *algo = c->cand[k].algo;
+        if (math) *math = c->cand[k].math;
+    }
+    return c->count;
+}
+
+extern "C" int gpu_net_conv_force_candidate(GpuNet *g, int layer, int pass, int algo, int math) {
+    ConvChoice *c = choice_of(g, layer, pass);
+    if (!c) return an_error("layer %d is not a convolution, or pass %d is not 0, 1 or 2", layer, pass);
+    conv_choice_prepend(c, algo, math);
+    return 0;
+}
+
+extern "C" int gpu_net_conv_algo_used(GpuNet *g, int layer, int pass, int n) {
+    const ConvChoice *c = choice_of(g, layer, pass);
+    int k = c ? conv_choice_cached(c, n) : -1;
+    return k < 0 ? -1 : c->cand[k].algo;
 }

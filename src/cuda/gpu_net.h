@@ -19,9 +19,12 @@ typedef struct GpuNet GpuNet;
  * rounded to bfloat16 too) */
 typedef enum { GPU_FP32, GPU_TF32, GPU_BF16 } GpuMath;
 
-/* For net (already created, max_batch as the host's): device buffers, cuDNN algorithms found for
- * max_batch (deterministic ones for the backward passes), parameters copied from net->params,
- * momentum zero. NULL with an_error on failure (no GPU, out of GPU memory). */
+/* For net (already created, max_batch as the host's): device buffers, each convolution pass's
+ * candidate algorithms measured by cuDNN at max_batch (deterministic ones for the backward passes;
+ * those the math mode allows: conv_choice.h), parameters copied from net->params, momentum zero.
+ * Each pass then runs the best candidate cuDNN accepts at the batch size it is called with (a
+ * short last batch included), the next one where cuDNN refuses one or its workspace cannot be
+ * allocated. NULL with an_error on failure (no GPU, out of GPU memory). */
 GpuNet *gpu_net_create(Net *net, GpuMath math);
 void gpu_net_free(GpuNet *g);
 int gpu_net_put_params(GpuNet *g);              /* net->params -> GPU */
@@ -31,20 +34,32 @@ int gpu_net_put_momentum(GpuNet *g, const float *v); /* nparams floats -> GPU (N
 int gpu_net_get_momentum(GpuNet *g, float *v);
 /* n images from host memory (a loader's batch, or net->input) to the GPU, on a copy stream into
  * the second input buffer: the copy overlaps the passes still queued on the previous batch, and
- * the next forward pass waits for it. The host memory may be reused when this returns (a pageable
- * source is staged before it returns; net->input is pinned and waited for by the next sync). */
+ * the next forward pass waits for it. Returns once the copy is done, so the host memory may be
+ * reused or freed then, pinned (cuda_host_alloc, net->input) or pageable alike. */
 int gpu_net_upload(GpuNet *g, const float *host, int n);
 int gpu_net_put_input(GpuNet *g, int n);        /* gpu_net_upload(g, net->input, n) */
 /* The forward pass over the n images on the GPU (dropout masks as net_forward's for the same
  * seed). With timing, each layer is waited for and its time added to the host layer's fwd_seconds. */
 int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_seed, int timing);
-/* Softmax of the last forward pass on the GPU; with labels (n, host) also the logits' gradient.
- * loss (may be NULL): the mean loss, which waits for the GPU. */
+/* Softmax of the last forward pass on the GPU; with labels (n, host; copied before this returns)
+ * also the logits' gradient. loss (may be NULL): the mean loss, which waits for the GPU. */
 int gpu_net_loss(GpuNet *g, const int *labels, float *loss);
 int gpu_net_get_probs(GpuNet *g);               /* GPU -> net->probs (batch x classes) */
 int gpu_net_backward(GpuNet *g, int timing);
+/* net_sgd's step: biases at lr x net->spec.bias_lr_mult and weight_decay x bias_decay_mult */
 int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_decay);
 int gpu_net_sync(GpuNet *g);
+
+/* For tests and diagnostics. Convolution layer `layer` (0-based index into net->layers), pass 0
+ * forward, 1 input gradient, 2 weight gradient; algorithms and math types in cuDNN's numbering.
+ * gpu_net_conv_candidates: how many candidates the pass has (-1 with an_error: not a convolution),
+ * and for 0 <= k < that, the k-th's algorithm and math type (either pointer may be NULL).
+ * gpu_net_conv_force_candidate: put (algo, math) first, forgetting which worked at which batch size
+ * (a test makes it one cuDNN refuses, to see the pass fall back). 0 or -1.
+ * gpu_net_conv_algo_used: the algorithm the pass last ran with at batch n (-1: not run at n). */
+int gpu_net_conv_candidates(GpuNet *g, int layer, int pass, int k, int *algo, int *math);
+int gpu_net_conv_force_candidate(GpuNet *g, int layer, int pass, int algo, int math);
+int gpu_net_conv_algo_used(GpuNet *g, int layer, int pass, int n);
 
 #ifdef __cplusplus
 }

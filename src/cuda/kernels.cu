@@ -1,8 +1,8 @@
 /* kernels.cu: our own GPU kernels beside cuDNN/cuBLAS: ReLU, LRN (forward and backward, the
- * ReLU before it fused into its backward), overlapping max pooling, dropout from the counter-based
- * RNG, softmax cross-entropy, the true class's rank (top-k) and the SGD update. One thread per
- * output element (one block per row for the softmax and the rank); every sum runs in a fixed
- * order, so results do not change from run to run. Shapes as in layers.h, NCHW. */
+ * ReLU before it fused into its backward), overlapping max pooling, bias gradients, dropout from
+ * the counter-based RNG, softmax cross-entropy, the true class's rank (top-k) and the SGD update.
+ * One thread per output element (reductions: a block per row or per channel); every sum runs in a
+ * fixed order, so results do not change from run to run. Shapes as in layers.h, NCHW. */
 #include "cuda_internal.h"
 #include "../util/hash64.h"
 
@@ -84,6 +84,10 @@ extern "C" int cuda_lrn_backward(int n, int c, int hw, LrnParams p, const float 
 }
 
 /* ---- max pooling, window k, stride s, floor mode ---- */
+/* The window scanned in row-major order from its first element, as pool.c: the first maximum
+ * wins; a NaN propagates as PyTorch's does: the first NaN of the window is taken (its value and
+ * its position, where the gradient goes) and nothing replaces it (NaN compares greater than
+ * nothing, and a later NaN does not move the position). */
 __global__ void maxpool_fwd_k(long count, int h, int w, int oh, int ow, int k, int s, const float *x, float *y,
                               int32_t *argmax) {
     GRID_STRIDE(o, count) {
@@ -92,9 +96,10 @@ __global__ void maxpool_fwd_k(long count, int h, int w, int oh, int ow, int k, i
         int best = oy * s * w + ox * s;
         float m = xp[best];
         for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) { /* the first maximum in row-major order, as pool.c */
+            for (int kx = 0; kx < k; kx++) {
                 int idx = (oy * s + ky) * w + ox * s + kx;
-                if (xp[idx] > m) { m = xp[idx]; best = idx; }
+                float v = xp[idx];
+                if (v > m || (isnan(v) && !isnan(m))) { m = v; best = idx; }
             }
         y[o] = m;
         argmax[o] = best;
@@ -135,6 +140,60 @@ extern "C" int cuda_maxpool_backward(int n, int c, int h, int w, int k, int s, c
     long count = (long)n * c * h * w;
     maxpool_bwd_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, h, w, oh, ow, k, s, argmax, dy, dx);
     return LAUNCHED("max pooling backward");
+}
+
+/* ---- bias gradients: db[o] = sum over images and positions of dy (n, channels, plane) ---- */
+/* plane 1 (a fully connected layer: dy is (n, channels)): a block of BG_COLS x BG_ROWS threads per
+ * BG_COLS channels; a row of threads reads BG_COLS consecutive channels of an image (coalesced),
+ * row r takes images r, r + BG_ROWS, ...; float64 sums, then a fixed tree over the rows */
+enum { BG_COLS = 32, BG_ROWS = THREADS / BG_COLS };
+__global__ void bias_grad_rows_k(int n, int channels, const float *dy, float *db) {
+    __shared__ double part[BG_ROWS][BG_COLS];
+    int col = threadIdx.x, row = threadIdx.y, o = blockIdx.x * BG_COLS + col;
+    double acc = 0.0;
+    if (o < channels)
+        for (int i = row; i < n; i += BG_ROWS) acc += dy[(long)i * channels + o];
+    part[row][col] = acc;
+    __syncthreads();
+    for (int step = BG_ROWS / 2; step > 0; step /= 2) {
+        if (row < step) part[row][col] += part[row + step][col];
+        __syncthreads();
+    }
+    if (row == 0 && o < channels) db[o] = (float)part[0][col];
+}
+
+/* plane > 1 (a convolution): one block per channel, its THREADS threads over all (image, position)
+ * pairs of the channel, float64 partial sums in a fixed tree */
+template <typename I>
+__global__ void bias_grad_planes_k(int n, int channels, int plane, const float *dy, float *db) {
+    __shared__ double part[THREADS];
+    int o = blockIdx.x;
+    I total = (I)n * plane;
+    double acc = 0.0;
+    for (I e = threadIdx.x; e < total; e += THREADS) {
+        I i = e / plane, q = e - i * plane;
+        acc += dy[((long)i * channels + o) * plane + q];
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int step = THREADS / 2; step > 0; step /= 2) {
+        if (threadIdx.x < step) part[threadIdx.x] += part[threadIdx.x + step];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) db[o] = (float)part[0];
+}
+
+extern "C" int cuda_bias_grad(int n, int channels, int plane, const float *dy, float *db) {
+    if (channels < 1) return 0;
+    if (n < 1 || plane < 1) return cuda_memset0(db, (size_t)channels * sizeof(float));
+    if (plane == 1)
+        bias_grad_rows_k<<<(unsigned)((channels + BG_COLS - 1) / BG_COLS), dim3(BG_COLS, BG_ROWS), 0, g_cuda_stream>>>(
+            n, channels, dy, db);
+    else if ((long)n * plane <= 0x7fffffffL - THREADS) /* 32-bit indices where they fit: cheaper divisions */
+        bias_grad_planes_k<int><<<(unsigned)channels, THREADS, 0, g_cuda_stream>>>(n, channels, plane, dy, db);
+    else
+        bias_grad_planes_k<long><<<(unsigned)channels, THREADS, 0, g_cuda_stream>>>(n, channels, plane, dy, db);
+    return LAUNCHED("bias gradient");
 }
 
 /* ---- dropout: an_uniform of common.c, bit for bit (the same hash64.h) ---- */

@@ -10,6 +10,7 @@ extern "C" int cuda_built(void) { return 1; }
 extern "C" int cuda_init(char *name, size_t name_size) {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) (void)cudaGetLastError(); /* not the next launch's error (cuda_check) */
     if (err == cudaErrorNoDevice) return an_error("no CUDA GPU on this machine");
     if (err == cudaErrorInsufficientDriver) {
         int rt = 0;
@@ -47,6 +48,21 @@ extern "C" void *cuda_alloc(size_t bytes, const char *what) {
 
 extern "C" void cuda_free(void *d) {
     if (d) cudaFree(d);
+}
+
+extern "C" void *cuda_host_alloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t err = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (err != cudaSuccess) {
+        (void)cudaGetLastError();
+        an_error("CUDA: cannot allocate %zu bytes of page-locked host memory: %s", bytes, cudaGetErrorString(err));
+        return NULL;
+    }
+    return p;
+}
+
+extern "C" void cuda_host_free(void *p) {
+    if (p) cudaFreeHost(p);
 }
 
 extern "C" int cuda_upload(void *d, const void *host, size_t bytes) {

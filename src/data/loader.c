@@ -240,6 +240,7 @@ static int check_config(const LoaderConfig *cfg) {
     if (cfg->batch < 1) return an_error("loader: batch size %d (must be >= 1)", cfg->batch);
     if (cfg->threads < 1) return an_error("loader: %d threads (must be >= 1)", cfg->threads);
     if (cfg->prefetch < 1) return an_error("loader: prefetch %d (must be >= 1)", cfg->prefetch);
+    if (!cfg->alloc_host != !cfg->free_host) return an_error("loader: alloc_host and free_host must be set together");
     if (cfg->mode != LOADER_TRAIN && cfg->mode != LOADER_TEST && cfg->mode != LOADER_TEST10)
         return an_error("loader: unknown mode %d", (int)cfg->mode);
     if (in->channels != 1 && in->channels != 3)
@@ -271,7 +272,11 @@ static void free_loader(Loader *l) {
     if (!l) return;
     if (l->slots)
         for (int i = 0; i < l->cfg.prefetch; i++) {
-            an_free(l->slots[i].batch.x);
+            if (l->cfg.free_host) {
+                if (l->slots[i].batch.x) l->cfg.free_host(l->slots[i].batch.x);
+            } else {
+                free(l->slots[i].batch.x);
+            }
             free(l->slots[i].batch.labels);
             free(l->slots[i].batch.example);
             free(l->slots[i].ok);
@@ -347,8 +352,13 @@ int loader_start(Loader **out, const LoaderConfig *cfg) {
         Slot *s = &l->slots[i];
         s->batch.views = l->views;
         size_t xbytes = (size_t)cfg->batch * l->example_floats * sizeof(float); /* not zeroed: every */
-        s->batch.x = aligned_alloc(64, (xbytes + 63) & ~(size_t)63);        /* image is written */
-        if (!s->batch.x) an_error("out of memory (%zu bytes for a loader batch)", xbytes);
+        size_t rounded = (xbytes + 63) & ~(size_t)63;                           /* image is written */
+        if (cfg->alloc_host) {
+            s->batch.x = cfg->alloc_host(rounded); /* its own error message */
+        } else {
+            s->batch.x = aligned_alloc(64, rounded);
+            if (!s->batch.x) an_error("out of memory (%zu bytes for a loader batch)", xbytes);
+        }
         s->batch.labels = malloc((size_t)cfg->batch * sizeof(int));
         s->batch.example = malloc((size_t)cfg->batch * sizeof(int));
         s->ok = malloc((size_t)cfg->batch);

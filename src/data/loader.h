@@ -11,6 +11,7 @@
 #define ALEXNET_LOADER_H
 #include "augment.h"
 #include "dataset.h"
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { LOADER_TRAIN, LOADER_TEST, LOADER_TEST10 } LoaderMode;
@@ -37,6 +38,12 @@ typedef struct LoaderConfig {
     int threads;              /* worker threads (>= 1) */
     int prefetch;             /* batches prepared ahead (>= 1) */
     InputConfig input;
+    /* Where the batches' images (Batch.x, prefetch of them) live: NULL for both, the C heap; set
+     * both or neither. The GPU path passes cuda_host_alloc and cuda_host_free (src/cuda/cuda_api.h)
+     * so that a batch is copied to the card straight from page-locked memory. alloc_host returns
+     * NULL with an_error set on failure. */
+    void *(*alloc_host)(size_t bytes);
+    void (*free_host)(void *p);
 } LoaderConfig;
 
 typedef struct Batch {

@@ -1,6 +1,7 @@
 /* eval.c: evaluation in test mode (dropout off) through the loader: mean loss, top-1 and top-5
  * error, with one centre view or 10 views whose softmax outputs are averaged. */
 #include "eval.h"
+#include "../cuda/cuda_api.h"
 #include "../util/common.h"
 #include <math.h>
 #include <omp.h>
@@ -30,6 +31,7 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
     LoaderConfig lc = {.ds = ds, .indices = idx, .count = count, .batch = per_batch,
                        .mode = views == 10 ? LOADER_TEST10 : LOADER_TEST, .threads = omp_get_max_threads(),
                        .prefetch = 2, .input = norm_input_config(norm, net->in_c, net->in_size, 0, 0, 0.0f)};
+    if (net->gpu) lc.alloc_host = cuda_host_alloc, lc.free_host = cuda_host_free; /* pinned: DMA to the GPU */
     Loader *loader;
     if (count == 0 || loader_start(&loader, &lc)) {
         free(all);

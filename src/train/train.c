@@ -1,6 +1,7 @@
 /* train.c: the training loop: data order, steps, progress, validation, schedule, logs, checkpoints. */
 #include "train.h"
 #include "../cpu/gemm.h"
+#include "../cuda/cuda_api.h"
 #include "../data/dataset.h"
 #include "../model/model.h"
 #include "../util/common.h"
@@ -317,6 +318,7 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
                        .threads = omp_get_max_threads(), .prefetch = 3,
                        .input = norm_input_config(&r->norm, r->net.in_c, r->net.in_size, !cfg->no_random_crop,
                                                   !cfg->no_flip, cfg->lighting)};
+    if (r->net.gpu) lc.alloc_host = cuda_host_alloc, lc.free_host = cuda_host_free; /* pinned: DMA to the GPU */
     Loader *loader;
     if (loader_start(&loader, &lc)) return -1;
     int epoch_steps = loader_batches(loader), rc = 0;
