@@ -165,7 +165,7 @@ TEST(diverging_run_keeps_last_checkpoint) {
     snprintf(args, sizeof args,
              "train --model convnet4 --data %s --out %s --limit-train 400 --limit-val 100 --batch 50 --epochs 3 "
              "--save-every 2 --lr 1e4 --quiet", FMNIST, out);
-    harness_expect_error(args, "training diverged at step");
+    harness_expect_error(args, "training diverged in step");
     CHECK(strstr(harness_err, "kept the last checkpoint") || strstr(harness_err, "no checkpoint was written yet"),
           "what is kept is not said: %s", harness_err);
     StFile f;

@@ -138,24 +138,86 @@ TEST(gemm_matches_reference_all_transposes_and_sizes) {
     if (getenv("ALEXNET_TEST_VERBOSE")) fprintf(stderr, "[worst gemm error %.3g of bound] ", worst);
 }
 
-/* The portable kernel (machines without AVX-512), forced here through the override. */
-TEST(gemm_portable_kernel_matches_reference) {
-    static const int sizes[][3] = {{7, 8, 9}, {33, 31, 65}, {65, 1030, 33}, {13, 169, 300}, {12, 32, 256}};
-    an_cpu_avx512_override(0);
-    CHECK(!an_cpu_avx512(), "override did not turn the AVX-512 paths off");
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-        for (int t = 0; t < 4; t++) {
-            GemmCase g = {t >> 1, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], t == 3 ? -1.5f : 1.0f,
-                          t == 0 ? 0.0f : (t == 1 ? 1.0f : 0.5f), (int)s % 2, t % 2, 1};
-            run_case(&g, 5000 + s * 4 + t);
-        }
+/* The float32 kernels: 2 AVX-512, 1 AVX2 with FMA, 0 portable (GCC vector extensions). Selects
+ * kernel k through the overrides; returns 0 where the CPU cannot run it. */
+static int use_kernel(int k) {
+    an_cpu_avx512_override(k == 2 ? -1 : 0);
+    gemm_avx2_override(k == 1 ? -1 : 0);
+    return k == 2 ? an_cpu_avx512() : k == 1 ? gemm_avx2() : !an_cpu_avx512() && !gemm_avx2();
+}
+
+static void default_kernels(void) {
     an_cpu_avx512_override(-1);
+    gemm_avx2_override(-1);
+}
+
+/* The kernels a machine without AVX-512 runs (AVX2 with FMA, where the CPU has it, and the portable
+ * one), forced here through the overrides. Edge tiles of every width class of the AVX2 kernel's
+ * masks (nr 1..8, 9..16, 17..24, 25..31) and of both its 6-row blocks (mr 1..6, 7..11). */
+TEST(gemm_portable_kernel_matches_reference) {
+    static const int sizes[][3] = {{7, 8, 9},      {33, 31, 65}, {65, 1030, 33}, {13, 169, 300},
+                                   {12, 32, 256},  {5, 20, 40},  {11, 27, 17},   {18, 57, 3}};
+    for (int k = 1; k >= 0; k--) {
+        if (!use_kernel(k)) continue;
+        CHECK(!an_cpu_avx512() && gemm_avx2() == k, "overrides did not select kernel %d", k);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int t = 0; t < 4; t++) {
+                GemmCase g = {t >> 1, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], t == 3 ? -1.5f : 1.0f,
+                              t == 0 ? 0.0f : (t == 1 ? 1.0f : 0.5f), (int)s % 2, t % 2, 1};
+                run_case(&g, 5000 + s * 4 + t);
+            }
+    }
+    default_kernels();
+}
+
+/* C = A B (beta 0) and C += A B (beta 1) for K within one K slice, against the sums the kernels
+ * are written to make: per entry, k ascending from zero, one fused multiply-add per term (fmaf),
+ * then one add to C. Returns how many entries differ in any bit. */
+static int fma_order_mismatches(int tb, int M, int N, int K, float beta, uint64_t seed) {
+    int ldb = tb ? K : N;
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+    float *C = malloc(sizeof(float) * M * N), *C0 = malloc(sizeof(float) * M * N);
+    fill(A, (size_t)M * K, seed), fill(B, (size_t)K * N, seed + 1), fill(C0, (size_t)M * N, seed + 2);
+    memcpy(C, C0, sizeof(float) * M * N);
+    gemm(0, tb, M, N, K, 1.0f, A, K, B, ldb, beta, C, N);
+    int bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float acc = 0.0f;
+            for (int k = 0; k < K; k++) acc = fmaf(A[(size_t)i * K + k], tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j], acc);
+            float want = beta == 0.0f ? acc : C0[(size_t)i * N + j] + acc;
+            bad += memcmp(&want, &C[(size_t)i * N + j], sizeof want) != 0;
+        }
+    free(A), free(B), free(C), free(C0);
+    return bad;
+}
+
+/* The AVX-512 kernel and the AVX2 one compute those sums bit for bit (fused multiply-adds, as the
+ * micro-kernel is written), so both kinds of machine give the same products, and the same
+ * training run. Edge tiles (13 x 37: 1 row, 5 columns over; 25 x 70) and a whole tile. */
+TEST(gemm_kernels_fuse_multiply_adds_in_order) {
+    static const int sizes[][3] = {{13, 37, 200}, {12, 32, 256}, {25, 70, 9}};
+    int ran = 0;
+    for (int k = 2; k >= 1; k--) {
+        if (!use_kernel(k)) continue;
+        ran++;
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int v = 0; v < 4; v++) {
+                int tb = v & 1, M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+                float beta = v & 2 ? 1.0f : 0.0f;
+                int bad = fma_order_mismatches(tb, M, N, K, beta, 8000 + s * 4 + v);
+                CHECK(bad == 0, "kernel %d (avx512=%d avx2=%d) tb=%d M=%d N=%d K=%d beta=%g: %d of %d entries differ "
+                      "from k-ordered fmaf sums", k, an_cpu_avx512(), gemm_avx2(), tb, M, N, K, beta, bad, M * N);
+            }
+    }
+    default_kernels();
+    if (!ran) SKIP("neither AVX-512 nor AVX2 with FMA on this CPU (the portable kernel is tested against float64)");
 }
 
 /* A packed once (gemm_pack_a) then used by gemm_packed gives gemm's result bit for bit, so does
  * gemm_packed_ab with B packed row by row (gemm_pack_b_row), and
  * gemm_packed_ref (plain loops over the packed layout) matches gemm_ref. */
-TEST(gemm_packed_a_matches_gemm) {
+static void packed_a_cases(int kern) {
     static const int sizes[][3] = {{7, 8, 9}, {128, 169, 300}, {97, 40, 520}, {1200, 33, 128}, {12, 32, 256}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int t = 0; t < 4; t++) {
@@ -186,8 +248,8 @@ TEST(gemm_packed_a_matches_gemm) {
                 for (size_t i = 0; i < (size_t)M * ldc; i++) differ_ab += memcmp(&C1[i], &C5[i], sizeof(float)) != 0;
                 free(Bp); free(C5);
             }
-            CHECK(differ_ab == 0, "gemm_packed_ab ta=%d M=%d N=%d K=%d: %d entries differ from gemm", ta, M, N, K,
-                  differ_ab);
+            CHECK(differ_ab == 0, "kernel %d: gemm_packed_ab ta=%d M=%d N=%d K=%d: %d entries differ from gemm", kern, ta,
+                  M, N, K, differ_ab);
             int differ = 0;
             double worst = 0.0;
             for (size_t i = 0; i < (size_t)M * ldc; i++) {
@@ -195,12 +257,19 @@ TEST(gemm_packed_a_matches_gemm) {
                 double e = fabs((double)C4[i] - C3[i]) / (fabs((double)C3[i]) + 1.0);
                 if (e > worst) worst = e;
             }
-            CHECK(differ == 0, "gemm_packed ta=%d tb=%d M=%d N=%d K=%d: %d entries differ from gemm", ta, tb, M, N, K,
-                  differ);
-            CHECK(worst <= 1e-5, "gemm_packed_ref ta=%d tb=%d M=%d N=%d K=%d: %.3g from gemm_ref", ta, tb, M, N, K,
-                  worst);
+            CHECK(differ == 0, "kernel %d: gemm_packed ta=%d tb=%d M=%d N=%d K=%d: %d entries differ from gemm", kern, ta,
+                  tb, M, N, K, differ);
+            CHECK(worst <= 1e-5, "kernel %d: gemm_packed_ref ta=%d tb=%d M=%d N=%d K=%d: %.3g from gemm_ref", kern, ta, tb,
+                  M, N, K, worst);
             free(A); free(B); free(C1); free(C2); free(C3); free(C4); free(Ap);
         }
+}
+
+/* with each float32 kernel the CPU can run (use_kernel), so the portable packing is tested too */
+TEST(gemm_packed_a_matches_gemm) {
+    for (int k = 2; k >= 0; k--)
+        if (use_kernel(k)) packed_a_cases(k);
+    default_kernels();
 }
 
 /* One case large in every direction at once: several K slices, N panels, row blocks and edge tiles. */
@@ -379,8 +448,8 @@ static void bf16_case(int ta, int tb, int M, int N, int K, float alpha, float be
         }
     static const char *names[] = {"gemm", "gemm_ref", "gemm_packed", "gemm_packed_ab"};
     for (int v = 0; v < nv; v++)
-        CHECK(worst[v] <= 1e-5, "bf16 %s ta=%d tb=%d M=%d N=%d K=%d avx512=%d: %.3g of the bound from the "
-              "rounded operands' product (dot %d)", names[v], ta, tb, M, N, K, an_cpu_avx512(), worst[v],
+        CHECK(worst[v] <= 1e-5, "bf16 %s ta=%d tb=%d M=%d N=%d K=%d avx512=%d avx2=%d: %.3g of the bound from the "
+              "rounded operands' product (dot %d)", names[v], ta, tb, M, N, K, an_cpu_avx512(), gemm_avx2(), worst[v],
               dot);
     CHECK(worst_fp32 <= 1.0 / 256, "bf16 gemm M=%d N=%d K=%d: %.3g of the bound from the float32 product", M, N, K,
           worst_fp32);
@@ -389,23 +458,23 @@ static void bf16_case(int ta, int tb, int M, int N, int K, float alpha, float be
     for (int v = 0; v < 5; v++) free(C[v]);
 }
 
-/* kernels: 2 = AVX512_BF16 dot products (where the CPU has them), 1 = AVX-512 float32 kernels on
- * rounded operands, 0 = portable kernels. Odd K (65, 33, 9) leaves dot mode a half-empty last pair. */
+/* kernels: 3 = AVX512_BF16 dot products (where the CPU has them), 2 = AVX-512 float32 kernels on
+ * rounded operands, 1 = AVX2 with FMA, 0 = portable kernels (each where the CPU can run it). Odd K
+ * (65, 33, 9) leaves dot mode a half-empty last pair. */
 TEST(gemm_bf16_matches_rounded_reference) {
     static const int sizes[][3] = {{7, 8, 9}, {33, 31, 65}, {13, 169, 300}, {97, 40, 520}, {65, 1030, 33}};
     if (!gemm_bf16_dot_hw()) printf("    (no AVX512_BF16 on this CPU: the dot-product kernels are not exercised)\n");
-    for (int kern = 2; kern >= 0; kern--) {
-        if (kern == 2 && !gemm_bf16_dot_hw()) continue;
-        an_cpu_avx512_override(kern ? -1 : 0);
-        gemm_bf16_dot_override(kern == 2);
+    for (int kern = 3; kern >= 0; kern--) {
+        if (kern == 3 ? !gemm_bf16_dot_hw() || !use_kernel(2) : !use_kernel(kern)) continue;
+        gemm_bf16_dot_override(kern == 3);
         gemm_set_bf16(1);
-        CHECK(gemm_bf16_dot() == (kern == 2), "kernel %d: gemm_bf16_dot() = %d", kern, gemm_bf16_dot());
+        CHECK(gemm_bf16_dot() == (kern == 3), "kernel %d: gemm_bf16_dot() = %d", kern, gemm_bf16_dot());
         gemm_set_bf16(0);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             for (int t = 0; t < 4; t++)
                 bf16_case(t >> 1, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], t == 3 ? -2.0f : (t == 1 ? 0.5f : 1.0f),
                           t == 0 ? 0.0f : 0.5f, 7000 + s * 8 + t * 2 + kern);
     }
-    an_cpu_avx512_override(-1);
+    default_kernels();
     gemm_bf16_dot_override(-1);
 }

@@ -338,6 +338,18 @@ TEST(train_folder_skips_bad_files) {
     int rc = train_run(&cfg);
     CHECK(rc == 0, "%s", an_last_error());
     if (rc) return;
+    /* batch 1: the broken file's batch is empty; the epoch still ends (no "loader stopped early") */
+    char out1[400], log1[500];
+    snprintf(out1, sizeof out1, "%s/folder-run-b1", harness_tmpdir());
+    snprintf(log1, sizeof log1, "%s/log.csv", out1);
+    cfg.out_dir = out1, cfg.batch = 1, cfg.epochs = 1;
+    rc = train_run(&cfg);
+    CHECK(rc == 0, "batch 1 with an all-bad batch: %s", an_last_error());
+    char *log = read_file(log1);
+    int lines = 0;
+    for (const char *q = log; q && *q; q++) lines += *q == '\n';
+    CHECK(lines == 2, "batch 1: %d lines in log.csv, want a header and 1 epoch", lines);
+    free(log);
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
     StFile file;
     CHECK(st_read(path, &file) == 0, "%s", an_last_error());

@@ -1,7 +1,7 @@
 /* gemm.c: packed, blocked SGEMM with a 12x32 register-tile micro-kernel (see gemm.h).
  * Blocking: K in equal slices of at most KC (sequential, so summation order is fixed), N in NC
  * panels (B packed once per slice and shared), then tasks of MC rows x a column block spread over threads; each task packs its
- * own A block. Edge tiles are written with masks (AVX-512) or through a scratch tile; with beta 0
+ * own A block. Edge tiles are written with masks (AVX-512, AVX2) or through a scratch tile; with beta 0
  * the first K slice overwrites C instead of clearing it first. */
 /* a * b + c as one fused multiply-add in the micro-kernel (ISO C mode turns contraction off) */
 #pragma GCC optimize("fp-contract=fast")
@@ -30,6 +30,7 @@ int gemm_bf16(void) { return g_bf16; }
  * the faster instruction (AMD Zen 4 and later: twice the float32 FMA rate; Intel's run at half the
  * FMA rate), or as a test asked. Packed operands then hold bf16 pairs (see dot_mode). */
 static int g_dot_choice = -1;
+static int g_avx2_choice = -1; /* gemm_avx2_override: -1 as the CPU allows, 0 off */
 int gemm_bf16_dot_hw(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     return an_cpu_avx512_hw() && __builtin_cpu_supports("avx512bf16");
@@ -55,8 +56,7 @@ int gemm_bf16_dot(void) { return dot_mode(); }
 static inline float maybe_bf16(int bf, float x) { return bf ? gemm_round_bf16(x) : x; }
 
 /* c (MR x NR tile, row stride ldc) += a_pack (kc x MR) * b_pack (kc x NR): the portable version
- * (GCC vector extensions, compiled for AVX2 and baseline x86-64). */
-__attribute__((target_clones("avx2", "default")))
+ * (GCC vector extensions), for CPUs with neither AVX-512 nor AVX2 and FMA (and the tests). */
 static void micro_kernel_generic(int kc, const float *restrict a, const float *restrict b, float *restrict c,
                                  int ldc) {
     v16 acc[MR][2];
@@ -114,6 +114,66 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
     ROWS(STORE)
 }
 
+/* AVX2 with FMA (every x86-64 CPU with AVX2 since 2013): the kernel below runs where there is no
+ * AVX-512 and no test turned it off (g_avx2_choice, gemm_avx2_override) */
+static int avx2_hw(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return known;
+}
+
+/* mask of the first n of 8 lanes (n clamped to 0..8) */
+__attribute__((target("avx2")))
+static inline __m256i lanes8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* 16 columns of one row of C = or += x0, x1, the first lanes of m0, m1 only where not full */
+__attribute__((target("avx2")))
+static inline void store_row16(float *q, __m256 x0, __m256 x1, __m256i m0, __m256i m1, int full, int overwrite) {
+    if (full) {
+        if (!overwrite) x0 = _mm256_add_ps(_mm256_loadu_ps(q), x0), x1 = _mm256_add_ps(_mm256_loadu_ps(q + 8), x1);
+        _mm256_storeu_ps(q, x0);
+        _mm256_storeu_ps(q + 8, x1);
+        return;
+    }
+    if (!overwrite) x0 = _mm256_add_ps(_mm256_maskload_ps(q, m0), x0), x1 = _mm256_add_ps(_mm256_maskload_ps(q + 8, m1), x1);
+    _mm256_maskstore_ps(q, m0, x0);
+    _mm256_maskstore_ps(q + 8, m1, x1);
+}
+
+/* The same tile with AVX2 and FMA. Sixteen 8-float registers do not hold the 12 x 32 tile, so it
+ * runs in blocks of 6 rows x 16 columns (12 accumulators, two loads of B and a broadcast of A per
+ * k), each over the whole kc; every entry of C is still one fused multiply-add per k from zero, k
+ * in order, then one add to C, as in the AVX-512 kernel: both give the same bits. Only the blocks
+ * inside mr x nr run, and edges are written with masked stores. */
+__attribute__((target("avx2,fma")))
+static void micro_kernel_avx2(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
+                              int mr, int nr, int overwrite) {
+#define R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define Z6(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+#define F6(i) { __m256 av = _mm256_broadcast_ss(ap + (i)); \
+                c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1); }
+#define S6(i) if (r + (i) < mr) store_row16(c + (size_t)(r + (i)) * ldc + h, c##i##0, c##i##1, m0, m1, full, overwrite);
+    for (int h = 0; h < nr; h += 16) {
+        __m256i m0 = lanes8(nr - h), m1 = lanes8(nr - h - 8);
+        int full = nr - h >= 16;
+        for (int r = 0; r < mr; r += 6) {
+            const float *ap = a + r, *bp = b + h;
+            R6(Z6)
+            for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
+                __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+                R6(F6)
+            }
+            R6(S6)
+        }
+    }
+#undef R6
+#undef Z6
+#undef F6
+#undef S6
+}
+
 /* The same tile from bf16 pairs (dot mode): kp k-pairs, each a 32-bit word per row of a and per
  * column of b; VDPBF16PS adds both exact products of a pair to each float32 sum. */
 typedef uint32_t pair_word __attribute__((may_alias)); /* a bf16 pair in a float buffer */
@@ -147,8 +207,17 @@ static void micro_kernel_dot(int kp, const pair_word *restrict a, const pair_wor
 }
 #endif
 
-/* C tile (mr x nr) = or += a_pack * b_pack: AVX-512 straight to C, else the portable kernel, through
- * a scratch tile for edges and overwrites. */
+int gemm_avx2(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return !an_cpu_avx512() && avx2_hw() && g_avx2_choice != 0;
+#else
+    return 0;
+#endif
+}
+void gemm_avx2_override(int on) { g_avx2_choice = on < 0 ? -1 : on != 0; }
+
+/* C tile (mr x nr) = or += a_pack * b_pack: AVX-512 or AVX2 straight to C, else the portable kernel,
+ * through a scratch tile for edges and overwrites. */
 static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
                          int mr, int nr, int overwrite, int dot) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -158,6 +227,7 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
         return;
     }
     if (an_cpu_avx512()) { micro_kernel_avx512(kc, a, b, c, ldc, mr, nr, overwrite); return; }
+    if (gemm_avx2()) { micro_kernel_avx2(kc, a, b, c, ldc, mr, nr, overwrite); return; }
 #endif
     (void)dot;
     if (mr == MR && nr == NR && !overwrite) { micro_kernel_generic(kc, a, b, c, ldc); return; }

@@ -1,8 +1,9 @@
 /* gemm.h: single-precision matrix multiply, the workhorse of convolution and fully connected layers.
  *   C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C,  op(X) = X or X^T, row-major.
- * gemm is blocked and packed with an AVX-512-sized micro-kernel (GCC vector extensions, compiled
- * for several ISAs and chosen at run time), parallel over output tiles with OpenMP. Each element of
- * C is summed in the same order whatever the thread count, so results are reproducible. Called
+ * gemm is blocked and packed with an AVX-512-sized micro-kernel (AVX-512, AVX2 with FMA, or GCC
+ * vector extensions, chosen at run time), parallel over output tiles with OpenMP. Each element of
+ * C is summed in the same order whatever the thread count, so results are reproducible; the AVX-512
+ * and AVX2 kernels both sum with fused multiply-adds in that order, so they give the same bits. Called
  * inside an OpenMP parallel region it runs on the calling thread alone. gemm_ref is the plain
  * triple loop (float64 accumulation) it is tested against. */
 #ifndef ALEXNET_GEMM_H
@@ -54,6 +55,11 @@ static inline float gemm_round_bf16(float x) {
     memcpy(&x, &b, 4);
     return x;
 }
+/* Whether float32 products run on the AVX2 + FMA kernel: where the CPU has AVX2 and FMA but no
+ * AVX-512 (an_cpu_avx512), unless gemm_avx2_override(0) turned it off for a test, to exercise the
+ * portable kernel; gemm_avx2_override(-1) restores it. */
+int gemm_avx2(void);
+void gemm_avx2_override(int on);
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 #endif

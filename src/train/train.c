@@ -144,8 +144,8 @@ static int diverged(const Run *r, const char *what) {
     char kept[1200];
     if (r->saved_step >= 0) snprintf(kept, sizeof kept, "kept the last checkpoint, %s (step %ld)", r->kept_path, r->saved_step);
     else snprintf(kept, sizeof kept, "no checkpoint was written yet");
-    return an_error("training diverged at step %ld (epoch %d): %s; stopped without saving (try a lower --lr); %s",
-                    r->st.step, r->st.epoch + 1, what, kept);
+    return an_error("training diverged in step %ld (epoch %d): %s; stopped without saving (try a lower --lr); %s",
+                    r->st.step + 1, r->st.epoch + 1, what, kept);
 }
 
 static int save(Run *r) {
@@ -334,7 +334,7 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
             if (net_loss(&r->net, b->labels, &loss)) { rc = -1; break; }
             if (!isfinite(loss)) {
                 char what[64];
-                snprintf(what, sizeof what, "the loss is %g", loss);
+                snprintf(what, sizeof what, "the loss is %s", isnan(loss) ? "NaN" : loss > 0 ? "infinite" : "-infinite");
                 rc = diverged(r, what);
                 break;
             }
@@ -349,8 +349,10 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
                 st->err_sum += true_class_rank(r->net.probs + (size_t)i * r->net.classes, r->net.classes, b->labels[i]) > 0;
             st->loss_sum += (double)loss * n, st->seen += n;
         }
+        int number = b->number;
         loader_release(loader, b);
-        st->step_in_epoch++, st->step++, (*steps_this_session)++;
+        /* the batch's own number: a batch whose every file failed to decode is never handed out */
+        st->step_in_epoch = number + 1, st->step++, (*steps_this_session)++;
         double now = an_now();
         st->seconds += now - t_step, t_step = now;
         if (!cfg->quiet && (now - *last_print > (isatty(2) ? 1.0 : 15.0) || st->step_in_epoch == epoch_steps)) {
@@ -364,8 +366,10 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
             if (stop) { *stopped = 1; break; }
         }
     }
-    if (!rc && !*stopped && st->step_in_epoch < epoch_steps)
-        rc = an_error("%s", loader_error(loader) ? loader_error(loader) : "the data loader stopped early");
+    if (!rc && !*stopped && st->step_in_epoch < epoch_steps) {
+        if (loader_error(loader)) rc = an_error("%s", loader_error(loader));
+        else st->step_in_epoch = epoch_steps; /* the last batches held only unreadable files */
+    }
     r->skipped += loader_skipped(loader);
     loader_stop(loader);
     return rc;
