@@ -2,6 +2,7 @@
 #include "args.h"
 #include "../util/common.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,9 +26,10 @@ static int parse_value(const char *command, const ArgSpec *s, const char *v) {
         if (*v && *v != '-' && !*end && !errno) { *(unsigned long long *)s->dest = x; return 0; }
         break;
     }
-    case ARG_FLOAT: {
+    case ARG_FLOAT: { /* finite numbers only: "nan", "inf" and overflow are refused here */
         float x = strtof(v, &end);
-        if (*v && !*end && !errno) { *(float *)s->dest = x; return 0; }
+        if (*v && !*end && !errno && isfinite(x)) { *(float *)s->dest = x; return 0; }
+        if (*v && !*end) return an_error("%s: bad value '%s' for %s (not a finite number)", command, v, s->flag);
         break;
     }
     case ARG_INTLIST: {
@@ -35,8 +37,9 @@ static int parse_value(const char *command, const ArgSpec *s, const char *v) {
         *l->count = 0;
         const char *p = v;
         while (*p) {
+            errno = 0;
             long x = strtol(p, &end, 10);
-            if (end == p || *l->count >= l->max || x < 0) goto bad;
+            if (end == p || *l->count >= l->max || x < 0 || x > 2147483647L || errno) goto bad;
             l->values[(*l->count)++] = (int)x;
             p = *end == ',' ? end + 1 : end;
             if (*end && *end != ',') goto bad;

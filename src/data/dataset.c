@@ -49,8 +49,9 @@ int dataset_load(Dataset *ds, const char *path, int train) {
     return rc;
 }
 
-/* A split of a shard file: pixels and the statistics point into the mapping this dataset owns;
- * labels and class names are copies, so dataset_free treats them like any other set's. */
+/* A split of a shard file: pixels point into the mapping this dataset owns (read only through
+ * shard_read), the statistics into the Shard; labels and class names are copies, so dataset_free
+ * treats them like any other set's. */
 static int shard_load(Dataset *ds, const char *path, int train) {
     Shard *sh = calloc(1, sizeof *sh);
     if (!sh) return an_error("%s: out of memory", path);
@@ -121,11 +122,11 @@ static void convert_channels(const uint8_t *in, int in_c, uint8_t *out, int out_
     }
 }
 
-/* In-memory example i as planar (out_c, size, size): channels first (fewer to resize), then an
- * antialiased bilinear resize of each plane when size differs from the native h, w. */
-static int get_memory_image(const Dataset *ds, int i, int out_c, int size, uint8_t *out) {
+/* In-memory example src (ds->c, ds->h, ds->w) as planar (out_c, size, size): channels first (fewer
+ * to resize), then an antialiased bilinear resize of each plane when size differs from the native
+ * h, w. */
+static int get_memory_image(const Dataset *ds, const uint8_t *src, int out_c, int size, uint8_t *out) {
     size_t plane = (size_t)ds->h * ds->w;
-    const uint8_t *src = ds->pixels + (size_t)i * ds->c * plane;
     if (size == ds->h && size == ds->w) {
         convert_channels(src, ds->c, out, out_c, plane);
         return 0;
@@ -165,7 +166,17 @@ int dataset_get_image(const Dataset *ds, int i, int out_c, int size, uint8_t *ou
     if (size <= 0) return an_error("dataset: bad image size %d", size);
     if (ds->kind == DATASET_FOLDER) return get_folder_image(ds, i, out_c, size, out);
     if (!ds->pixels || (ds->c != 1 && ds->c != 3)) return an_error("dataset: no pixels in memory");
-    return get_memory_image(ds, i, out_c, size, out);
+    size_t bytes = (size_t)ds->c * ds->h * ds->w;
+    if (ds->kind != DATASET_SHARD) return get_memory_image(ds, ds->pixels + (size_t)i * bytes, out_c, size, out);
+    /* shards: read with pread, never through the mapping (a truncated file must not be a SIGBUS) */
+    if (out_c == ds->c && size == ds->h && size == ds->w)
+        return shard_read(ds->owner, ds->pixels + (size_t)i * bytes, bytes, out);
+    uint8_t *buf = malloc(bytes);
+    if (!buf) return an_error("out of memory (image of %dx%d)", ds->w, ds->h);
+    int rc = shard_read(ds->owner, ds->pixels + (size_t)i * bytes, bytes, buf);
+    if (rc == 0) rc = get_memory_image(ds, buf, out_c, size, out);
+    free(buf);
+    return rc;
 }
 
 int dataset_get_base(const Dataset *ds, int i, uint8_t *out) {
@@ -173,10 +184,8 @@ int dataset_get_base(const Dataset *ds, int i, uint8_t *out) {
     const size_t bytes = (size_t)3 * size * size;
     if (!ds || i < 0 || i >= ds->n)
         return an_error("dataset: example %d out of range (n = %d)", i, ds ? ds->n : 0);
-    if (ds->kind == DATASET_SHARD) {
-        memcpy(out, ds->pixels + (size_t)i * bytes, bytes);
-        return 0;
-    }
+    if (ds->kind == DATASET_SHARD) /* pread, so a file truncated while in use is an error */
+        return shard_read(ds->owner, ds->pixels + (size_t)i * bytes, bytes, out);
     if (ds->kind == DATASET_FOLDER) { /* shorter side to 256, centre 256x256 */
         Image img;
         if (image_load(ds->paths[i], &img) != 0) return -1;
@@ -187,8 +196,8 @@ int dataset_get_base(const Dataset *ds, int i, uint8_t *out) {
     return dataset_get_image(ds, i, 3, size, out); /* in memory: resized to 256x256, gray replicated */
 }
 
+/* Shards too are copied (with pread): handing out a pointer into the mapping would turn a file
+ * truncated while in use into a SIGBUS wherever the pointer is read. */
 const uint8_t *dataset_base(const Dataset *ds, int i, uint8_t *scratch) {
-    if (ds && ds->kind == DATASET_SHARD && i >= 0 && i < ds->n)
-        return ds->pixels + (size_t)i * 3 * SHARD_IMAGE_SIZE * SHARD_IMAGE_SIZE;
     return dataset_get_base(ds, i, scratch) == 0 ? scratch : NULL;
 }

@@ -47,8 +47,9 @@ int dataset_get_image(const Dataset *ds, int i, int out_c, int size, uint8_t *ou
  * decode, scale the shorter side to 256 and take the centre 256x256 (exactly what `alexnet prep`
  * stores); in-memory sets are resized (gray replicated). Returns 0 or -1 (an_error names the file). */
 int dataset_get_base(const Dataset *ds, int i, uint8_t *out);
-/* The same image without a copy where one exists: a pointer into a shard's mapping, or else
- * `scratch` (3 * 256 * 256 bytes) filled by dataset_get_base. NULL on failure (an_error set). */
+/* The same image in `scratch` (3 * 256 * 256 bytes), filled by dataset_get_base (shards are read
+ * with pread, not through their mapping, so a file truncated while in use is an error rather than
+ * a SIGBUS); returns scratch, or NULL on failure (an_error set). */
 const uint8_t *dataset_base(const Dataset *ds, int i, uint8_t *scratch);
 
 /* Shorter-side size an image is scaled to before the centre crop of `crop`:

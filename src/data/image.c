@@ -24,7 +24,6 @@
 #include <jerror.h>
 #include <png.h>
 
-#define IMAGE_MAX_PIXELS (1L << 28)  /* refuse absurd sizes from corrupt headers */
 #define IMAGE_MAX_FILE (1L << 30)    /* 1 GiB */
 
 /* ---- reading the file ---------------------------------------------------------------------- */
@@ -51,7 +50,13 @@ static int read_file(const char *path, uint8_t **buf, size_t *len) {
     return 0;
 }
 
-static int too_many_pixels(long w, long h) { return w <= 0 || h <= 0 || w * h > IMAGE_MAX_PIXELS; }
+/* Header sizes beyond IMAGE_MAX_SIDE / IMAGE_MAX_PIXELS (image.h) are refused before allocating. */
+static int too_many_pixels(long w, long h) {
+    return w <= 0 || h <= 0 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE || w * h > IMAGE_MAX_PIXELS;
+}
+
+#define IMAGE_LIMITS_FMT "at most %d pixels a side and %ld megapixels"
+#define IMAGE_LIMITS IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000L
 
 /* ---- JPEG ---------------------------------------------------------------------------------- */
 
@@ -79,6 +84,18 @@ static void jpeg_on_message(j_common_ptr cinfo, int level) {
 }
 
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
+
+/* Every scan of a progressive (or multi-scan) JPEG is a pass over the whole image, so a small file
+ * repeating one scan thousands of times costs minutes of decoding; stop past IMAGE_MAX_JPEG_SCANS.
+ * libjpeg calls this while it reads the scans (in jpeg_start_decompress). */
+static void jpeg_on_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (!cinfo->is_decompressor || d->input_scan_number <= IMAGE_MAX_JPEG_SCANS) return;
+    JpegErr *e = (JpegErr *)cinfo->err;
+    snprintf(e->message, sizeof e->message, "more than %d scans (a well-formed progressive JPEG has about 10)",
+             IMAGE_MAX_JPEG_SCANS);
+    longjmp(e->jump, 1);
+}
 
 static uint8_t muldiv255(int a, int b) {
     int t = a * b + 128;
@@ -122,12 +139,14 @@ static int decode_jpeg(const char *path, const uint8_t *buf, size_t len, Image *
         return an_error("%s: bad JPEG data: %s", path, err.message);
     }
     jpeg_create_decompress(&cinfo);
+    struct jpeg_progress_mgr progress = {.progress_monitor = jpeg_on_progress};
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
     if (too_many_pixels(cinfo.image_width, cinfo.image_height)) {
         jpeg_destroy_decompress(&cinfo);
-        return an_error("%s: JPEG of %ux%u pixels is too large", path, cinfo.image_width,
-                        cinfo.image_height);
+        return an_error("%s: JPEG of %ux%u pixels is too large (" IMAGE_LIMITS_FMT ")", path,
+                        cinfo.image_width, cinfo.image_height, IMAGE_LIMITS);
     }
     if (cinfo.jpeg_color_space == JCS_GRAYSCALE)
         cinfo.out_color_space = JCS_GRAYSCALE;
@@ -227,7 +246,8 @@ static int decode_png(const char *path, const uint8_t *buf, size_t len, Image *i
     long w = (long)png_get_image_width(png, info), h = (long)png_get_image_height(png, info);
     if (too_many_pixels(w, h)) {
         png_destroy_read_struct(&png, &info, NULL);
-        return an_error("%s: PNG of %ldx%ld pixels is too large", path, w, h);
+        return an_error("%s: PNG of %ldx%ld pixels is too large (" IMAGE_LIMITS_FMT ")", path, w, h,
+                        IMAGE_LIMITS);
     }
     png_request_rgb8(png, info);
     if (png_get_channels(png, info) != 3 || png_get_rowbytes(png, info) != (size_t)w * 3) {
@@ -255,19 +275,22 @@ static int decode_png(const char *path, const uint8_t *buf, size_t len, Image *i
 
 /* ---- public decoding ----------------------------------------------------------------------- */
 
-int image_load(const char *path, Image *img) {
+int image_decode(const char *name, const uint8_t *buf, size_t len, Image *img) {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memset(img, 0, sizeof *img);
+    if (!name) name = "(image)";
+    if (!buf || len == 0) return an_error("%s: empty file", name);
+    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) return decode_jpeg(name, buf, len, img);
+    if (len >= 8 && memcmp(buf, png_magic, 8) == 0) return decode_png(name, buf, len, img);
+    return an_error("%s: not a JPEG or PNG file", name);
+}
+
+int image_load(const char *path, Image *img) {
     memset(img, 0, sizeof *img);
     uint8_t *buf = NULL;
     size_t len = 0;
     if (read_file(path, &buf, &len) != 0) return -1;
-    int rc;
-    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF)
-        rc = decode_jpeg(path, buf, len, img);
-    else if (len >= 8 && memcmp(buf, png_magic, 8) == 0)
-        rc = decode_png(path, buf, len, img);
-    else
-        rc = an_error("%s: not a JPEG or PNG file", path);
+    int rc = image_decode(path, buf, len, img);
     free(buf);
     return rc;
 }

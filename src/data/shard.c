@@ -191,9 +191,10 @@ static int shard_validate(const char *path, const uint8_t *m, uint64_t len, Head
 
 int shard_open(const char *path, Shard *s) {
     memset(s, 0, sizeof *s);
+    s->fd = -1;
     if (!path) return an_error("shard: no file given");
     if (!host_is_little_endian()) return an_error("%s: shard files need a little-endian machine", path);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return an_error("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -207,10 +208,19 @@ int shard_open(const char *path, Shard *s) {
     }
     void *map = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
     int err = errno;
-    close(fd);
-    if (map == MAP_FAILED) return an_error("%s: cannot map: %s", path, strerror(err));
+    if (map == MAP_FAILED) {
+        close(fd);
+        return an_error("%s: cannot map: %s", path, strerror(err));
+    }
+    /* the file stays open: images are read with pread (shard_read), so a file truncated while in
+     * use is reported instead of killing the process with SIGBUS on a mapped page */
     s->map = map;
     s->map_size = (size_t)len;
+    s->fd = fd;
+    if (!(s->path = strdup(path))) {
+        shard_close(s);
+        return an_error("%s: out of memory", path);
+    }
     const uint8_t *m = map;
     Header h;
     memset(&h, 0, sizeof h);
@@ -252,7 +262,13 @@ int shard_open(const char *path, Shard *s) {
                                 bad, h.classes - 1);
             }
     }
-    s->mean_image = (const float *)(m + h.mean_off);
+    float *mean = malloc(4 * 3 * (size_t)SHARD_IMAGE_SIZE * SHARD_IMAGE_SIZE);
+    if (!mean) {
+        shard_close(s);
+        return an_error("%s: out of memory (mean image)", path);
+    }
+    memcpy(mean, m + h.mean_off, 4 * 3 * (size_t)SHARD_IMAGE_SIZE * SHARD_IMAGE_SIZE);
+    s->mean_image = mean;
     float pca[12];
     memcpy(pca, m + h.pca_off, sizeof pca);
     for (int i = 0; i < 3; i++) {
@@ -265,8 +281,36 @@ int shard_open(const char *path, Shard *s) {
 void shard_close(Shard *s) {
     if (!s) return;
     free(s->class_names);
-    if (s->map && s->map != MAP_FAILED) munmap(s->map, s->map_size);
+    free((void *)s->mean_image);
+    free(s->path);
+    if (s->map && s->map != MAP_FAILED) {
+        munmap(s->map, s->map_size);
+        if (s->fd >= 0) close(s->fd); /* open exactly when mapped (a zeroed Shard closes nothing) */
+    }
     memset(s, 0, sizeof *s);
+    s->fd = -1;
+}
+
+int shard_read(const Shard *s, const void *at, size_t n, void *out) {
+    const char *path = s && s->path ? s->path : "shard";
+    if (!s || !s->map || s->fd < 0) return an_error("%s: not open", path);
+    const uint8_t *base = s->map, *p = at;
+    if (p < base || (size_t)(p - base) > s->map_size || n > s->map_size - (size_t)(p - base))
+        return an_error("%s: read of %zu bytes outside the file", path, n);
+    off_t off = (off_t)(p - base);
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(s->fd, (uint8_t *)out + done, n - done, off + (off_t)done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return an_error("%s: read failed: %s", path, strerror(errno));
+        if (r == 0) {
+            struct stat st;
+            long long now = fstat(s->fd, &st) == 0 ? (long long)st.st_size : -1;
+            return an_error("%s: truncated while in use (was %zu bytes, now %lld)", path, s->map_size, now);
+        }
+        done += (size_t)r;
+    }
+    return 0;
 }
 
 /* ---- image statistics ---------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
  * JPEGs. It holds both splits as 256x256 planar RGB uint8 images (shorter side scaled to 256, centre
  * crop, as the paper), their labels and class names, and the training set's mean image and RGB
  * eigenpairs for PCA lighting. The layout is in docs/FORMATS.md. Reading maps the file (mmap), so
- * opening is instant and the pages are shared between threads and processes. */
+ * opening is instant and the pages are shared between threads and processes; images are copied out
+ * with pread (shard_read), so a file truncated while in use is an error, not a SIGBUS. */
 #ifndef ALEXNET_SHARD_H
 #define ALEXNET_SHARD_H
 #include "augment.h"
@@ -17,11 +18,13 @@ typedef struct Shard {
     char **class_names;           /* (classes) e.g. WordNet ids, from the folder names */
     int n[2];                     /* images in split 0 = train, 1 = val */
     const int32_t *labels[2];     /* (n[s]) */
-    const uint8_t *images[2];     /* (n[s], 3, size, size) */
-    const float *mean_image;      /* (3, size, size) over the training split, 0..255 units */
+    const uint8_t *images[2];     /* (n[s], 3, size, size), in the mapping: read them with shard_read */
+    const float *mean_image;      /* (3, size, size) over the training split, 0..255 units (a copy) */
     PcaLighting pca;              /* of the training split's pixels */
     void *map;
     size_t map_size;
+    int fd;                       /* the open file, for shard_read (closed by shard_close) */
+    char *path;                   /* for messages */
 } Shard;
 
 /* Is this a shard file (by its magic bytes)? 0 for folders and unreadable paths. */
@@ -30,6 +33,10 @@ int shard_is_file(const char *path);
  * with an_error() naming the file ("x.shard: truncated: 1200 of 2600000 bytes"). */
 int shard_open(const char *path, Shard *s);
 void shard_close(Shard *s);
+/* Copy the n bytes the mapping holds at `at` (e.g. s->images[1] + k * image bytes) into out, with
+ * pread rather than through the mapping: a file truncated since shard_open then gives the error
+ * "x.shard: truncated while in use (was 2600000 bytes, now 4096)" instead of a SIGBUS. 0 or -1. */
+int shard_read(const Shard *s, const void *at, size_t n, void *out);
 
 /* `alexnet prep`: read the image folder data_dir (train/CLASS/FILE, val/CLASS/FILE), preprocess every
  * image with `threads` threads, compute the statistics, and write out_path (via out_path.tmp and a

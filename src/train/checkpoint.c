@@ -1,6 +1,7 @@
 /* checkpoint.c: saving and loading weights and training state as safetensors (see checkpoint.h). */
 #include "checkpoint.h"
 #include "../util/common.h"
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,64 @@ static int read_paper_input(const char *path, const StFile *file, Norm *norm) {
     return 0;
 }
 
+/* Largest input side a checkpoint's metadata may ask for (the models take 224 or 227, the small
+ * ones their dataset's 28 or 32); and bounds on the channels and classes read from tensor shapes. */
+#define CKPT_MAX_IN_SIZE 4096
+#define CKPT_MAX_CHANNELS 4096
+#define CKPT_MAX_CLASSES (1 << 24)
+
+static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
+    buf[0] = 0;
+    for (int d = 0; d < ndim && strlen(buf) + 24 < size; d++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%lld", d ? "," : "", (long long)shape[d]);
+}
+
+/* Walk the layers of spec as net_create does (shapes only, nothing allocated) for in_c channels,
+ * `classes` outputs and input in_size, and check that the file holds every weight and bias tensor
+ * with exactly the shape the model needs. Since each tensor's bytes lie inside the file, the
+ * parameter block net_create then allocates is no larger than the file; and the activations are
+ * bounded too, because the classifier's fan-in (checked here) grows with the input size. A layer
+ * that gets no pixels is left to net_create, which refuses it before allocating. */
+static int check_shapes(const char *path, const StFile *f, const ModelSpec *spec, int64_t in_c, int64_t classes,
+                        int64_t in_size) {
+    int64_t c = in_c, h = in_size, w = in_size;
+    for (int i = 0; i < spec->nlayers; i++) {
+        const LayerSpec *s = &spec->layers[i];
+        int64_t shape[4], oc = c, oh = h, ow = w;
+        int ndim = 0;
+        switch (s->kind) {
+        case LAYER_CONV:
+            if (s->groups < 1 || c % s->groups || s->out % s->groups) return 0; /* net_create says why */
+            oc = s->out;
+            oh = h + 2 * s->pad < s->k ? 0 : (h + 2 * s->pad - s->k) / s->stride + 1;
+            ow = w + 2 * s->pad < s->k ? 0 : (w + 2 * s->pad - s->k) / s->stride + 1;
+            ndim = 4, shape[0] = s->out, shape[1] = c / s->groups, shape[2] = shape[3] = s->k;
+            break;
+        case LAYER_MAXPOOL:
+            oh = h < s->k ? 0 : (h - s->k) / s->stride + 1;
+            ow = w < s->k ? 0 : (w - s->k) / s->stride + 1;
+            break;
+        case LAYER_AVGPOOL: oh = ow = s->out; break;
+        case LAYER_LINEAR:
+            oc = s->out ? s->out : classes, oh = ow = 1;
+            ndim = 2, shape[0] = oc, shape[1] = c * h * w;
+            break;
+        default: break;
+        }
+        if (oh <= 0 || ow <= 0) return 0;
+        if (ndim) {
+            char name[128];
+            const StTensor *t;
+            snprintf(name, sizeof name, "%s.weight", s->name);
+            if (check_tensor(path, f, name, ndim, shape, &t)) return -1;
+            snprintf(name, sizeof name, "%s.bias", s->name);
+            if (check_tensor(path, f, name, 1, shape, &t)) return -1;
+        }
+        c = oc, h = oh, w = ow;
+    }
+    return 0;
+}
+
 int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, Net *net, Norm *norm,
                         StFile *file) {
     if (st_read(path, file)) return -1;
@@ -150,14 +209,33 @@ int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, 
                  w0 ? last->name : first->name, spec->name);
         goto fail;
     }
-    int in_size = spec->in_size;
-    const char *s = st_meta(file, "in_size");
-    if (s) in_size = atoi(s);
-    if (in_size <= 0) {
-        an_error("%s: no input size in the checkpoint metadata", path);
+    /* Sizes from the file are checked before anything is allocated from them. */
+    int64_t in_c = w0->shape[1], classes = wl->shape[0];
+    if (in_c < 1 || in_c > CKPT_MAX_CHANNELS || classes < 2 || classes > CKPT_MAX_CLASSES) {
+        char got0[64], gotl[64];
+        shape_text(got0, sizeof got0, w0->ndim, w0->shape);
+        shape_text(gotl, sizeof gotl, wl->ndim, wl->shape);
+        an_error("%s: tensor shapes %s.weight [%s] and %s.weight [%s] give %lld input channels and %lld classes "
+                 "(expected 1..%d and 2..%d)", path, first->name, got0, last->name, gotl, (long long)in_c,
+                 (long long)classes, CKPT_MAX_CHANNELS, CKPT_MAX_CLASSES);
         goto fail;
     }
-    if (net_create(net, spec, (int)w0->shape[1], (int)wl->shape[0], in_size, max_batch)) {
+    int in_size = spec->in_size;
+    const char *s = st_meta(file, "in_size");
+    if (!spec->in_size) {
+        char *end = NULL;
+        long v = s ? strtol(s, &end, 10) : 0;
+        if (!s || !*s || *end || v < 1 || v > CKPT_MAX_IN_SIZE) {
+            char shown[32];
+            snprintf(shown, sizeof shown, "%s", s ? s : "");
+            an_error("%s: %s input size in the checkpoint metadata ('%s%s'; expected 1..%d)", path,
+                     s ? "bad" : "no", shown, s && strlen(s) >= sizeof shown ? "..." : "", CKPT_MAX_IN_SIZE);
+            goto fail;
+        }
+        in_size = (int)v;
+    }
+    if (check_shapes(path, file, spec, in_c, classes, in_size)) goto fail;
+    if (net_create(net, spec, (int)in_c, (int)classes, in_size, max_batch)) {
         char why[512];
         snprintf(why, sizeof why, "%s", an_last_error());
         an_error("%s: %s", path, why);
@@ -216,6 +294,25 @@ int checkpoint_read_state(const char *path, const StFile *file, const Net *net, 
         meta_double(file, "loss_sum", &loss_sum) || meta_double(file, "err_sum", &err_sum) ||
         meta_double(file, "seconds", &seconds) || !seed)
         return an_error("%s: not a training checkpoint (no training state in its metadata)", path);
+    /* counts within what a run can reach (so later arithmetic on them cannot overflow), finite numbers */
+    const long big = 1L << 30, huge = 1L << 50;
+    const char *field = epoch < 0 || epoch > big ? "epoch"
+                      : sie < 0 || sie > big ? "step_in_epoch"
+                      : step < 0 || step > huge ? "step"
+                      : bad < 0 || bad > big ? "bad_epochs"
+                      : drops < 0 || drops > big ? "drops"
+                      : seen < 0 || seen > huge ? "seen"
+                      : !(lr > 0 && lr < 1e30) ? "lr"
+                      : !isfinite(best) ? "best_err"
+                      : !isfinite(loss_sum) ? "loss_sum"
+                      : !isfinite(err_sum) ? "err_sum"
+                      : !isfinite(seconds) ? "seconds"
+                      : NULL;
+    if (field) {
+        char shown[48];
+        snprintf(shown, sizeof shown, "%s", st_meta(file, field));
+        return an_error("%s: corrupt training state: %s is '%s'", path, field, shown);
+    }
     long batch = 0; /* the position inside an epoch is counted in batches of the saved size */
     if (sie > 0 && (meta_int(file, "batch", &batch) || batch != net->max_batch))
         return an_error("%s: stopped in the middle of an epoch with batch %ld; resume with --batch %ld", path,
