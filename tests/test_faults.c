@@ -248,3 +248,12 @@ TEST(cli_refuses_nonfinite_numbers) {
     cfg.lr = NAN;
     CHECK(train_run(&cfg) == -1 && strstr(an_last_error(), "--lr"), "train_run with lr NaN: %s", an_last_error());
 }
+
+/* `alexnet info` with sizes no network can have: one error line, never an overflow or a huge
+ * allocation (channels times the kernel area overflowed an int before) */
+TEST(cli_info_refuses_impossible_sizes) {
+    harness_expect_error("info --model convnet4 --channels 2000000000", "bad configuration");
+    harness_expect_error("info --model convnet4 --classes 2000000000", "bad configuration");
+    harness_expect_error("info --model convnet4 --size 100000", "bad configuration");
+    CHECK(harness_run("info --model convnet4 --channels 4096 --classes 100000 --size 64") == 0, "%s", harness_err);
+}

@@ -68,8 +68,11 @@ int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_si
     net->nlayers = spec->nlayers;
     net->in_c = in_c, net->classes = classes, net->max_batch = max_batch;
     net->in_size = spec->in_size ? spec->in_size : in_size;
-    if (in_c < 1 || classes < 2 || net->in_size < 1 || max_batch < 1)
-        return an_error("model %s: bad configuration (%d channels, %d classes, input %d, batch %d)",
+    /* the bounds keep every size below in range of an int (channels x k x k, classes x 4096, ...) */
+    if (in_c < 1 || in_c > 4096 || classes < 2 || classes > (1 << 24) || net->in_size < 1 || net->in_size > 4096 ||
+        max_batch < 1 || max_batch > 65536)
+        return an_error("model %s: bad configuration (%d channels, %d classes, input %d, batch %d; the limits: "
+                        "1-4096 channels, 2-16777216 classes, input 1-4096, batch 1-65536)",
                         spec->name, in_c, classes, net->in_size, max_batch);
     if (plan(net)) return -1;
     size_t largest = (size_t)in_c * net->in_size * net->in_size;
