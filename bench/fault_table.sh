@@ -90,8 +90,8 @@ out="$T/ck"
 head -c 100000 "$out/checkpoint.safetensors" >"$T/trunc.safetensors"
 "$BIN" train --resume "$T/trunc.safetensors" --data "$FM" --out "$out" 2>"$T/err"; rc=$?
 row "truncated checkpoint given to --resume" "\`$(first_err "$T/err")\`" "$rc" "the run's own checkpoint, untouched"
-cp "$out/checkpoint.safetensors" "$T/corrupt.safetensors"
-printf '{"conv1.weight":{"dtype":"F32","shape":[99999999,99999999]' | dd of="$T/corrupt.safetensors" bs=1 seek=8 conv=notrunc 2>/dev/null
+hdr='{"conv1.weight":{"dtype":"F32","shape":[99999999,99999999],"data_offsets":[0,4]}}'
+{ printf "$(printf '\\x%02x' ${#hdr} 0 0 0 0 0 0 0)"; printf '%s' "$hdr"; printf '\0\0\0\0'; } >"$T/corrupt.safetensors"
 "$BIN" eval --model convnet4 --weights "$T/corrupt.safetensors" --data "$FM" 2>"$T/err"; rc=$?
 row "corrupt checkpoint header (huge shape) given to eval" "\`$(first_err "$T/err")\`" "$rc" "nothing is written"
 

@@ -3,6 +3,13 @@
 # (bench/train_pytorch.py) with the same recipe, one run after the other (never concurrently on a
 # small machine), logs in bench/results/. Resumable: rerun with more epochs and each run continues
 # from its checkpoint.
+# PyTorch checkpoints written before 2026-12-02 (the peer's PCA lighting was 255 times too strong,
+# and its caffe recipe had the old biases; docs/RESULTS.md) are not resumed: they are moved aside
+# to checkpoint.pt.invalid-255x-lighting and the PyTorch run starts again (overwriting its CSV).
+# C checkpoints of --recipe caffe written before 2026-12-02 hold the old caffe biases (conv2/4/5
+# 1); resumed with today's build they continue with the new bias learning rate and decay: remove
+# runs/imagenette-c-caffe to start the new recipe from scratch.
+# Short runs (150 steps) that separate lighting and biases: bench/short_runs.sh.
 #   usage: bench/imagenette_runs.sh RECIPE EPOCHS [DATA] [SHARD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +21,10 @@ resume=(); [ -f "$out/checkpoint.safetensors" ] && resume=(--resume "$out/checkp
 ./build/alexnet train --model alexnet --recipe "$recipe" --data "$shard" --epochs "$epochs" --out "$out" "${resume[@]}"
 cp "$out/log.csv" "bench/results/c_$recipe.csv"
 pt=runs/pytorch_$recipe/checkpoint.pt
+if [ -f "$pt" ] && ! /usr/bin/python3 -c 'import sys, torch; sys.exit("lighting_scale" not in torch.load(sys.argv[1], map_location="cpu")["args"])' "$pt"; then
+    echo "$pt: written before the lighting fix of 2026-12-02 (invalid); moved aside, starting again" >&2
+    mv "$pt" "$pt.invalid-255x-lighting"
+fi
 presume=(); [ -f "$pt" ] && presume=(--resume "$pt")
 /usr/bin/python3 bench/train_pytorch.py --data "$data" --recipe "$recipe" --epochs "$epochs" --threads "$(nproc)" \
     --log "bench/results/pytorch_$recipe.csv" --checkpoint "$pt" "${presume[@]}"

@@ -12,21 +12,41 @@ src/train/batch.c, src/train/sgd.c, src/train/train.c, src/train/eval.c):
             conv4 384 groups 2; conv5 256 groups 2 -> ReLU -> pool; fc6 4096 ReLU dropout 0.5;
             fc7 4096 ReLU dropout 0.5; fc8 = classes. LRN(5, alpha 1e-4, beta 0.75, k 2), with
             alpha divided by the size as in the C code (and Caffe, and torch.nn.LocalResponseNorm).
-  init      paper: every weight N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7, else 0.
-            caffe: the same, but fc6/fc7 weights N(0, 0.005) and biases 0.1.
+  init      paper: every weight N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7, else 0; one
+            learning rate and weight decay for every parameter.
+            caffe: Caffe's bvlc_alexnet (as the C side's --recipe caffe since 2026-12-02): weights
+            N(0, 0.01) except fc6/fc7 N(0, 0.005); biases conv1 0, conv2 0.1, conv3 0, conv4 0.1,
+            conv5 0.1, fc6 0.1, fc7 0.1, fc8 0; biases learn at twice the rate, without weight decay.
+            --bias-variant old (with caffe, a historical variant for experiments): the C side's
+            caffe recipe before 2026-12-02 (commit 9653b8f): biases conv2/conv4/conv5 1 (the
+            paper's), fc6/fc7 0.1, with fc6/fc7 weights N(0, 0.005); biases share the weights'
+            learning rate and weight decay.
   input     each image decoded to RGB, shorter side resized to 256 (Pillow's antialiased
             bilinear, as torchvision's Resize), centre 256x256 crop, uint8. Statistics from the
             training set, in 0..255 units: the (3, 256, 256) mean image and the eigenpairs of the
             RGB covariance of its pixels; by default, like the C side, from 1000 images evenly
             spread over the whole training split (index k * n // 1000), --stats-sample 0 = all.
-  train     random 227x227 window, mirrored with p = 1/2, PCA lighting (alpha_i ~ N(0, 0.1) per
-            image per epoch, add sum_i alpha_i lambda_i p_i to every pixel), minus the mean image
-            at the same window; no scaling (0..255 units).
+  train     random 227x227 window, mirrored with p = 1/2, PCA lighting, minus the mean image at
+            the same window; no scaling (0..255 units). Lighting as src/data/augment.c's
+            augment_lighting: alpha_i ~ N(0, 0.1) per image per epoch, and every pixel gets
+            sum_i alpha_i (lambda_i / 255) p_i added: the paper's formula on pixels in [0, 1] (as
+            the authors' code), with lambda_i in 0..255^2 units; about 5.7 grey levels for
+            Imagenette's first component (lambda_0 = 14430) at alpha = 0.1. One function does
+            the whole view (train_view: explicit window, flip and alphas), and
+            tools/make_peer_lighting_reference.py + tests/test_peer_pipeline.c check it against
+            the C code on the same images.
+            Until 2026-12-02 this peer added sum_i alpha_i lambda_i p_i without the division by
+            255: 255 times too strong (about 1,440 grey levels at alpha = 0.1 instead of 5.7), so
+            its Imagenette runs of 2026-11-27/28 are invalid (docs/RESULTS.md).
+            --lighting-scale 255 reproduces that bug, for experiments only.
   test      the centre window (offset (256 - 227) // 2 = 14), and with --val-crops 10 also the
             paper's 10 views (corners at 0 and 29, centre, and their mirrors; softmax averaged).
             Top-1/top-5 count ties against the true class, as the C code does.
-  optimiser batch 128, loss = mean cross-entropy, the paper's update written by hand over every
-            parameter (biases included):  v <- 0.9 v - 0.0005 lr w - lr grad;  w <- w + v.
+  optimiser batch 128, loss = mean cross-entropy, the paper's update written by hand, per
+            parameter with its own rate and decay (src/model/net.c's net_sgd, src/train/sgd.c):
+            v <- 0.9 v - (0.0005 d) (lr m) w - (lr m) grad;  w <- w + v, with m = 1, d = 1 for
+            weights; for biases m = 2, d = 0 with the caffe recipe, m = d = 1 with paper and with
+            --bias-variant old.
   schedule  lr 0.01, divided by 10 when the validation (centre) top-1 error has not improved for
             --patience epochs (default 3), at most --max-drops times (default 3).
   subsets   --limit-train N / --limit-val N take the same fixed random subset as the C side
@@ -40,6 +60,12 @@ Preprocessing cache: the 256x256 base images are decoded once into uint8 .npy me
 --cache (default /tmp/alexnet-pt-cache/<data-name>-<hash>/), one (n, 3, 256, 256) array per split
 (about 1.9 GB + 0.8 GB for Imagenette, written sparsely: only the images a run needs are decoded,
 the rest are filled in by later runs), with the statistics next to them.
+
+Short runs (bench/short_runs.sh): --step-log FILE writes one row per step (step,loss,top1_err of
+the batch); --eval-at-stop N evaluates the centre crop of N validation images spread evenly over
+the split (index k * n // N, as `alexnet eval --limit N`) when --max-steps stops the run; and a
+fresh run prints the share of fc6 units (after the ReLU) that are zero for every image of its
+first batch at initialisation ("fc6 dead at init").
 
 Output: a progress line about every 10 s (images/s, ETA), and per epoch a summary line and a row
 of --log (default bench/results/pytorch_<recipe>.csv) in the C side's log.csv format:
@@ -304,8 +330,32 @@ class LRN(nn.LocalResponseNorm):
         return _LRNFunction.apply(x, self.size, self.alpha, self.beta, self.k)
 
 
-def alexnet(classes, recipe):
-    fc_std, fc_bias = (0.005, 0.1) if recipe == "caffe" else (0.01, 1.0)
+# (weight std, bias) per layer; recipes as the C side's model_apply_recipe (src/model/models.c)
+INIT = {
+    # the paper: N(0, 0.01), biases 1 in conv2, conv4, conv5, fc6, fc7
+    "paper": {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0), "conv4": (0.01, 1.0),
+              "conv5": (0.01, 1.0), "fc6": (0.01, 1.0), "fc7": (0.01, 1.0), "fc8": (0.01, 0.0)},
+    # Caffe's bvlc_alexnet (models/bvlc_alexnet/train_val.prototxt)
+    "caffe": {"conv1": (0.01, 0.0), "conv2": (0.01, 0.1), "conv3": (0.01, 0.0), "conv4": (0.01, 0.1),
+              "conv5": (0.01, 0.1), "fc6": (0.005, 0.1), "fc7": (0.005, 0.1), "fc8": (0.01, 0.0)},
+    # historical: the C side's caffe recipe until 2026-12-02 (--bias-variant old)
+    "caffe-old": {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0), "conv4": (0.01, 1.0),
+                  "conv5": (0.01, 1.0), "fc6": (0.005, 0.1), "fc7": (0.005, 0.1), "fc8": (0.01, 0.0)},
+}
+
+
+def recipe_key(recipe, bias_variant="new"):
+    """The INIT / bias_multipliers key: paper, caffe, or caffe-old (caffe with --bias-variant old)."""
+    return "caffe-old" if recipe == "caffe" and bias_variant == "old" else recipe
+
+
+def bias_multipliers(recipe, bias_variant="new"):
+    """(learning-rate multiplier, weight-decay multiplier) of the biases, as the C side's
+    ModelSpec bias_lr_mult / bias_decay_mult: caffe 2 and 0, paper and caffe-old 1 and 1."""
+    return (2.0, 0.0) if recipe_key(recipe, bias_variant) == "caffe" else (1.0, 1.0)
+
+
+def alexnet(classes, recipe, bias_variant="new"):
     L = OrderedDict([
         ("conv1", nn.Conv2d(3, 96, 11, stride=4)), ("relu1", nn.ReLU(inplace=True)),
         ("norm1", LRN(5, alpha=1e-4, beta=0.75, k=2.0)), ("pool1", nn.MaxPool2d(3, 2)),
@@ -319,8 +369,7 @@ def alexnet(classes, recipe):
         ("fc7", FC(4096, 4096, (64, 8, 8))), ("relu7", nn.ReLU(inplace=True)), ("drop7", nn.Dropout(0.5)),
         ("fc8", nn.Linear(4096, classes)),
     ])
-    init = {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0), "conv4": (0.01, 1.0),
-            "conv5": (0.01, 1.0), "fc6": (fc_std, fc_bias), "fc7": (fc_std, fc_bias), "fc8": (0.01, 0.0)}
+    init = INIT[recipe_key(recipe, bias_variant)]
     with torch.no_grad():
         for name, (std, b) in init.items():
             L[name].weight.normal_(0.0, std)
@@ -342,12 +391,31 @@ def test_views(views):
 
 def make_view(img, mean, x, y, flip, rgb=None):
     """(3, 227, 227) float: window (x, y) of img, plus lighting, minus the mean image at the same
-    source pixels, mirrored if flip."""
+    source pixels, mirrored if flip (augment_apply with scale 1)."""
     v = torch.from_numpy(np.ascontiguousarray(img[:, y:y + CROP, x:x + CROP])).float()
     if rgb is not None:
         v += rgb.view(3, 1, 1)
     v -= mean[:, y:y + CROP, x:x + CROP]
     return v.flip(2) if flip else v
+
+
+def lighting_shift(alphas, eigval, eigvec, scale=1.0):
+    """The PCA lighting shift in 0..255 units, as src/data/augment.c's augment_lighting:
+    rgb[c] = sum_i alpha_i (lambda_i / 255) eigvec[i][c] (the paper's formula on pixels in [0, 1];
+    eigval in 0..255^2 units, eigvec[i] the i-th unit eigenvector). alphas (3,) or (n, 3) float32.
+    scale multiplies the shift: 1 = the C pipeline; 255 reproduces this peer's bug before
+    2026-12-02 (sum_i alpha_i lambda_i eigvec[i], 255 times too strong), for experiments only."""
+    w = alphas * eigval * (1.0 / 255.0)   # w_i = alpha_i lambda_i / 255, as the C code's float order
+    if scale != 1.0:
+        w = w * scale
+    return w @ eigvec
+
+
+def train_view(img, mean, x, y, flip, alphas, eigval, eigvec, lighting_scale=1.0):
+    """A training view with explicit parameters: window (x, y) of the (3, 256, 256) uint8 image,
+    mirrored if flip, plus the lighting of alphas (3,), minus the mean image at the same source
+    pixels: (3, 227, 227) float32 in 0..255 units (augment_lighting + augment_apply)."""
+    return make_view(img, mean, x, y, flip, lighting_shift(alphas, eigval, eigvec, lighting_scale))
 
 
 class Prefetcher:
@@ -465,12 +533,23 @@ def main():
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--max-drops", type=int, default=3)
     ap.add_argument("--lighting", type=float, default=0.1, help="std of the PCA lighting alphas (0 = off)")
+    ap.add_argument("--lighting-scale", type=float, default=1.0,
+                    help="multiplies the lighting shift; 1 (default) = the C pipeline; 255 reproduces this "
+                         "peer's bug before 2026-12-02 (alpha_i lambda_i p_i without the / 255), experiments only")
+    ap.add_argument("--bias-variant", choices=["new", "old"], default="new",
+                    help="with --recipe caffe: new (default) = Caffe's bvlc_alexnet; old = the historical C caffe "
+                         "recipe before 2026-12-02 (biases conv2/4/5 1, fc6/7 0.1, biases at the weights' lr "
+                         "and decay), experiments only")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads and decoding threads")
     ap.add_argument("--limit-train", type=int, default=0, help="fixed random subset of N training images (C's)")
     ap.add_argument("--limit-val", type=int, default=0, help="fixed random subset of N validation images (C's)")
     ap.add_argument("--val-crops", type=int, choices=[1, 10], default=1)
     ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps in all, with a checkpoint")
+    ap.add_argument("--step-log", default=None, help="CSV with one row per step: step,loss,top1_err (of the batch)")
+    ap.add_argument("--eval-at-stop", type=int, default=0, metavar="N",
+                    help="when --max-steps stops the run, evaluate the centre crop of N validation images spread "
+                         "evenly (k * n // N, as `alexnet eval --limit N`)")
     ap.add_argument("--stats-sample", type=int, default=1000,
                     help="training images for the mean image and eigenpairs, evenly spread (default 1000, "
                          "as the C side; 0 = all)")
@@ -480,6 +559,8 @@ def main():
     ap.add_argument("--cache", default="/tmp/alexnet-pt-cache")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = ap.parse_args()
+    if args.bias_variant == "old" and args.recipe != "caffe" and not args.resume:
+        ap.error("--bias-variant old applies to --recipe caffe only")
     argv_lr_set = any(a == "--lr" or a.startswith("--lr=") for a in sys.argv[1:])
 
     torch.set_num_threads(args.threads)
@@ -488,11 +569,15 @@ def main():
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
         args.recipe = ckpt["recipe"]
-        for k in ("seed", "limit_train", "limit_val", "batch", "stats_sample", "lighting"):
-            if getattr(args, k) != ckpt["args"][k]:
-                print(f"note: --{k.replace('_', '-')} {ckpt['args'][k]} from the checkpoint "
+        # checkpoints written before 2026-12-02 have neither key: they ran with the 255x lighting
+        # bug and the old caffe biases, and continue that way
+        saved = dict({"lighting_scale": 255.0, "bias_variant": "old"}, **ckpt["args"])
+        for k in ("seed", "limit_train", "limit_val", "batch", "stats_sample", "lighting", "lighting_scale",
+                  "bias_variant"):
+            if getattr(args, k) != saved[k]:
+                print(f"note: --{k.replace('_', '-')} {saved[k]} from the checkpoint "
                       f"(not {getattr(args, k)})", flush=True)
-                setattr(args, k, ckpt["args"][k])
+                setattr(args, k, saved[k])
     log_path = args.log or os.path.join(here, "results", f"pytorch_{args.recipe}.csv")
     ckpt_path = args.checkpoint or (args.resume if args.resume else
                                     os.path.join(here, "..", "runs", f"pytorch_{args.recipe}", "checkpoint.pt"))
@@ -510,12 +595,14 @@ def main():
     val_idx = c_subset(len(val_files), args.limit_val)
     ns = len(train_files) if args.stats_sample <= 0 else min(args.stats_sample, len(train_files))
     stats_idx = [k * len(train_files) // ns for k in range(ns)]
+    ne = min(args.eval_at_stop, len(val_files))
+    stop_eval_idx = [k * len(val_files) // ne for k in range(ne)] if ne > 0 else []
     with open(os.path.join(cache_dir, "lock"), "w") as lockf:
         fcntl.flock(lockf, fcntl.LOCK_EX)  # one writer per cache at a time
         tc = SplitCache(cache_dir, data, "train", train_files)
         vc = SplitCache(cache_dir, data, "val", val_files)
         tc.ensure(train_idx + ([] if ckpt else stats_idx), args.threads, "training")
-        vc.ensure(val_idx, args.threads, "validation")
+        vc.ensure(val_idx + stop_eval_idx, args.threads, "validation")
         if ckpt:
             mean_image, eigval, eigvec = ckpt["mean_image"], ckpt["eigval"], ckpt["eigvec"]
         else:
@@ -531,6 +618,7 @@ def main():
                 print(f"statistics from {len(ok)} training images in {time.time() - t0:.1f} s", flush=True)
     train_idx = [i for i in train_idx if tc.done[i]]
     val_idx = [i for i in val_idx if vc.done[i]]
+    stop_eval_idx = [i for i in stop_eval_idx if vc.done[i]]
     tarr, varr = tc.arr, vc.arr
     mean = torch.from_numpy(np.asarray(mean_image, np.float32))
     eigval_t = torch.from_numpy(np.asarray(eigval, np.float32))
@@ -540,7 +628,8 @@ def main():
 
     # --- model and state
     torch.manual_seed(args.seed)
-    model = alexnet(len(classes), args.recipe)
+    model = alexnet(len(classes), args.recipe, args.bias_variant)
+    blr_mult, bwd_mult = bias_multipliers(args.recipe, args.bias_variant)
     params = list(model.parameters())
     mom = [torch.zeros_like(p) for p in params]
     st = dict(epoch=0, step_in_epoch=0, step=0, lr=args.lr, best_err=1.0, bad_epochs=0, drops=0,
@@ -565,8 +654,18 @@ def main():
               "val10_top1_err,val10_top5_err")
     log_reopen(log_path, st["epoch"], ckpt is None, header)
     print(f"training on {len(train_idx)} images ({len(classes)} classes), validating on {len(val_idx)}; "
-          f"batch {args.batch}, lr {st['lr']:g}, recipe {args.recipe}, {nparams:,} parameters, "
-          f"{torch.get_num_threads()} threads, device {device}", flush=True)
+          f"batch {args.batch}, lr {st['lr']:g}, recipe {recipe_key(args.recipe, args.bias_variant)} (biases: lr x "
+          f"{blr_mult:g}, weight decay x {bwd_mult:g}), lighting {args.lighting:g}"
+          f"{'' if args.lighting_scale == 1.0 else f' x {args.lighting_scale:g} (the old bug)'}, "
+          f"{nparams:,} parameters, {torch.get_num_threads()} threads, device {device}", flush=True)
+    # (learning-rate multiplier, weight-decay multiplier) of each parameter, in params' order
+    mults = [(blr_mult, bwd_mult) if name.endswith(".bias") else (1.0, 1.0) for name, _ in model.named_parameters()]
+    step_log = None
+    if args.step_log:
+        os.makedirs(os.path.dirname(os.path.abspath(args.step_log)), exist_ok=True)
+        step_log = open(args.step_log, "a" if ckpt else "w")
+        if not ckpt:
+            step_log.write("step,loss,top1_err\n")
 
     stop = {"flag": False}
 
@@ -584,7 +683,8 @@ def main():
             "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
             "mean_image": np.asarray(mean_image), "eigval": np.asarray(eigval), "eigvec": np.asarray(eigvec),
             "args": {k: getattr(args, k) for k in ("seed", "limit_train", "limit_val", "batch",
-                                                    "stats_sample", "lighting")}})
+                                                    "stats_sample", "lighting", "lighting_scale",
+                                                    "bias_variant")}})
 
     n_train = len(train_idx)
     nb = (n_train + args.batch - 1) // args.batch
@@ -600,12 +700,12 @@ def main():
         ys = torch.randint(0, BASE - CROP + 1, (n_train,), generator=g)
         flips = torch.rand(n_train, generator=g) < 0.5
         alphas = torch.randn(n_train, 3, generator=g) * args.lighting
-        rgbs = (alphas * eigval_t) @ eigvec_t  # rgb[c] = sum_i alpha_i lambda_i eigvec[i][c]
 
         def make(b):
             s = slice(b * args.batch, min((b + 1) * args.batch, n_train))
-            x = torch.stack([make_view(tarr[int(i)], mean, int(xx), int(yy), bool(f), r)
-                             for i, xx, yy, f, r in zip(order[s], xs[s], ys[s], flips[s], rgbs[s])])
+            x = torch.stack([train_view(tarr[int(i)], mean, int(xx), int(yy), bool(f), a, eigval_t, eigvec_t,
+                                        args.lighting_scale)
+                             for i, xx, yy, f, a in zip(order[s], xs[s], ys[s], flips[s], alphas[s])])
             return x, train_labels_t[order[s]]
 
         model.train()
@@ -614,7 +714,17 @@ def main():
         stopped = False
         for x, y in pf:
             x, y = x.to(device, non_blocking=True), y.to(device)
+            hook = None
+            if st["step"] == 0:  # a fresh run: fc6 units dead on the whole first batch at initialisation
+                def fc6_dead(module, inp, outp):
+                    dead = (outp.detach() == 0).all(0)
+                    print(f"fc6 dead at init: {int(dead.sum())} of {dead.numel()} units "
+                          f"({100.0 * float(dead.float().mean()):.1f}%) are 0 after the ReLU for all "
+                          f"{outp.shape[0]} images of the first batch", flush=True)
+                hook = model.relu6.register_forward_hook(fc6_dead)
             out = model(x)
+            if hook is not None:
+                hook.remove()
             loss = F.cross_entropy(out, y)
             if not math.isfinite(loss.item()):
                 sys.exit(f"training diverged: loss is {loss.item()} at step {st['step']} (try a lower --lr)")
@@ -623,12 +733,17 @@ def main():
             loss.backward()
             lr, wd, mu = st["lr"], args.weight_decay, args.momentum
             with torch.no_grad():
-                for p, v in zip(params, mom):   # v <- mu v - wd lr w - lr grad; w <- w + v
-                    v.mul_(mu).add_(p, alpha=-wd * lr).add_(p.grad, alpha=-lr)
+                for p, v, (lm, dm) in zip(params, mom, mults):
+                    plr, pwd = lr * lm, wd * dm   # v <- mu v - pwd plr w - plr grad; w <- w + v
+                    v.mul_(mu).add_(p, alpha=-pwd * plr).add_(p.grad, alpha=-plr)
                     p.add_(v)
             n = y.numel()
-            st["err_sum"] += int((class_rank(out.detach(), y) > 0).sum())
+            batch_err = int((class_rank(out.detach(), y) > 0).sum())
+            st["err_sum"] += batch_err
             st["loss_sum"] += loss.item() * n
+            if step_log:
+                step_log.write(f"{st['step'] + 1},{loss.item():.6f},{batch_err / n:.6f}\n")
+                step_log.flush()
             st["seen"] += n
             st["step_in_epoch"] += 1
             st["step"] += 1
@@ -656,6 +771,10 @@ def main():
                   f"{st['loss_sum'] / max(st['seen'], 1):.4f}, train top-1 error "
                   f"{100 * st['err_sum'] / max(st['seen'], 1):.2f}% so far); continue with --resume {ckpt_path}",
                   flush=True)
+            if stop_eval_idx and args.max_steps and st["step"] >= args.max_steps:
+                vloss, v1, v5 = evaluate(model, varr, val_labels, stop_eval_idx, mean, 1, 100, device)[1]
+                print(f"eval at stop: {len(stop_eval_idx)} validation images (centre crop): top-1 error "
+                      f"{100 * v1:.2f}%, top-5 error {100 * v5:.2f}%, loss {vloss:.4f}", flush=True)
             return
 
         # --- end of epoch: validation, log, schedule, checkpoint
