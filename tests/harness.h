@@ -50,6 +50,19 @@ int harness_write(const char *path, const void *data, size_t n);
 /* A JPEG of interleaved pixels, comps = 1 (gray), 3 (RGB) or 4 (CMYK, with libjpeg's Adobe marker,
  * read back as Adobe-inverted inks), at the given quality. Returns 0 or -1. */
 int harness_write_jpeg(const char *path, const unsigned char *px, int w, int h, int comps, int quality);
+/* The whole file at path (malloc'd, a NUL byte after its end) and its size in *n; NULL (*n = 0)
+ * when it cannot be read. */
+unsigned char *harness_read_file(const char *path, size_t *n);
+
+/* Fashion-MNIST from Debian's dataset-fashion-mnist; NEED_FMNIST() skips the test without it. */
+#define FMNIST "/usr/share/datasets/fashion-mnist"
+#define NEED_FMNIST()                                                           \
+    do {                                                                        \
+        if (harness_read_access(FMNIST "/train-images-idx3-ubyte.gz") != 0)     \
+            SKIP("no %s (Debian package dataset-fashion-mnist)", FMNIST);       \
+    } while (0)
+int harness_read_access(const char *path); /* 0 when path can be read, as access(path, R_OK) */
+
 /* Run the alexnet program (ALEXNET_BIN, else build/alexnet) with args through the shell, standard
  * input from /dev/null; returns its exit status (128 + signal when killed), its output and error
  * text in harness_out and harness_err. */

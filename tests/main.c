@@ -102,6 +102,22 @@ int harness_write_jpeg(const char *path, const uint8_t *px, int w, int h, int co
     return fclose(f);
 }
 
+unsigned char *harness_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (buf && len > 0 && fread(buf, 1, (size_t)len, f) != (size_t)len) { free(buf); buf = NULL; }
+    fclose(f);
+    if (buf) buf[len] = 0, *n = (size_t)len;
+    return buf;
+}
+
+int harness_read_access(const char *path) { return access(path, R_OK); }
+
 char harness_out[1 << 16], harness_err[1 << 16];
 
 static void slurp(const char *path, char *buf, size_t size) {

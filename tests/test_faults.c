@@ -22,29 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define FMNIST "/usr/share/datasets/fashion-mnist"
-#define NEED_FMNIST()                                                           \
-    do {                                                                        \
-        if (access(FMNIST "/train-images-idx3-ubyte.gz", R_OK) != 0)            \
-            SKIP("no %s (Debian package dataset-fashion-mnist)", FMNIST);       \
-    } while (0)
 
-/* the whole file, or NULL; *n its size */
-static unsigned char *slurp_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(size > 0 ? (size_t)size : 1);
-    *n = p ? fread(p, 1, (size_t)size, f) : 0;
-    fclose(f);
-    return p;
-}
 
 static int same_file(const char *path, const unsigned char *want, size_t n) {
     size_t got_n = 0;
-    unsigned char *got = slurp_file(path, &got_n);
+    unsigned char *got = harness_read_file(path, &got_n);
     int same = got && got_n == n && memcmp(got, want, n) == 0;
     free(got);
     return same;
@@ -133,7 +115,7 @@ TEST(nonfinite_weights_stop_training_and_keep_checkpoint) {
     CHECK(rc == 0, "first epoch: %s", an_last_error());
     if (rc) return;
     size_t n_ckpt = 0, n_best = 0;
-    unsigned char *ckpt0 = slurp_file(ckpt, &n_ckpt), *best0 = slurp_file(best, &n_best);
+    unsigned char *ckpt0 = harness_read_file(ckpt, &n_ckpt), *best0 = harness_read_file(best, &n_best);
     CHECK(ckpt0 && best0, "no checkpoint or best weights after one epoch");
     CHECK(poison(ckpt, bad, "conv1.weight") == 0, "%s", an_last_error());
     small_run(&cfg, out);
@@ -208,7 +190,7 @@ TEST(sigterm_stops_with_checkpoint) {
         int status = 0;
         waitpid(pid, &status, 0);
         size_t n = 0;
-        char *err = (char *)slurp_file(errp, &n);
+        char *err = (char *)harness_read_file(errp, &n);
         if (err) err[n ? n - 1 : 0] = 0;
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit %d, signal %d: %s", k ? "SIGINT" : "SIGTERM",
               WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0,

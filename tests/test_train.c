@@ -16,14 +16,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#define FMNIST "/usr/share/datasets/fashion-mnist"
-
-/* skip the current test where the Fashion-MNIST package is not installed */
-#define NEED_FMNIST()                                                           \
-    do {                                                                        \
-        if (access(FMNIST "/train-images-idx3-ubyte.gz", R_OK) != 0)            \
-            SKIP("no %s (Debian package dataset-fashion-mnist)", FMNIST);       \
-    } while (0)
 
 static void small_config(TrainConfig *cfg, const char *out) {
     train_config_defaults(cfg);

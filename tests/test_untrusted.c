@@ -96,19 +96,7 @@ static long peak_rss_kib(int reset) {
     return kib;
 }
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
-    if (buf && len > 0 && fread(buf, 1, (size_t)len, f) != (size_t)len) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) *n = (size_t)len;
-    return buf;
-}
+#define read_all(path, n) ((uint8_t *)harness_read_file(path, n))
 
 /* ---- (a) checkpoints: shapes validated before any allocation ------------------------------- */
 

@@ -52,10 +52,8 @@ It reads two images of ../shared/data/imagenette (relative to the repo root) and
 400 KB in under a second. ALEXNET_PEER_VECTORS=FILE makes the C test read FILE instead.
 """
 import argparse
-import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
@@ -65,6 +63,8 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import train_pytorch as peer  # noqa: E402  (the peer's own functions)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_write import write_safetensors  # noqa: E402  (tools/safetensors_write.py)
 
 DATA = os.path.join(ROOT, "..", "shared", "data", "imagenette")
 OUT = os.path.join(ROOT, "tests", "vectors", "peer_lighting.safetensors")
@@ -108,30 +108,6 @@ def sample_index():
         idx += [c * plane, c * plane + peer.CROP - 1, c * plane + plane - peer.CROP, c * plane + plane - 1]
     assert max(idx) < n
     return np.array(idx, np.int32)
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, numpy array), written in that order (little-endian, 8-aligned header)."""
-    dtypes = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("uint8"): "U8",
-              np.dtype("int32"): "I32", np.dtype("int64"): "I64"}
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors:
-        arr = np.ascontiguousarray(arr)
-        raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dtypes[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = metadata
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(struct.pack("<Q", len(text)))
-        fh.write(text)
-        for raw in blobs:
-            fh.write(raw)
-    os.replace(tmp, path)
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -46,9 +46,7 @@ How to rerun it
 It reads ../shared/data/demo-images/ (relative to the repo root) and rewrites
 tests/vectors/preprocess.safetensors in well under a second.
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -57,6 +55,8 @@ import torch
 import torchvision
 from PIL import Image
 from torchvision import transforms
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_write import write_safetensors  # noqa: E402  (tools/safetensors_write.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_DIR = os.path.join(ROOT, "..", "shared", "data", "demo-images")
@@ -84,30 +84,6 @@ def preprocess(path):
     t = PIPELINE(rgb)
     assert t.shape == (3, 224, 224) and t.dtype == torch.float32
     return t, size
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, numpy array); written in that order."""
-    dtypes = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64"}
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors:
-        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-        raw = arr.tobytes()
-        header[name] = {"dtype": dtypes[arr.dtype], "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = metadata
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(struct.pack("<Q", len(text)))
-        fh.write(text)
-        for raw in blobs:
-            fh.write(raw)
-    os.replace(tmp, path)
-
 
 def main():
     idx = np.arange(N_SAMPLES) * SAMPLE_STRIDE + SAMPLE_OFFSET

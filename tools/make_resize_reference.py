@@ -93,14 +93,14 @@ a second. With Pillow 13.0.0 (libjpeg-turbo 3.2.0) the file is byte-identical
 from run to run; Pillow 9.4.0 (libjpeg-turbo 2.1.5) decodes the photo to the
 same bytes and differs only in the v cases.
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 import PIL
 from PIL import Image, features
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_write import write_safetensors  # noqa: E402  (tools/safetensors_write.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO_DIR = os.path.join(ROOT, "..", "shared", "data", "demo-images")
@@ -235,30 +235,6 @@ def check_order_condition(n):
                 "Pillow %s: %dx%d -> %dx%d runs %s first" % (PIL.__version__, w, h, ow, oh, "vertical" if vh else "horizontal")
             decided += 1
     return decided
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, numpy array), written in that order (U8 or I32)."""
-    dtypes = {np.dtype("uint8"): "U8", np.dtype("<i4"): "I32"}
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors:
-        arr = np.ascontiguousarray(arr)
-        raw = arr.tobytes()
-        header[name] = {"dtype": dtypes[arr.dtype], "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = metadata
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(struct.pack("<Q", len(text)))
-        fh.write(text)
-        for raw in blobs:
-            fh.write(raw)
-    os.replace(tmp, path)
-
 
 def main():
     if int(PIL.__version__.split(".")[0]) < 13:
