@@ -8,8 +8,9 @@
 #   pt-caffe-bug255   the same with --lighting-scale 255 (the peer's old lighting bug)
 #   pt-caffe-oldbias  PyTorch, --bias-variant old (the historical C caffe biases), lighting fixed
 #   pt-caffe-oldbias-bug255  both old: the configuration of the invalid 2026-11-27/28 PyTorch rows
-#   c-caffe           C, --recipe caffe of this tree (Caffe's bvlc_alexnet), build $NEW_BIN
-#   c-caffe-old       C, --recipe caffe of commit 9653b8f (old biases), build $OLD_BIN
+#   c-caffe           C, --recipe caffe (Caffe's bvlc_alexnet), build $NEW_BIN
+#   c-caffe-old       C, the old --recipe caffe (biases as before 2026-12-02), build $OLD_BIN
+#   pt-paper          (optional, not in the default list) PyTorch, --recipe paper, lighting fixed
 # and, per recipe (paper, caffe, caffe with old biases) and lighting (fixed, x255), the share of
 # fc6 units that are 0 after the ReLU for every image of the peer's first batch at initialisation.
 #
@@ -25,24 +26,25 @@
 # exists is not run again: rerunning the script continues where it stopped; `rm -r $OUT` redoes all.
 # Order: the fc6 check, then seed 1 of every run, then seed 2.
 #
-# Speed: the C runs need a CPU with AVX-512 to be short (about 30 images/s there, 3 minutes a run).
-# On 2 cores of an AVX2-only Zen 2 (2026-12-02) the C trainer did about 0.2 images/s (98% of the
-# time in gemm.c's micro_kernel_generic.avx2), 7 hours a run, so the table of that day has no C
-# rows; the PyTorch peer (oneDNN) did 3-5 images/s there, 15-25 minutes a run.
+# The two C binaries are built, unless NEW_BIN / OLD_BIN name them, from one commit ($C_COMMIT,
+# default HEAD; `git archive`, no change to the checkout) into $CBUILD: "new" as it is, "old" with
+# src/model/models.c's model_apply_recipe replaced by commit 9653b8f's (biases 1 in conv2, conv4,
+# conv5, fc6/fc7 weights N(0, 0.005) and biases 0.1, one rate and decay for every parameter), so
+# the recipe is the only difference. 9653b8f as a whole would also do, but its kernels ran at
+# 0.2 images/s on the AVX2-only CPU of 2026-12-02 (no FMA kernel before b9c7a6c): 7 hours a run.
 #
-#   usage: bench/short_runs.sh [RUN ...]        (default: all six, and the fc6 check first)
+#   usage: bench/short_runs.sh [RUN ...]        (default: the fc6 check and all six runs)
 #   env:   STEPS (150)  BATCH (32)  SEEDS ("1 2")  DATA (../shared/data/imagenette)
 #          SHARD (runs/imagenette.shard; made with `alexnet prep` when missing)
-#          NEW_BIN (build/alexnet)  OLD_BIN (/tmp/alexnet-old/build/alexnet; build it with
-#            mkdir -p /tmp/alexnet-old && git archive 9653b8f | tar -x -C /tmp/alexnet-old &&
-#            make -C /tmp/alexnet-old -j1 NVCC= all)
+#          C_COMMIT (HEAD)  CBUILD (/tmp/alexnet-short)  NEW_BIN, OLD_BIN (default: built there)
 #          OUT (bench/results/short_runs)  WORK (runs/short: checkpoints, 0.5 GB each, deleted)
 #          THREADS (nproc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-150}; BATCH=${BATCH:-32}; SEEDS=${SEEDS:-1 2}
 DATA=${DATA:-../shared/data/imagenette}; SHARD=${SHARD:-runs/imagenette.shard}
-NEW_BIN=${NEW_BIN:-build/alexnet}; OLD_BIN=${OLD_BIN:-/tmp/alexnet-old/build/alexnet}
+C_COMMIT=${C_COMMIT:-HEAD}; CBUILD=${CBUILD:-/tmp/alexnet-short}
+NEW_BIN=${NEW_BIN:-$CBUILD/new/build/alexnet}; OLD_BIN=${OLD_BIN:-$CBUILD/old/build/alexnet}
 OUT=${OUT:-bench/results/short_runs}; WORK=${WORK:-runs/short}; THREADS=${THREADS:-$(nproc)}
 PY=/usr/bin/python3
 RUNS=("$@"); [ ${#RUNS[@]} -gt 0 ] ||
@@ -63,6 +65,29 @@ pt_run() { # name seed extra-args...
     touch "$base.done"
 }
 
+c_build() { # which (new or old) binary: built once from $C_COMMIT into $CBUILD/which
+    local which=$1 bin=$2 dir="$CBUILD/$1"
+    [ -x "$bin" ] && return
+    [ "$bin" = "$dir/build/alexnet" ] || { echo "$bin: not built" >&2; exit 1; }
+    echo "building the $which C recipe from $(git rev-parse --short "$C_COMMIT") in $dir"
+    rm -rf "$dir"; mkdir -p "$dir"
+    git archive "$C_COMMIT" | tar -x -C "$dir"
+    if [ "$which" = old ]; then # splice in 9653b8f's model_apply_recipe
+        git show 9653b8f:src/model/models.c > "$dir/models-9653b8f.c"
+        $PY - "$dir" <<'EOF'
+import re, sys
+d = sys.argv[1]
+fn = re.compile(r"^int model_apply_recipe\(.*?^}\n", re.S | re.M)
+old = fn.search(open(d + "/models-9653b8f.c").read()).group(0)
+path = d + "/src/model/models.c"
+new = open(path).read()
+assert len(fn.findall(new)) == 1, "model_apply_recipe not found once"
+open(path, "w").write(fn.sub(lambda m: old, new))
+EOF
+    fi
+    make -C "$dir" -j1 NVCC= BUILD=build build/alexnet > "$dir/make.log" 2>&1 || { tail "$dir/make.log" >&2; exit 1; }
+}
+
 c_meta() { # checkpoint -> "step,loss_sum,err_sum,seen"
     $PY - "$1" <<'EOF'
 import json, struct, sys
@@ -73,11 +98,11 @@ print(f"{m['step']},{float.fromhex(m['loss_sum'])!r},{float.fromhex(m['err_sum']
 EOF
 }
 
-c_run() { # name seed binary
+c_run() { # name seed binary new|old
     local name=$1 seed=$2 bin=$3
     local base="$OUT/${name}_s$seed" dir="$WORK/$name-s$seed"
     [ -f "$base.done" ] && { echo "$name seed $seed: done before"; return; }
-    [ -x "$bin" ] || { echo "$bin: not built (see the usage above)" >&2; exit 1; }
+    c_build "$4" "$bin"
     echo "$name seed $seed: C ($bin), $STEPS steps ($(date -u +%H:%M:%S) UTC)"
     rm -rf "$dir"; : > "$base.log"
     echo "step,loss_sum,err_sum,seen" > "$base.steps.csv"
@@ -115,7 +140,7 @@ fc6_check() { # one step of the peer per recipe, lighting and seed: the fc6 line
     mv "$f.tmp" "$f"
 }
 
-[ -f "$SHARD" ] || "$NEW_BIN" prep --data "$DATA" --out "$SHARD"
+if [ ! -f "$SHARD" ]; then c_build new "$NEW_BIN"; "$NEW_BIN" prep --data "$DATA" --out "$SHARD"; fi
 for seed in $SEEDS; do
     for run in "${RUNS[@]}"; do
         case $run in
@@ -123,8 +148,9 @@ for seed in $SEEDS; do
         pt-caffe-bug255) pt_run "$run" "$seed" --lighting-scale 255 ;;
         pt-caffe-oldbias) pt_run "$run" "$seed" --bias-variant old ;;
         pt-caffe-oldbias-bug255) pt_run "$run" "$seed" --bias-variant old --lighting-scale 255 ;;
-        c-caffe) c_run "$run" "$seed" "$NEW_BIN" ;;
-        c-caffe-old) c_run "$run" "$seed" "$OLD_BIN" ;;
+        pt-paper) pt_run "$run" "$seed" --recipe paper ;;
+        c-caffe) c_run "$run" "$seed" "$NEW_BIN" new ;;
+        c-caffe-old) c_run "$run" "$seed" "$OLD_BIN" old ;;
         fc6) fc6_check ;;
         *) echo "unknown run '$run'" >&2; exit 2 ;;
         esac
@@ -165,12 +191,14 @@ with open(os.path.join(out, "runs.csv"), "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["run"])
     w.writeheader()
     w.writerows(rows)
-order = ["pt-caffe", "pt-caffe-bug255", "pt-caffe-oldbias", "pt-caffe-oldbias-bug255", "c-caffe", "c-caffe-old"]
+order = ["pt-caffe", "pt-caffe-bug255", "pt-caffe-oldbias", "pt-caffe-oldbias-bug255", "c-caffe", "c-caffe-old",
+         "pt-paper"]
 what = {"pt-caffe": "PyTorch, caffe (new biases), lighting fixed",
         "pt-caffe-bug255": "PyTorch, caffe (new biases), lighting x255 (the old bug)",
         "pt-caffe-oldbias": "PyTorch, caffe with the old biases, lighting fixed",
         "pt-caffe-oldbias-bug255": "PyTorch, caffe with the old biases, lighting x255 (as the invalid rows)",
-        "c-caffe": "C, caffe (new biases)", "c-caffe-old": "C, caffe of 9653b8f (old biases)"}
+        "c-caffe": "C, caffe (new biases)", "c-caffe-old": "C, caffe with the old biases (9653b8f's recipe)",
+        "pt-paper": "PyTorch, paper recipe, lighting fixed"}
 lines = [f"| run | seeds | loss, steps 1-25 | loss, steps {steps - 24}-{steps} | train top-1 error, steps "
          f"{steps - 49}-{steps} | val top-1 error, 500 images, after step {steps} |", "| --- | --- | --- | --- | --- | --- |"]
 for name in order:

@@ -355,6 +355,24 @@ def bias_multipliers(recipe, bias_variant="new"):
     return (2.0, 0.0) if recipe_key(recipe, bias_variant) == "caffe" else (1.0, 1.0)
 
 
+def param_multipliers(model, recipe, bias_variant="new"):
+    """(learning-rate multiplier, weight-decay multiplier) of each of model's parameters, in the
+    order of model.parameters(): weights (1, 1), biases bias_multipliers(recipe, bias_variant)."""
+    b = bias_multipliers(recipe, bias_variant)
+    return [b if name.rsplit(".", 1)[-1] == "bias" else (1.0, 1.0) for name, _ in model.named_parameters()]
+
+
+def sgd_step(params, moms, mults, lr, weight_decay, momentum):
+    """The C side's update, per parameter tensor with its (lr multiplier m, decay multiplier d)
+    (src/model/net.c net_sgd -> src/train/sgd.c sgd_update with lr m and weight_decay d):
+        v <- momentum v - (weight_decay d) (lr m) w - (lr m) grad;  w <- w + v."""
+    with torch.no_grad():
+        for p, v, (m, d) in zip(params, moms, mults):
+            plr, pwd = lr * m, weight_decay * d
+            v.mul_(momentum).add_(p, alpha=-pwd * plr).add_(p.grad, alpha=-plr)
+            p.add_(v)
+
+
 def alexnet(classes, recipe, bias_variant="new"):
     L = OrderedDict([
         ("conv1", nn.Conv2d(3, 96, 11, stride=4)), ("relu1", nn.ReLU(inplace=True)),
@@ -658,8 +676,7 @@ def main():
           f"{blr_mult:g}, weight decay x {bwd_mult:g}), lighting {args.lighting:g}"
           f"{'' if args.lighting_scale == 1.0 else f' x {args.lighting_scale:g} (the old bug)'}, "
           f"{nparams:,} parameters, {torch.get_num_threads()} threads, device {device}", flush=True)
-    # (learning-rate multiplier, weight-decay multiplier) of each parameter, in params' order
-    mults = [(blr_mult, bwd_mult) if name.endswith(".bias") else (1.0, 1.0) for name, _ in model.named_parameters()]
+    mults = param_multipliers(model, args.recipe, args.bias_variant)  # in params' order
     step_log = None
     if args.step_log:
         os.makedirs(os.path.dirname(os.path.abspath(args.step_log)), exist_ok=True)
@@ -731,12 +748,7 @@ def main():
             for p in params:
                 p.grad = None
             loss.backward()
-            lr, wd, mu = st["lr"], args.weight_decay, args.momentum
-            with torch.no_grad():
-                for p, v, (lm, dm) in zip(params, mom, mults):
-                    plr, pwd = lr * lm, wd * dm   # v <- mu v - pwd plr w - plr grad; w <- w + v
-                    v.mul_(mu).add_(p, alpha=-pwd * plr).add_(p.grad, alpha=-plr)
-                    p.add_(v)
+            sgd_step(params, mom, mults, st["lr"], args.weight_decay, args.momentum)
             n = y.numel()
             batch_err = int((class_rank(out.detach(), y) > 0).sum())
             st["err_sum"] += batch_err

@@ -12,10 +12,16 @@
  * difference in shifts, samples and sums is 0 (the tolerances leave room for another BLAS or
  * compiler); the C output misses the old bug's samples by up to 75 to 1,315 grey levels per view
  * (its shifts are 255 times the C ones), and the stored base images equal the C side's decode
- * pixel for pixel. ALEXNET_TEST_VERBOSE=1 prints the figures. */
+ * pixel for pixel. ALEXNET_TEST_VERBOSE=1 prints the figures.
+ * The same file holds the peer's recipes (per-layer weight std and bias of conv1..fc8, the bias
+ * learning-rate and decay multipliers, for paper and caffe) and one step of its sgd_step on a small
+ * weight and bias: peer_recipes_match_c compares them with model_apply_recipe on `alexnet` and with
+ * sgd_update at the recipe's multipliers, as net_sgd calls it. */
 #include "harness.h"
 #include "../src/data/augment.h"
 #include "../src/data/image.h"
+#include "../src/model/model.h"
+#include "../src/train/sgd.h"
 #include "../src/train/safetensors.h"
 #include "../src/util/common.h"
 #include <math.h>
@@ -239,4 +245,69 @@ TEST(peer_pipeline_same_base_images) {
     free(base);
     st_free(&r.f);
     if (!found) SKIP("the vectors' Imagenette images are not in %s/imagenette", shared);
+}
+
+/* The peer's --recipe paper|caffe (initialisation and bias multipliers) and its update are the C
+ * side's: model_apply_recipe on `alexnet`, and sgd_update per tensor with lr x mult and decay x mult
+ * (src/model/net.c net_sgd). */
+TEST(peer_recipes_match_c) {
+    PeerRef r;
+    if (peer_load(&r)) return;
+    const char *layers = st_meta(&r.f, "init_layers");
+    CHECK(layers != NULL, "no init_layers metadata");
+    const char *recipes[2] = {"paper", "caffe"};
+    const ModelSpec *base = model_find("alexnet");
+    CHECK(base != NULL, "no alexnet model");
+    const float *w0 = peer_need(&r.f, "sgd.w", ST_F32, 12), *b0 = peer_need(&r.f, "sgd.b", ST_F32, 4);
+    const float *gw = peer_need(&r.f, "sgd.gw", ST_F32, 12), *gb = peer_need(&r.f, "sgd.gb", ST_F32, 4);
+    const float *vw0 = peer_need(&r.f, "sgd.vw", ST_F32, 12), *vb0 = peer_need(&r.f, "sgd.vb", ST_F32, 4);
+    for (int k = 0; layers && base && k < 2; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "init.%s", recipes[k]);
+        const float *init = peer_need(&r.f, name, ST_F32, 16);
+        snprintf(name, sizeof name, "bias_mult.%s", recipes[k]);
+        const float *mult = peer_need(&r.f, name, ST_F32, 2);
+        ModelSpec spec;
+        CHECK(model_apply_recipe(base, recipes[k], &spec) == 0, "recipe %s: %s", recipes[k], an_last_error());
+        if (!init || !mult) continue;
+        /* one row per conv/linear layer of the C spec, in order, named as the peer's list */
+        char list[256];
+        snprintf(list, sizeof list, "%s", layers);
+        char *save = NULL, *peer_name = strtok_r(list, ",", &save);
+        int row = 0;
+        for (int i = 0; i < spec.nlayers; i++) {
+            const LayerSpec *l = &spec.layers[i];
+            if (l->kind != LAYER_CONV && l->kind != LAYER_LINEAR) continue;
+            CHECK(row < 8 && peer_name && strcmp(peer_name, l->name) == 0, "%s: C layer %d is %s, the peer's %s",
+                  recipes[k], row, l->name, peer_name ? peer_name : "(none)");
+            if (row < 8)
+                CHECK(init[2 * row] == l->w_std && init[2 * row + 1] == l->b_init,
+                      "%s %s: C weights N(0, %g) bias %g, the peer's N(0, %g) bias %g", recipes[k], l->name, l->w_std,
+                      l->b_init, init[2 * row], init[2 * row + 1]);
+            row++;
+            peer_name = strtok_r(NULL, ",", &save);
+        }
+        CHECK(row == 8 && !peer_name, "%s: %d C layers with parameters, the peer lists more or fewer", recipes[k], row);
+        float blr = spec.bias_lr_mult, bwd = spec.bias_decay_mult;
+        if (blr == 0.0f && bwd == 0.0f) blr = bwd = 1.0f; /* as net_sgd */
+        CHECK(mult[0] == blr && mult[1] == bwd, "%s: C biases lr x %g decay x %g, the peer's x %g and x %g",
+              recipes[k], blr, bwd, mult[0], mult[1]);
+        if (!w0 || !b0 || !gw || !gb || !vw0 || !vb0) continue;
+        /* one step of each side from the same state */
+        float w[12], b[4], vw[12], vb[4];
+        memcpy(w, w0, sizeof w), memcpy(b, b0, sizeof b), memcpy(vw, vw0, sizeof vw), memcpy(vb, vb0, sizeof vb);
+        sgd_update(12, w, gw, vw, 0.01f, 0.9f, 0.0005f);
+        sgd_update(4, b, gb, vb, 0.01f * blr, 0.9f, 0.0005f * bwd);
+        const char *part[4] = {"w", "b", "vw", "vb"};
+        const float *mine[4] = {w, b, vw, vb};
+        const int count[4] = {12, 4, 12, 4};
+        for (int t = 0; t < 4; t++) {
+            snprintf(name, sizeof name, "sgd.%s.%s", recipes[k], part[t]);
+            const float *ref = peer_need(&r.f, name, ST_F32, count[t]);
+            for (int j = 0; ref && j < count[t]; j++)
+                CHECK(close_rel(mine[t][j], ref[j], 1e-6), "%s: %s[%d] after one step: C %.9g, peer %.9g", recipes[k],
+                      part[t], j, mine[t][j], ref[j]);
+        }
+    }
+    st_free(&r.f);
 }

@@ -35,6 +35,14 @@ Stored tensors (V views of I images):
   out_abs_sums F64 [V, 3]            per-channel sum of |output|
   bug_samples, bug_sums F32/F64      the same for the old 255x lighting (the C output must NOT
                                      match them)
+and, for the recipes (the test compares them with the C side's model_apply_recipe and sgd_update):
+  init.<r>     F32 [8, 2]            the peer's (weight std, bias) of conv1..fc8 for recipe r =
+                                     paper, caffe (train_pytorch.INIT)
+  bias_mult.<r> F32 [2]              the peer's bias (lr multiplier, decay multiplier)
+  sgd.w, sgd.b, sgd.gw, sgd.gb, sgd.vw, sgd.vb   F32  a small weight (4, 3) and bias (4), their
+                                     gradients and momenta before one step
+  sgd.<r>.w, .b, .vw, .vb  F32       after the peer's sgd_step with recipe r's multipliers
+                                     (lr 0.01, weight decay 0.0005, momentum 0.9)
 Metadata: files (relative to <shared data>/imagenette), the mean image formula, the versions of
 torch, numpy and Pillow, what produced it.
 
@@ -80,6 +88,9 @@ LIGHTING_STD = 0.1
 EIGVAL = [14430.47, 1140.59, 228.78]
 EIGVEC = [[0.5548, 0.5765, 0.5999], [0.7130, 0.0421, -0.6999], [-0.4288, 0.8160, -0.3876]]
 N_SAMPLES, SAMPLE_STRIDE, SAMPLE_OFFSET = 256, 601, 7
+LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
+RECIPES = ["paper", "caffe"]
+SGD_LR, SGD_WD, SGD_MOMENTUM = 0.01, 0.0005, 0.9
 
 
 def mean_image():
@@ -108,6 +119,32 @@ def sample_index():
         idx += [c * plane, c * plane + peer.CROP - 1, c * plane + plane - peer.CROP, c * plane + plane - 1]
     assert max(idx) < n
     return np.array(idx, np.int32)
+
+def recipe_tensors():
+    """The peer's initialisation table, bias multipliers and one sgd_step per recipe."""
+    out = []
+    rng = np.random.default_rng(2026)
+    start = {k: rng.normal(0.0, s, shape).astype(np.float32) for k, s, shape in
+             (("w", 0.5, (4, 3)), ("b", 0.5, (4,)), ("gw", 0.1, (4, 3)), ("gb", 0.1, (4,)),
+              ("vw", 0.01, (4, 3)), ("vb", 0.01, (4,)))}
+    out += [(f"sgd.{k}", v) for k, v in start.items()]
+    for r in RECIPES:
+        out.append((f"init.{r}", np.array([peer.INIT[r][name] for name in LAYERS], np.float32)))
+        out.append((f"bias_mult.{r}", np.array(peer.bias_multipliers(r), np.float32)))
+        layer = torch.nn.Linear(3, 4)
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(start["w"]))
+            layer.bias.copy_(torch.from_numpy(start["b"]))
+        layer.weight.grad = torch.from_numpy(start["gw"].copy())
+        layer.bias.grad = torch.from_numpy(start["gb"].copy())
+        moms = [torch.from_numpy(start["vw"].copy()), torch.from_numpy(start["vb"].copy())]
+        peer.sgd_step(list(layer.parameters()), moms, peer.param_multipliers(layer, r), SGD_LR, SGD_WD,
+                      SGD_MOMENTUM)
+        out += [(f"sgd.{r}.w", layer.weight.detach().numpy().copy()),
+                (f"sgd.{r}.b", layer.bias.detach().numpy().copy()),
+                (f"sgd.{r}.vw", moms[0].numpy()), (f"sgd.{r}.vb", moms[1].numpy())]
+    return out
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,7 +192,7 @@ def main():
         ("out_abs_sums", np.stack(rows["out_abs_sums"])),
         ("bug_samples", np.stack(rows["bug_samples"]).astype(np.float32)),
         ("bug_sums", np.stack(rows["bug_sums"])),
-    ]
+    ] + recipe_tensors()
     metadata = {
         "files": ",".join(FILES),
         "data": "<shared data>/imagenette",
@@ -163,6 +200,8 @@ def main():
         "lighting_std": repr(LIGHTING_STD),
         "lighting_scale": repr(args.lighting_scale),
         "crop": str(peer.CROP),
+        "init_layers": ",".join(LAYERS),
+        "sgd": f"lr {SGD_LR}, weight decay {SGD_WD}, momentum {SGD_MOMENTUM}",
         "torch": torch.__version__, "numpy": np.__version__, "PIL": PIL.__version__,
         "producer": "tools/make_peer_lighting_reference.py (bench/train_pytorch.py: load_base, lighting_shift, "
                     "train_view)",
