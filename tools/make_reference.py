@@ -77,6 +77,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_write import write_safetensors as write_st  # noqa: E402  (tools/safetensors_write.py)
+
 N_BATCH = 2
 CLASSES = 1000
 LR = 0.01
@@ -320,27 +323,8 @@ DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")
 
 
 def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, dtype_str, np.ndarray)."""
-    header = {}
-    blobs = []
-    off = 0
-    for name, dt, arr in tensors:
-        a = np.ascontiguousarray(arr, dtype=DTYPES[dt])
-        b = a.tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape),
-                        "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    header["__metadata__"] = metadata
-    hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hj += b" " * ((-len(hj)) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)))
-        f.write(hj)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    """tensors: list of (name, dtype_str, np.ndarray); tools/safetensors_write.py writes them."""
+    write_st(path, [(name, np.ascontiguousarray(arr, dtype=DTYPES[dt])) for name, dt, arr in tensors], metadata)
 
 
 def read_safetensors(path):
