@@ -10,7 +10,8 @@
 #   pt-caffe-oldbias-bug255  both old: the configuration of the invalid 2026-11-27/28 PyTorch rows
 #   c-caffe           C, --recipe caffe (Caffe's bvlc_alexnet), build $NEW_BIN
 #   c-caffe-old       C, the old --recipe caffe (biases as before 2026-12-02), build $OLD_BIN
-#   pt-paper          (optional, not in the default list) PyTorch, --recipe paper, lighting fixed
+#   pt-paper, c-paper (optional, not in the default list) PyTorch and C, --recipe paper (biases 1
+#                     in conv2/4/5 and fc6/7, one rate for all; the C recipe has not changed)
 # and, per recipe (paper, caffe, caffe with old biases) and lighting (fixed, x255), the share of
 # fc6 units that are 0 after the ReLU for every image of the peer's first batch at initialisation.
 #
@@ -98,8 +99,8 @@ print(f"{m['step']},{float.fromhex(m['loss_sum'])!r},{float.fromhex(m['err_sum']
 EOF
 }
 
-c_run() { # name seed binary new|old
-    local name=$1 seed=$2 bin=$3
+c_run() { # name seed binary new|old [recipe]
+    local name=$1 seed=$2 bin=$3 recipe=${5:-caffe}
     local base="$OUT/${name}_s$seed" dir="$WORK/$name-s$seed"
     [ -f "$base.done" ] && { echo "$name seed $seed: done before"; return; }
     c_build "$4" "$bin"
@@ -108,7 +109,7 @@ c_run() { # name seed binary new|old
     echo "step,loss_sum,err_sum,seen" > "$base.steps.csv"
     local resume=()
     for stop in 25 $((STEPS - 50)) $((STEPS - 25)) "$STEPS"; do
-        "$bin" train --model alexnet --recipe caffe --data "$SHARD" "${COMMON[@]}" --seed "$seed" --epochs 1 \
+        "$bin" train --model alexnet --recipe "$recipe" --data "$SHARD" "${COMMON[@]}" --seed "$seed" --epochs 1 \
             --max-steps "$stop" --out "$dir" "${resume[@]}" >> "$base.log" 2>&1
         c_meta "$dir/checkpoint.safetensors" >> "$base.steps.csv"
         resume=(--resume "$dir/checkpoint.safetensors")
@@ -151,6 +152,7 @@ for seed in $SEEDS; do
         pt-paper) pt_run "$run" "$seed" --recipe paper ;;
         c-caffe) c_run "$run" "$seed" "$NEW_BIN" new ;;
         c-caffe-old) c_run "$run" "$seed" "$OLD_BIN" old ;;
+        c-paper) c_run "$run" "$seed" "$NEW_BIN" new paper ;;
         fc6) fc6_check ;;
         *) echo "unknown run '$run'" >&2; exit 2 ;;
         esac
@@ -192,13 +194,13 @@ with open(os.path.join(out, "runs.csv"), "w", newline="") as f:
     w.writeheader()
     w.writerows(rows)
 order = ["pt-caffe", "pt-caffe-bug255", "pt-caffe-oldbias", "pt-caffe-oldbias-bug255", "c-caffe", "c-caffe-old",
-         "pt-paper"]
+         "pt-paper", "c-paper"]
 what = {"pt-caffe": "PyTorch, caffe (new biases), lighting fixed",
         "pt-caffe-bug255": "PyTorch, caffe (new biases), lighting x255 (the old bug)",
         "pt-caffe-oldbias": "PyTorch, caffe with the old biases, lighting fixed",
         "pt-caffe-oldbias-bug255": "PyTorch, caffe with the old biases, lighting x255 (as the invalid rows)",
         "c-caffe": "C, caffe (new biases)", "c-caffe-old": "C, caffe with the old biases (9653b8f's recipe)",
-        "pt-paper": "PyTorch, paper recipe, lighting fixed"}
+        "pt-paper": "PyTorch, paper recipe, lighting fixed", "c-paper": "C, paper recipe"}
 lines = [f"| run | seeds | loss, steps 1-25 | loss, steps {steps - 24}-{steps} | train top-1 error, steps "
          f"{steps - 49}-{steps} | val top-1 error, 500 images, after step {steps} |", "| --- | --- | --- | --- | --- | --- |"]
 for name in order:
