@@ -107,7 +107,7 @@ TEST(cuda_relu_dropout_sgd_match_cpu) {
     free(gy), free(gdx);
     dropout_forward(n, 0.5f, 99, x, y, mask);
     dropout_backward(n, 0.5f, mask, dy, dx);
-    CHECK(cuda_dropout_forward(n, 0.5f, 99, dX, dY, dMask) == 0 && cuda_dropout_backward(n, 0.5f, dMask, dDy, dDx) == 0,
+    CHECK(cuda_dropout_forward(n, 0.5f, 99, (DropoutAt){0, n, n}, dX, dY, dMask) == 0 && cuda_dropout_backward(n, 0.5f, dMask, dDy, dDx) == 0,
           "%s", an_last_error());
     uint8_t *gm = down(dMask, n);
     gy = down(dY, n * 4), gdx = down(dDx, n * 4);
@@ -135,8 +135,8 @@ TEST(cuda_lrn_matches_cpu) {
         for (int relu = 0; relu < 2; relu++) {
             int n = shapes[t][0], c = shapes[t][1], hw = shapes[t][2];
             size_t cnt = (size_t)n * c * hw;
-            LrnParams p = {5, 1e-4f, 0.75f, 2.0f};
-            if (t == 0) p = (LrnParams){3, 0.5f, 0.6f, 1.0f}; /* the generic power */
+            LrnParams p = {5, 1e-4f, 0.75f, 2.0f, t == 1 ? 2 : 0}; /* 96 channels: the paper's towers */
+            if (t == 0) p = (LrnParams){3, 0.5f, 0.6f, 1.0f, 0}; /* the generic power */
             float *x = frand(cnt, 10 + t, relu ? 0 : -20, 20), *dy = frand(cnt, 20 + t, -1, 1);
             if (relu)
                 for (size_t i = 0; i < cnt; i += 3) x[i] = 0.0f; /* ReLU output: some exact zeros */
@@ -319,11 +319,11 @@ static void net_step_case(const ModelSpec *spec, int in_c, int size, int classes
  * with ReLU, groups, stride and padding, dropout */
 static const ModelSpec NO_POOL = {
     "test-no-pool", "conv 7/2 + LRN, grouped conv, linear + dropout", 35, 0.0f, 9,
-    {{LAYER_CONV, "c1", 16, 7, 2, 1, 1, 0, 0, 0}, {LAYER_RELU, NULL, 0, 0, 0, 0, 0, 0, 0, 0},
-     {LAYER_LRN, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_CONV, "c2", 24, 3, 1, 1, 2, 0, 0, 0},
-     {LAYER_RELU, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_LINEAR, "f1", 40, 0, 0, 0, 0, 0, 0, 0},
-     {LAYER_RELU, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_DROPOUT, NULL, 0, 0, 0, 0, 0, 0.5f, 0, 0},
-     {LAYER_LINEAR, "f2", 0, 0, 0, 0, 0, 0, 0, 0}},
+    {{.kind = LAYER_CONV, .name = "c1", .out = 16, .k = 7, .stride = 2, .pad = 1, .groups = 1}, {.kind = LAYER_RELU},
+     {.kind = LAYER_LRN}, {.kind = LAYER_CONV, .name = "c2", .out = 24, .k = 3, .stride = 1, .pad = 1, .groups = 2},
+     {.kind = LAYER_RELU}, {.kind = LAYER_LINEAR, .name = "f1", .out = 40},
+     {.kind = LAYER_RELU}, {.kind = LAYER_DROPOUT, .p = 0.5f},
+     {.kind = LAYER_LINEAR, .name = "f2"}},
     1.0f, 1.0f};
 
 /* the same with tanh: no unit sits at a ReLU's kink, where a rounding difference switches it on or
@@ -331,11 +331,11 @@ static const ModelSpec NO_POOL = {
  * 4-17% with ReLU, at most 0.7% with tanh) */
 static const ModelSpec NO_POOL_TANH = {
     "test-no-pool-tanh", "NO_POOL with tanh", 35, 0.0f, 9,
-    {{LAYER_CONV, "c1", 16, 7, 2, 1, 1, 0, 0, 0}, {LAYER_TANH, NULL, 0, 0, 0, 0, 0, 0, 0, 0},
-     {LAYER_LRN, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_CONV, "c2", 24, 3, 1, 1, 2, 0, 0, 0},
-     {LAYER_TANH, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_LINEAR, "f1", 40, 0, 0, 0, 0, 0, 0, 0},
-     {LAYER_TANH, NULL, 0, 0, 0, 0, 0, 0, 0, 0}, {LAYER_DROPOUT, NULL, 0, 0, 0, 0, 0, 0.5f, 0, 0},
-     {LAYER_LINEAR, "f2", 0, 0, 0, 0, 0, 0, 0, 0}},
+    {{.kind = LAYER_CONV, .name = "c1", .out = 16, .k = 7, .stride = 2, .pad = 1, .groups = 1}, {.kind = LAYER_TANH},
+     {.kind = LAYER_LRN}, {.kind = LAYER_CONV, .name = "c2", .out = 24, .k = 3, .stride = 1, .pad = 1, .groups = 2},
+     {.kind = LAYER_TANH}, {.kind = LAYER_LINEAR, .name = "f1", .out = 40},
+     {.kind = LAYER_TANH}, {.kind = LAYER_DROPOUT, .p = 0.5f},
+     {.kind = LAYER_LINEAR, .name = "f2"}},
     1.0f, 1.0f};
 
 TEST(cuda_net_training_step_matches_cpu) {
@@ -553,9 +553,9 @@ TEST(cuda_sgd_bias_multipliers_match_cpu) {
  * measured candidate and give the CPU's results */
 static const ModelSpec STRIDED = {
     "test-strided", "conv 3/1, conv 5/2, linear", 17, 0.0f, 5,
-    {{LAYER_CONV, "c1", 8, 3, 1, 1, 1, 0, 0, 0}, {LAYER_RELU, NULL, 0, 0, 0, 0, 0, 0, 0, 0},
-     {LAYER_CONV, "c2", 12, 5, 2, 0, 1, 0, 0, 0}, {LAYER_TANH, NULL, 0, 0, 0, 0, 0, 0, 0, 0},
-     {LAYER_LINEAR, "f1", 0, 0, 0, 0, 0, 0, 0, 0}},
+    {{.kind = LAYER_CONV, .name = "c1", .out = 8, .k = 3, .stride = 1, .pad = 1, .groups = 1}, {.kind = LAYER_RELU},
+     {.kind = LAYER_CONV, .name = "c2", .out = 12, .k = 5, .stride = 2, .groups = 1}, {.kind = LAYER_TANH},
+     {.kind = LAYER_LINEAR, .name = "f1"}},
     1.0f, 1.0f};
 /* cuDNN's numbers (cudnn_ops.h): CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
  * CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD; CUDNN_FMA_MATH */

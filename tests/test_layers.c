@@ -523,15 +523,17 @@ TEST(layers_relu_tanh) {
 
 typedef struct LrnCtx { int n, c, hw; LrnParams p; double *x, *r, *y, *scale; } LrnCtx;
 
-/* scale = k + alpha/size * sum_{c' = c - size/2 .. c + size/2, inside [0, c)} x_c'^2, y = x scale^-beta */
+/* scale = k + alpha/size * sum_{c' = c - size/2 .. c + size/2, inside c's group} x_c'^2, y = x scale^-beta
+ * (groups: p.groups equal blocks of channels, 0 or 1 = one) */
 static void ref_lrn(int n, int c, int hw, LrnParams p, const double *x, double *y, double *scale) {
-    int half = p.size / 2;
+    int half = p.size / 2, gc = p.groups > 1 ? c / p.groups : c;
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++)
             for (int q = 0; q < hw; q++) {
                 double s = 0.0;
                 for (int j = ch - half; j <= ch + half; j++) {
-                    double v = (j >= 0 && j < c) ? x[((size_t)i * c + j) * hw + q] : 0.0;
+                    int same_group = j >= 0 && j < c && j / gc == ch / gc;
+                    double v = same_group ? x[((size_t)i * c + j) * hw + q] : 0.0;
                     s += v * v;
                 }
                 size_t at = ((size_t)i * c + ch) * hw + q;
@@ -549,20 +551,22 @@ static double lrn_loss(void *pv) {
 
 TEST(layers_lrn_forward_backward) {
     static const struct { int n, c, hw; LrnParams p; float xr; } cases[] = {
-        {2, 3, 5, {5, 1e-4f, 0.75f, 2.0f}, 1.0f},   /* paper parameters, fewer channels than size */
-        {2, 12, 6, {5, 1e-4f, 0.75f, 2.0f}, 1.0f},  /* paper parameters */
-        {2, 3, 5, {5, 1.0f, 0.75f, 1.0f}, 2.0f},    /* exaggerated: normalisation dominates */
-        {2, 12, 6, {5, 1.0f, 0.75f, 1.0f}, 2.0f},
-        {3, 7, 9, {3, 2.0f, 0.5f, 1.0f}, 1.5f},     /* another window size and exponent */
-        {1, 4, 1, {5, 1.0f, 0.75f, 2.0f}, 3.0f},    /* one pixel; x large so every window saturates */
+        {2, 3, 5, {5, 1e-4f, 0.75f, 2.0f, 0}, 1.0f},   /* paper parameters, fewer channels than size */
+        {2, 12, 6, {5, 1e-4f, 0.75f, 2.0f, 0}, 1.0f},  /* paper parameters */
+        {2, 3, 5, {5, 1.0f, 0.75f, 1.0f, 0}, 2.0f},    /* exaggerated: normalisation dominates */
+        {2, 12, 6, {5, 1.0f, 0.75f, 1.0f, 0}, 2.0f},
+        {3, 7, 9, {3, 2.0f, 0.5f, 1.0f, 0}, 1.5f},     /* another window size and exponent */
+        {1, 4, 1, {5, 1.0f, 0.75f, 2.0f, 0}, 3.0f},    /* one pixel; x large so every window saturates */
+        {2, 12, 6, {5, 1.0f, 0.75f, 1.0f, 2}, 2.0f},   /* two towers: windows stop at channel 6 */
+        {2, 12, 5, {5, 1.0f, 0.75f, 1.0f, 3}, 2.0f},   /* three groups of 4 */
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         int n = cases[ci].n, c = cases[ci].c, hw = cases[ci].hw;
         LrnParams p = cases[ci].p;
         size_t cnt = (size_t)n * c * hw;
         char what[120], lab[160];
-        snprintf(what, sizeof what, "lrn n%d c%d hw%d size%d alpha%g beta%g k%g", n, c, hw, p.size, p.alpha,
-                 p.beta, p.k);
+        snprintf(what, sizeof what, "lrn n%d c%d hw%d size%d alpha%g beta%g k%g groups%d", n, c, hw, p.size, p.alpha,
+                 p.beta, p.k, p.groups);
         float *x = frand(cnt, 800 + ci, -cases[ci].xr, cases[ci].xr), *r = frand(cnt, 900 + ci, -1, 1);
         float *y = fnan(cnt), *scale = fnan(cnt), *dx = fnan(cnt);
         LrnCtx ctx = {n, c, hw, p, dup_d(x, cnt), dup_d(r, cnt), dalloc(cnt), NULL};
@@ -948,7 +952,7 @@ TEST(layers_fused_relu) {
         neg += y0[i] < 0.0f;
     }
     CHECK(ok && neg > 0, "fused conv + relu differs from relu(conv) (%d negatives)", neg);
-    LrnParams p = {5, 1.0f, 0.75f, 1.0f};
+    LrnParams p = {5, 1.0f, 0.75f, 1.0f, 0};
     int n = 2, c = 7, hw = 5;
     size_t cnt = (size_t)n * c * hw;
     float *lx = frand(cnt, 44, -2, 2), *dy = frand(cnt, 45, -1, 1), *ly = fnan(cnt), *sc = fnan(cnt);

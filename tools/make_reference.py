@@ -45,6 +45,9 @@ Notes for the C side
   * LRN is torch.nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
     i.e. b = a / (k + (alpha/size) * sum_{window} a^2)^beta  -- torch divides
     alpha by size; the window is channels c-2..c+2 clipped at the edges.
+    In `alexnet` it runs on each tower's half of the channels separately
+    (channels 0-47 and 48-95 after conv1, 0-127 and 128-255 after conv2): the
+    paper's GPUs normalised their own kernel maps.
   * Dropout is disabled (identity) in both networks; everything else is as in
     training.  Loss is mean softmax cross-entropy over the batch.
   * Two steps of the paper's SGD (lr 0.01, momentum 0.9, weight decay 0.0005,
@@ -113,13 +116,17 @@ class AlexNetPaper(nn.Module):
         self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
         self.pool = nn.MaxPool2d(3, 2)
 
+    def tower_lrn(self, x):
+        # each tower normalises over its own half of the kernel maps (the paper's two GPUs)
+        return torch.cat([self.lrn(h) for h in x.chunk(2, dim=1)], dim=1)
+
     def forward(self, x, trace=None):
         def rec(name, t):
             if trace is not None:
                 trace.append((name, t.detach()))
             return t
-        x = rec("pool1", self.pool(self.lrn(F.relu(self.conv1(x)))))
-        x = rec("pool2", self.pool(self.lrn(F.relu(self.conv2(x)))))
+        x = rec("pool1", self.pool(self.tower_lrn(F.relu(self.conv1(x)))))
+        x = rec("pool2", self.pool(self.tower_lrn(F.relu(self.conv2(x)))))
         x = rec("conv3", F.relu(self.conv3(x)))
         x = rec("conv4", F.relu(self.conv4(x)))
         x = rec("pool5", self.pool(F.relu(self.conv5(x))))
@@ -159,6 +166,10 @@ class AlexNetOWT(nn.Module):
             nn.ReLU(inplace=False),                      # 5
             nn.Linear(4096, classes),                    # 6
         )
+
+    def tower_lrn(self, x):
+        # each tower normalises over its own half of the kernel maps (the paper's two GPUs)
+        return torch.cat([self.lrn(h) for h in x.chunk(2, dim=1)], dim=1)
 
     def forward(self, x, trace=None):
         def rec(name, t):

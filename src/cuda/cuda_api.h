@@ -55,7 +55,7 @@ int cuda_maxpool_backward(int n, int c, int h, int w, int k, int s, const int32_
  * linear_backward's db (float64 sums) */
 int cuda_bias_grad(int n, int channels, int plane, const float *d_dy, float *d_db);
 /* masks from the same counter-based RNG as the CPU's (an_hash64): identical for the same seed */
-int cuda_dropout_forward(long count, float p, uint64_t seed, const float *d_x, float *d_y, uint8_t *d_mask);
+int cuda_dropout_forward(long count, float p, uint64_t seed, DropoutAt at, const float *d_x, float *d_y, uint8_t *d_mask);
 int cuda_dropout_backward(long count, float p, const uint8_t *d_mask, const float *d_dy, float *d_dx);
 /* d_labels (n) int32; d_row_loss (n): each row's -log p(label); d_dlogits may be NULL */
 int cuda_softmax_xent(int n, int classes, const float *d_logits, const int32_t *d_labels, float *d_probs,

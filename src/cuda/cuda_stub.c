@@ -40,8 +40,8 @@ int cuda_bias_grad(int n, int c, int plane, const float *dy, float *db) {
     (void)n, (void)c, (void)plane, (void)dy, (void)db;
     return NO_CUDA;
 }
-int cuda_dropout_forward(long c, float p, uint64_t seed, const float *x, float *y, uint8_t *m) {
-    (void)c, (void)p, (void)seed, (void)x, (void)y, (void)m;
+int cuda_dropout_forward(long c, float p, uint64_t seed, DropoutAt at, const float *x, float *y, uint8_t *m) {
+    (void)c, (void)p, (void)seed, (void)at, (void)x, (void)y, (void)m;
     return NO_CUDA;
 }
 int cuda_dropout_backward(long c, float p, const uint8_t *m, const float *dy, float *dx) {

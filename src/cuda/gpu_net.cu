@@ -584,7 +584,7 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
             tanh_fwd_k<<<blocks_for(in_count), THREADS, 0, g_cuda_stream>>>(in_count, x, gl->out);
             rc = LAUNCHED("tanh");
             break;
-        case LAYER_LRN: rc = cuda_lrn_forward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, gl->out, (float *)gl->aux); break;
+        case LAYER_LRN: rc = cuda_lrn_forward(n, l->in_c, l->in_h * l->in_w, layer_lrn(l->spec), x, gl->out, (float *)gl->aux); break;
         case LAYER_MAXPOOL:
             rc = cuda_maxpool_forward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, x, gl->out, (int32_t *)gl->aux);
             break;
@@ -595,11 +595,12 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
             break;
         case LAYER_DROPOUT:
             if (train && s->p > 0.0f)
-                rc = cuda_dropout_forward(in_count, s->p, an_hash64(dropout_seed, (uint64_t)i), x, gl->out,
-                                          (uint8_t *)gl->aux);
+                rc = cuda_dropout_forward(in_count, s->p, net_dropout_seed(g->net, i, dropout_seed),
+                                          net_dropout_at(g->net, l), x, gl->out, (uint8_t *)gl->aux);
             else
                 rc = cuda_check(cudaMemcpyAsync(gl->out, x, in_count * 4, cudaMemcpyDeviceToDevice, g_cuda_stream), "copy");
             break;
+        case LAYER_GATHER: rc = an_error("the two-tower split runs on the CPU (--parallel towers without --gpu)"); break;
         }
         if (rc) return -1;
         if (timing) {
@@ -693,7 +694,7 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
             rc = LAUNCHED("tanh backward");
             break;
         case LAYER_LRN:
-            rc = cuda_lrn_backward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, gl->out, (const float *)gl->aux, dy, dx,
+            rc = cuda_lrn_backward(n, l->in_c, l->in_h * l->in_w, layer_lrn(l->spec), x, gl->out, (const float *)gl->aux, dy, dx,
                                    l->relu_in_lrn);
             break;
         case LAYER_MAXPOOL:
@@ -708,6 +709,7 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
             if (g->train && s->p > 0.0f) rc = cuda_dropout_backward(in_count, s->p, (const uint8_t *)gl->aux, dy, dx);
             else rc = cuda_check(cudaMemcpyAsync(dx, dy, in_count * 4, cudaMemcpyDeviceToDevice, g_cuda_stream), "copy");
             break;
+        case LAYER_GATHER: rc = an_error("the two-tower split runs on the CPU (--parallel towers without --gpu)"); break;
         }
         if (rc) return -1;
         if (timing) {

@@ -34,12 +34,13 @@ __device__ __forceinline__ float pow_neg(float s, float beta) {
     return powf(s, -beta);
 }
 
-__global__ void lrn_fwd_k(long count, int c, int hw, int half, float k, float a, float beta, const float *x,
+__global__ void lrn_fwd_k(long count, int c, int hw, LrnParams p, float k, float a, float beta, const float *x,
                           float *y, float *scale) {
     GRID_STRIDE(e, count) {
         int q = (int)(e % hw), ch = (int)((e / hw) % c);
         long img = e - q - (long)ch * hw; /* offset of this image's channel 0 */
-        int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
+        int lo, hi;
+        lrn_window(ch, c, p, &lo, &hi);
         float s = 0.0f;
         for (int j = lo; j <= hi; j++) {
             float v = x[img + (long)j * hw + q];
@@ -51,12 +52,13 @@ __global__ void lrn_fwd_k(long count, int c, int hw, int half, float k, float a,
     }
 }
 
-__global__ void lrn_bwd_k(long count, int c, int hw, int half, float coef, float beta, const float *x,
+__global__ void lrn_bwd_k(long count, int c, int hw, LrnParams p, float coef, float beta, const float *x,
                           const float *y, const float *scale, const float *dy, float *dx, int relu_input) {
     GRID_STRIDE(e, count) {
         int q = (int)(e % hw), ch = (int)((e / hw) % c);
         long img = e - q - (long)ch * hw;
-        int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
+        int lo, hi;
+        lrn_window(ch, c, p, &lo, &hi);
         float t = 0.0f;
         for (int j = lo; j <= hi; j++) {
             long f = img + (long)j * hw + q;
@@ -69,7 +71,7 @@ __global__ void lrn_bwd_k(long count, int c, int hw, int half, float coef, float
 
 extern "C" int cuda_lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale) {
     long count = (long)n * c * hw;
-    lrn_fwd_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, c, hw, p.size / 2, p.k, p.alpha / p.size,
+    lrn_fwd_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, c, hw, p, p.k, p.alpha / p.size,
                                                                 p.beta, x, y, scale);
     return LAUNCHED("LRN forward");
 }
@@ -77,7 +79,7 @@ extern "C" int cuda_lrn_forward(int n, int c, int hw, LrnParams p, const float *
 extern "C" int cuda_lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float *y,
                                  const float *scale, const float *dy, float *dx, int relu_input) {
     long count = (long)n * c * hw;
-    lrn_bwd_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, c, hw, p.size / 2,
+    lrn_bwd_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, c, hw, p,
                                                                 2.0f * p.alpha * p.beta / p.size, p.beta, x, y,
                                                                 scale, dy, dx, relu_input);
     return LAUNCHED("LRN backward");
@@ -198,10 +200,11 @@ extern "C" int cuda_bias_grad(int n, int channels, int plane, const float *dy, f
 
 /* ---- dropout: an_uniform of common.c, bit for bit (the same hash64.h) ---- */
 
-__global__ void dropout_fwd_k(long count, float p, float keep_scale, uint64_t seed, const float *x, float *y,
-                              uint8_t *mask) {
+__global__ void dropout_fwd_k(long count, float p, float keep_scale, uint64_t seed, DropoutAt at, const float *x,
+                              float *y, uint8_t *mask) {
     GRID_STRIDE(i, count) {
-        float u = (float)(an_hash64_mix(seed, (uint64_t)i) >> 40) * (1.0f / 16777216.0f);
+        uint64_t index = at.first + (uint64_t)(i / at.row_len) * (uint64_t)at.row_stride + (uint64_t)(i % at.row_len);
+        float u = (float)(an_hash64_mix(seed, index) >> 40) * (1.0f / 16777216.0f);
         uint8_t m = u >= p;
         mask[i] = m;
         y[i] = m ? x[i] * keep_scale : 0.0f;
@@ -211,8 +214,9 @@ __global__ void dropout_bwd_k(long count, float keep_scale, const uint8_t *mask,
     GRID_STRIDE(i, count) dx[i] = mask[i] ? dy[i] * keep_scale : 0.0f;
 }
 
-extern "C" int cuda_dropout_forward(long count, float p, uint64_t seed, const float *x, float *y, uint8_t *mask) {
-    dropout_fwd_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, p, 1.0f / (1.0f - p), seed, x, y, mask);
+extern "C" int cuda_dropout_forward(long count, float p, uint64_t seed, DropoutAt at, const float *x, float *y,
+                                    uint8_t *mask) {
+    dropout_fwd_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, p, 1.0f / (1.0f - p), seed, at, x, y, mask);
     return LAUNCHED("dropout forward");
 }
 extern "C" int cuda_dropout_backward(long count, float p, const uint8_t *mask, const float *dy, float *dx) {

@@ -43,7 +43,20 @@ void tanh_backward(long count, const float *y, const float *dy, float *dx);
  * y = x / (k + (alpha / size) * sum_{c' = c - size/2}^{c + size/2} x_c'^2)^beta
  * (alpha divided by size, as cuda-convnet, Caffe and PyTorch compute; channels past the edges
  * count as zero). scale (n,c,h,w) keeps the denominator base for backward. */
-typedef struct LrnParams { int size; float alpha, beta, k; } LrnParams;
+/* groups > 1: the channels form that many equal groups (the paper's towers) and a window never
+ * crosses a group's edge: each tower normalises over its own kernel maps. 0 or 1: one group. */
+typedef struct LrnParams { int size; float alpha, beta, k; int groups; } LrnParams;
+#ifdef __CUDACC__
+#define LRN_HD __host__ __device__
+#else
+#define LRN_HD
+#endif
+/* Channels [*lo, *hi] of the window centred on ch, clipped to the edges of ch's group. */
+LRN_HD static inline void lrn_window(int ch, int c, LrnParams p, int *lo, int *hi) {
+    int gc = p.groups > 1 ? c / p.groups : c, g0 = ch / gc * gc, half = p.size / 2;
+    *lo = ch - half < g0 ? g0 : ch - half;
+    *hi = ch + half > g0 + gc - 1 ? g0 + gc - 1 : ch + half;
+}
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale);
 /* relu_input: x is a ReLU's output, and dx is also multiplied by (x > 0): that ReLU's backward
  * pass fused in (the net then skips it). Returns -1 (with a message) when its per-thread plane
@@ -64,6 +77,13 @@ void avgpool_backward(int n, int c, int h, int w, int oh, int ow, const float *d
  * The mask comes from the counter-based RNG: element i of the call with `seed` is dropped when
  * an_uniform(seed, i) < p, so masks do not depend on threads. mask (count) is 0 or 1. ---- */
 void dropout_forward(long count, float p, uint64_t seed, const float *x, float *y, uint8_t *mask);
+/* Where a part of a batch sits in the whole batch (several processes, each with a part): the
+ * count values are rows of row_len, and value i draws the RNG at index
+ *   first + (i / row_len) * row_stride + i % row_len
+ * (a data-parallel rank: rows = its images, first = its first image x row_len; a tower: its
+ * columns of each image's row_stride values). {0, count, count} is dropout_forward. */
+typedef struct DropoutAt { uint64_t first; long row_len, row_stride; } DropoutAt;
+void dropout_forward_at(long count, float p, uint64_t seed, DropoutAt at, const float *x, float *y, uint8_t *mask);
 void dropout_backward(long count, float p, const uint8_t *mask, const float *dy, float *dx);
 
 /* ---- softmax cross-entropy (loss.c): logits (n, classes), labels (n) -> mean loss;

@@ -2,6 +2,7 @@
  * scale_c = k + (alpha / size) * sum over the `size` channels centred on c of x^2, y = x scale^-beta.
  * Backward: dx_c = dy_c scale_c^-beta
  *                  - (2 alpha beta / size) x_c sum over the window of c' containing c of dy_c' y_c' / scale_c'.
+ * With p.groups > 1 windows stop at the edges of each group (layers.h: lrn_window).
  * Windows are summed directly (no running sum), so each value is a fixed short sum, and the same
  * sum whatever the thread count. The plane loops are compiled for AVX-512, AVX2 and baseline x86-64
  * and chosen at run time; the backward pass forms dy y / scale once per element of an image (in a
@@ -41,11 +42,11 @@ CLONES static void lrn_forward_plane(int hw, int nj, const float *restrict x0, c
 
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale) {
     size_t img = (size_t)c * hw;
-    int half = p.size / 2;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {
-            int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
+            int lo, hi;
+            lrn_window(ch, c, p, &lo, &hi);
             size_t off = i * img + (size_t)ch * hw;
             lrn_forward_plane(hw, hi - lo + 1, x + i * img + (size_t)lo * hw, x + off, p.k, p.alpha / p.size,
                               p.beta, scale + off, y + off);
@@ -76,13 +77,14 @@ CLONES static void lrn_backward_plane(int hw, int nj, const float *restrict t0, 
 static void backward_image(int c, int hw, LrnParams p, const float *x, const float *y, const float *scale,
                            const float *dy, float *dx, int relu_input, float *t) {
     float coef = 2.0f * p.alpha * p.beta / p.size;
-    int half = p.size / 2, par = !omp_in_parallel();
+    int par = !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (par)
     for (int ch = 0; ch < c; ch++)
         ratio_plane(hw, dy + (size_t)ch * hw, y + (size_t)ch * hw, scale + (size_t)ch * hw, t + (size_t)ch * hw);
 #pragma omp parallel for schedule(static) if (par)
     for (int ch = 0; ch < c; ch++) {
-        int lo = ch - half < 0 ? 0 : ch - half, hi = ch + half >= c ? c - 1 : ch + half;
+        int lo, hi;
+        lrn_window(ch, c, p, &lo, &hi);
         size_t e = (size_t)ch * hw;
         lrn_backward_plane(hw, hi - lo + 1, t + (size_t)lo * hw, x + e, scale + e, dy + e, coef, p.beta, relu_input,
                            dx + e);

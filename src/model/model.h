@@ -11,19 +11,30 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "../layers/layers.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
 
+/* LAYER_GATHER exists only in a tower of the two-tower split (src/parallel/towers.c): the towers'
+ * halves of the channels become the whole tensor (forward) and the gradient goes back summed. */
 typedef enum { LAYER_CONV, LAYER_RELU, LAYER_TANH, LAYER_LRN, LAYER_MAXPOOL, LAYER_AVGPOOL,
-               LAYER_DROPOUT, LAYER_LINEAR } LayerKind;
+               LAYER_DROPOUT, LAYER_LINEAR, LAYER_GATHER } LayerKind;
 
 typedef struct LayerSpec {
     LayerKind kind;
     const char *name;     /* tensor name prefix for conv/linear ("conv1", "features.0"), else NULL */
     int out;              /* conv: output channels; linear: outputs (0 = the number of classes);
                              avgpool: output height = width */
-    int k, stride, pad, groups; /* conv and maxpool */
+    int k, stride, pad, groups; /* conv and maxpool; groups also LRN (windows within each group) */
     float p;              /* dropout probability */
     float w_std;          /* weights ~ N(0, w_std); 0 = He: sqrt(2 / fan_in) */
     float b_init;         /* biases start at this constant */
+    /* towers only (src/parallel/towers.c): gather: `out` = all channels; replicated: what follows
+     * is computed alike on every tower (the loss), so its gradient is not summed; rng_layer: the
+     * dropout masks are those of layer rng_layer - 1 of the whole network (0 = this index);
+     * col0, row_stride: this tower's values start at column col0 of rows of row_stride values */
+    int replicated, rng_layer;
+    long col0, row_stride;
 } LayerSpec;
 
 #define MAX_LAYERS 32
@@ -43,6 +54,12 @@ typedef struct ModelSpec {
 
 /* The paper's LRN constants: size 5, alpha 1e-4 (divided by size), beta 0.75, k 2. */
 extern const LrnParams PAPER_LRN;
+/* The LRN of an LRN layer: the paper's constants, windows within spec->groups groups. */
+static inline LrnParams layer_lrn(const LayerSpec *s) {
+    LrnParams p = PAPER_LRN;
+    p.groups = s->groups;
+    return p;
+}
 
 const ModelSpec *model_find(const char *name);  /* NULL (an_error set) for an unknown name */
 const char *model_names(void);                  /* "alexnet, alexnet-owt, ..." for help texts */
@@ -83,6 +100,15 @@ typedef struct Net {
     int batch;                /* batch of the last forward pass */
     int train;                /* whether it ran in training mode (dropout active) */
     struct GpuNet *gpu;       /* set by net_to_gpu: the passes run there (src/cuda/gpu_net.h) */
+    /* Several processes (src/parallel/): row0 = this process's first image in the whole batch
+     * (data parallel: the dropout masks are the whole batch's); gather/scatter carry LAYER_GATHER;
+     * grads_ready (may be NULL) is told, during net_backward, each parameter range whose gradient
+     * is final, so that its all-reduce can start while the layers below are still computed. */
+    long row0;
+    void *comm;
+    int (*gather)(void *comm, const Layer *l, int n, const float *x, float *y);
+    int (*scatter)(void *comm, const Layer *l, int n, const float *dy, float *dx);
+    void (*grads_ready)(void *comm, size_t off, size_t count);
     int gpu_input_sent;       /* net_set_input already sent the batch (else net_forward sends input) */
     uint16_t *frozen_bf16;    /* net_freeze_bf16: bfloat16 copies of the fully connected weights */
 } Net;
@@ -129,6 +155,11 @@ int net_to_gpu(Net *net, int math, const float *momentum);
 /* Copy the GPU's parameters (and momentum, if not NULL) back into net->params: before saving. */
 int net_from_gpu(Net *net, float *momentum);
 
+/* The dropout placement of layer l for a batch of n rows (see DropoutAt in layers.h). */
+DropoutAt net_dropout_at(const Net *net, const Layer *l);
+/* The RNG stream of dropout layer i for a step's dropout_seed (the whole network's layer index). */
+uint64_t net_dropout_seed(const Net *net, int i, uint64_t dropout_seed);
+
 /* Named parameter tensors in order: index t = 2 * (param layer index) + (0 weight, 1 bias). */
 int net_num_tensors(const Net *net);
 /* name buffer >= 96 bytes; shape up to 4 dims. Returns pointer into params (or grads if grad). */
@@ -137,4 +168,7 @@ float *net_tensor(const Net *net, int t, int grad, char *name, int *ndim, int64_
 /* Print the layer table (input -> output, parameters, FLOPs) and totals. */
 void net_print_table(const Net *net, FILE *f);
 double net_flops(const Net *net); /* forward FLOPs per image */
+#ifdef __cplusplus
+}
+#endif
 #endif

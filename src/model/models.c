@@ -1,6 +1,8 @@
 /* models.c: the architectures, by name. Each is a plain list of layers (see model.h).
  *   alexnet        the paper's network: 227x227 input, two towers as groups=2 in conv2/4/5,
- *                  LRN after conv1 and conv2, overlapping 3/2 max pooling, 60,965,224 parameters
+ *                  LRN after conv1 and conv2 within each tower (the paper's two GPUs normalised
+ *                  their own 48 and 128 kernel maps; Caffe's one-GPU bvlc_alexnet crosses the
+ *                  tower edge), overlapping 3/2 max pooling, 60,965,224 parameters
  *   alexnet-owt    torchvision's "one weird trick" layout: 224x224, 64/192/384/256/256 filters,
  *                  no LRN or groups, adaptive average pool to 6x6, 61,100,840 parameters
  *   convnet4       the four-layer CIFAR-style network of the paper's Figure 1 (ReLU), for quick runs
@@ -9,7 +11,7 @@
 #include "../util/common.h"
 #include <string.h>
 
-const LrnParams PAPER_LRN = {5, 1e-4f, 0.75f, 2.0f};
+const LrnParams PAPER_LRN = {5, 1e-4f, 0.75f, 2.0f, 0};
 
 #define CONV(nm, o, kk, st, pd, g, std, b) \
     {.kind = LAYER_CONV, .name = nm, .out = o, .k = kk, .stride = st, .pad = pd, .groups = g, .w_std = std, .b_init = b}
@@ -17,6 +19,7 @@ const LrnParams PAPER_LRN = {5, 1e-4f, 0.75f, 2.0f};
 #define RELU {.kind = LAYER_RELU}
 #define TANH {.kind = LAYER_TANH}
 #define LRN {.kind = LAYER_LRN}
+#define LRN_TOWERS {.kind = LAYER_LRN, .groups = 2} /* each tower over its own kernel maps */
 #define MAXPOOL(kk, st) {.kind = LAYER_MAXPOOL, .k = kk, .stride = st}
 #define AVGPOOL(o) {.kind = LAYER_AVGPOOL, .out = o}
 #define DROPOUT(pp) {.kind = LAYER_DROPOUT, .p = pp}
@@ -26,8 +29,8 @@ static const ModelSpec MODELS[] = {
      .about = "the paper's network (two towers as groups, LRN, overlapping pooling), 227x227 input",
      .in_size = 227,
      .nlayers = 21,
-     .layers = {CONV("conv1", 96, 11, 4, 0, 1, 0.01f, 0.0f), RELU, LRN, MAXPOOL(3, 2),
-                CONV("conv2", 256, 5, 1, 2, 2, 0.01f, 1.0f), RELU, LRN, MAXPOOL(3, 2),
+     .layers = {CONV("conv1", 96, 11, 4, 0, 1, 0.01f, 0.0f), RELU, LRN_TOWERS, MAXPOOL(3, 2),
+                CONV("conv2", 256, 5, 1, 2, 2, 0.01f, 1.0f), RELU, LRN_TOWERS, MAXPOOL(3, 2),
                 CONV("conv3", 384, 3, 1, 1, 1, 0.01f, 0.0f), RELU,
                 CONV("conv4", 384, 3, 1, 1, 2, 0.01f, 1.0f), RELU,
                 CONV("conv5", 256, 3, 1, 1, 2, 0.01f, 1.0f), RELU, MAXPOOL(3, 2),

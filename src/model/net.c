@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *kind_name(LayerKind k) {
-    static const char *names[] = {"conv", "relu", "tanh", "lrn", "maxpool", "avgpool", "dropout", "linear"};
+    static const char *names[] = {"conv", "relu", "tanh", "lrn", "maxpool", "avgpool", "dropout", "linear", "gather"};
     return names[k];
 }
 
@@ -43,6 +43,12 @@ static int plan(Net *net) {
             l->out_w = w < s->k ? 0 : (w - s->k) / s->stride + 1;
             break;
         case LAYER_AVGPOOL: l->out_h = l->out_w = s->out; break;
+        case LAYER_GATHER: l->out_c = s->out; break;
+        case LAYER_LRN:
+            if (s->groups > 1 && c % s->groups)
+                return an_error("model %s: layer %d (lrn): %d channels do not split into %d groups", net->spec.name,
+                                i + 1, c, s->groups);
+            break;
         case LAYER_LINEAR:
             l->fan_in = c * h * w;
             l->out_c = s->out ? s->out : net->classes, l->out_h = l->out_w = 1;
@@ -181,16 +187,20 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
             if (!l->relu_in_conv) relu_forward(in_count, x, l->out); /* else done, in place */
             break;
         case LAYER_TANH: tanh_forward(in_count, x, l->out); break;
-        case LAYER_LRN: lrn_forward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux); break;
+        case LAYER_LRN: lrn_forward(n, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, l->out, l->aux); break;
         case LAYER_MAXPOOL:
             maxpool_forward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, x, l->out, l->aux);
             break;
         case LAYER_AVGPOOL: avgpool_forward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, x, l->out); break;
         case LAYER_DROPOUT:
             if (train && s->p > 0.0f)
-                dropout_forward(in_count, s->p, an_hash64(dropout_seed, (uint64_t)i), x, l->out, l->aux);
+                dropout_forward_at(in_count, s->p, net_dropout_seed(net, i, dropout_seed), net_dropout_at(net, l), x,
+                                   l->out, l->aux);
             else
                 memcpy(l->out, x, in_count * sizeof(float));
+            break;
+        case LAYER_GATHER:
+            if (!net->gather || net->gather(net->comm, l, n, x, l->out)) return NULL;
             break;
         }
         l->fwd_seconds += an_now() - t0;
@@ -231,10 +241,13 @@ int net_backward(Net *net) {
             break;
         }
         case LAYER_LINEAR: linear_backward(n, l->fan_in, l->out_c, x, w, dy, dx, dw, db); break;
+        case LAYER_GATHER:
+            if (!net->scatter || net->scatter(net->comm, l, n, dy, dx)) return -1;
+            break;
         case LAYER_RELU: relu_backward(in_count, l->out, dy, dx); break;
         case LAYER_TANH: tanh_backward(in_count, l->out, dy, dx); break;
         case LAYER_LRN:
-            if (lrn_backward(n, l->in_c, l->in_h * l->in_w, PAPER_LRN, x, l->out, l->aux, dy, dx, l->relu_in_lrn))
+            if (lrn_backward(n, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, l->out, l->aux, dy, dx, l->relu_in_lrn))
                 return -1;
             break;
         case LAYER_MAXPOOL:
@@ -247,10 +260,22 @@ int net_backward(Net *net) {
             break;
         }
         l->bwd_seconds += an_now() - t0;
+        if (net->grads_ready && l->w_size) net->grads_ready(net->comm, l->w_off, l->w_size + l->b_size);
         dy = dx;
         which ^= 1;
     }
     return 0;
+}
+
+DropoutAt net_dropout_at(const Net *net, const Layer *l) {
+    const LayerSpec *s = l->spec;
+    long row_len = (long)l->in_c * l->in_h * l->in_w, stride = s->row_stride ? s->row_stride : row_len;
+    return (DropoutAt){(uint64_t)net->row0 * (uint64_t)stride + (uint64_t)s->col0, row_len, stride};
+}
+
+uint64_t net_dropout_seed(const Net *net, int i, uint64_t dropout_seed) {
+    int rl = net->layers[i].spec->rng_layer;
+    return an_hash64(dropout_seed, (uint64_t)(rl ? rl - 1 : i));
 }
 
 int net_set_input(Net *net, const float *x, int n) {
@@ -374,7 +399,9 @@ static void describe(const Layer *l, char *buf, size_t size) {
     case LAYER_MAXPOOL: snprintf(buf, size, "%-12s maxpool %dx%d/%d", "", s->k, s->k, s->stride); break;
     case LAYER_AVGPOOL: snprintf(buf, size, "%-12s adaptive avgpool", ""); break;
     case LAYER_DROPOUT: snprintf(buf, size, "%-12s dropout %.1f", "", s->p); break;
-    case LAYER_LRN: snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=0.75", ""); break;
+    case LAYER_LRN:
+        snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=0.75%s", "", s->groups == 2 ? " per tower" : s->groups > 2 ? " grouped" : "");
+        break;
     default: snprintf(buf, size, "%-12s %s", "", kind_name(s->kind)); break;
     }
 }
