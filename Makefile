@@ -32,13 +32,23 @@ CUDA_SRC := $(sort $(wildcard src/cuda/*.cu))
 LIB_SRC  := $(filter-out src/cuda/cuda_stub.c,$(LIB_SRC))
 LDLIBS   += -L$(dir $(NVCC))../lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++
 endif
-VARIANT  := $(if $(strip $(NVCC)),cuda,cpu)
+# MPI (--parallel) when Open MPI's mpicc is found; `make MPICC=` builds without it, and then
+# src/parallel/mpi_stub.c answers --parallel with "needs an MPI build".
+MPICC     ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(strip $(MPICC)),)
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile)
+LIB_SRC  := $(filter-out src/parallel/mpi_stub.c,$(LIB_SRC))
+LDLIBS   += $(shell $(MPICC) --showme:link)
+else
+LIB_SRC  := $(filter-out src/parallel/mpi_comm.c,$(LIB_SRC))
+endif
+VARIANT  := $(if $(strip $(NVCC)),cuda,cpu)$(if $(strip $(MPICC)),-mpi)
 OBJ      := $(BUILD)/$(VARIANT)
 LIB_OBJ  := $(LIB_SRC:%.c=$(OBJ)/%.o) $(CUDA_SRC:%.cu=$(OBJ)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OBJ)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 # which kind the programs in $(BUILD) were last linked as (the file changes only when it changes)
-VARIANT_LINE := $(VARIANT) $(NVCC)
+VARIANT_LINE := $(VARIANT) $(NVCC) $(MPICC)
 $(shell mkdir -p $(BUILD) && { test "$$(cat $(BUILD)/variant 2>/dev/null)" = "$(VARIANT_LINE)" || echo "$(VARIANT_LINE)" > $(BUILD)/variant; })
 
 all: $(BUILD)/alexnet $(BUILD)/test_all
@@ -46,6 +56,8 @@ all: $(BUILD)/alexnet $(BUILD)/test_all
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OBJ)/src/parallel/mpi_comm.o: CFLAGS += $(MPI_CFLAGS)
 
 $(OBJ)/%.o: %.cu
 	@mkdir -p $(dir $@)

@@ -3,9 +3,10 @@
 # the device tool lends): build, the GPU tests, our training step and inference beside PyTorch's on
 # the same card (bench/speed_gpu_pytorch.py: same model, batch, precision), the card's measured
 # matrix and copy rates, each layer's time beside its floor, and optionally the end-to-end
-# Fashion-MNIST run. Everything lands under $OUT (default /tmp/gpu_check): summary.txt (with the
-# seconds of each section), build.log, tests.log, speed.md, rates.txt, layers-*.txt, floors.md,
-# e2e.log, e2e-log.csv.
+# Fashion-MNIST run and a one-rank data-parallel run beside a plain one. Everything lands under
+# $OUT (default /tmp/gpu_check): summary.txt (with the seconds of each section), build.log,
+# tests.log, nccl.log, speed.md, rates.txt, layers-*.txt, floors.md, e2e.log, e2e-log.csv,
+# dp-*.log.
 #
 # Made for one device command: run it with the device tool's timeout_s about 450 (the default,
 # QUICK). Every step has its own time limit, and all of them together stay within BUDGET seconds
@@ -19,7 +20,12 @@
 #                               (default 10) epochs, at most E2E_TIMEOUT (default 300) s, from FMNIST
 #                               (default .devdata/fashion-mnist or /usr/share/datasets/fashion-mnist);
 #                               alone in a command: E2E=1 SECTIONS= bench/gpu_check.sh
-#   SECTIONS="tests rates speed layers"   the default sections (the build always runs)
+#   DP=1                        also `alexnet train --parallel data` under `mpirun -np 1` beside the
+#                               same run without it (convnet4, Fashion-MNIST, --max-steps 3 --seed 1):
+#                               the checkpoints' tensors must be the same, bit for bit (a one-rank
+#                               all-reduce is a copy)
+#   SECTIONS="tests nccl rates speed layers"   the default sections (the build always runs); nccl:
+#                               the data-parallel tests (test_all --no-skip cuda_nccl_: NCCL must load)
 #   MODELS="alexnet alexnet-owt"  CONFIGS="train:128 ..."  PRECISIONS="fp32 tf32 bf16"
 #
 # Prepare with bench/gpu_prepare.sh on the build machine (carry build, .devlibs, .devdata).
@@ -98,8 +104,9 @@ if [ "${FULL:-0}" = 1 ]; then CONFIGS=${CONFIGS:-train:128 train:512 infer:128 i
 CONFIGS=${CONFIGS:-train:128}
 MODELS=${MODELS:-alexnet alexnet-owt}
 PRECISIONS=${PRECISIONS:-fp32 tf32 bf16}
-SECTIONS=${SECTIONS-tests rates speed layers}
+SECTIONS=${SECTIONS-tests nccl rates speed layers}
 [ "${E2E:-0}" = 1 ] && SECTIONS="$SECTIONS e2e"
+[ "${DP:-0}" = 1 ] && SECTIONS="$SECTIONS dp"
 
 section setup
 say "$(date -u '+%Y-%m-%d %H:%M UTC') $(nvidia-smi -L 2>&1 | head -n 1)"
@@ -111,16 +118,17 @@ say "nvcc: ${NVCC:-none} $([ -n "$NVCC" ] && "$NVCC" --version | tail -n 1)"
 say "cudnn.h: $(for d in "$CUDA_HOME/include" ${CPATH:+${CPATH//:/ }} /usr/include /usr/include/x86_64-linux-gnu; do
     [ -f "$d/cudnn.h" ] && echo "$d"; done | head -n 1)"
 say "our library path: $OUR_LD"
-# the libraries our binaries will dlopen (libcudnn.so.N, libcublas.so.N), first found first
+# the libraries our binaries will dlopen (libcudnn.so.N, libcublas.so.N, libnccl.so.N), first found
+# first (NCCL may also come from the system's library folders)
 found_libs() {
     local IFS=: d f
     for d in $OUR_LD; do
-        for f in "$d"/libcudnn.so.[0-9]* "$d"/libcublas.so.[0-9]*; do
+        for f in "$d"/libcudnn.so.[0-9]* "$d"/libcublas.so.[0-9]* "$d"/libnccl.so.[0-9]*; do
             [[ -e $f && ${f##*.so.} != *.* ]] && echo "$f"
         done
     done
 }
-say "cuDNN/cuBLAS for our binaries: $(found_libs | tr '\n' ' ')"
+say "cuDNN/cuBLAS/NCCL for our binaries: $(found_libs | tr '\n' ' ')"
 
 # build here, or use a carried build/ when this machine lacks nvcc (a build without it would
 # replace the carried GPU binaries with CPU-only ones) or the JPEG/PNG headers
@@ -145,6 +153,15 @@ if want tests; then
     rc=$?
     tail -n 12 "$OUT/tests.log"
     report tests $rc
+fi
+
+if want nccl; then
+    section nccl "data parallel through NCCL, one rank (test_all --no-skip cuda_nccl_)"
+    ALEXNET_BIN=$ALEXNET ours 120 ./build/test_all --no-skip cuda_nccl_ >"$OUT/nccl.log" 2>&1
+    rc=$?
+    tail -n 6 "$OUT/nccl.log"
+    report nccl $rc
+    [ "$rc" = 0 ] && say "nccl: passed"
 fi
 
 if want rates || { want layers && [ ! -s "$OUT/rates.txt" ]; }; then
@@ -213,6 +230,53 @@ if want e2e; then
     report e2e $rc
     [ -f /tmp/e2e/log.csv ] && cp /tmp/e2e/log.csv "$OUT/e2e-log.csv"
     grep -E "^epoch [0-9]+:|^done|Elapsed|Maximum resident|^wall seconds" "$OUT/e2e.log" | tee -a "$OUT/summary.txt"
+fi
+
+if want dp; then
+    section dp "one-rank --parallel data beside plain training (convnet4, $FMNIST, 3 steps, seed 1)"
+    # both runs' checkpoints stay in /tmp/dp-*; their comparison goes into the summary
+    rm -rf /tmp/dp-plain /tmp/dp-data
+    args=(train --model convnet4 --data "$FMNIST" --device cuda --max-steps 3 --seed 1)
+    ours 120 "$ALEXNET" "${args[@]}" --out /tmp/dp-plain >"$OUT/dp-plain.log" 2>&1
+    report "dp: plain run" $?
+    if ! command -v mpirun >/dev/null; then
+        say "dp: no mpirun here"
+    else
+        asroot=()
+        [ "$(id -u)" = 0 ] && asroot=(--allow-run-as-root)
+        ours 120 mpirun ${asroot[@]+"${asroot[@]}"} -x LD_LIBRARY_PATH -np 1 "$ALEXNET" "${args[@]}" --parallel data \
+            --out /tmp/dp-data >"$OUT/dp-data.log" 2>&1
+        rc=$?
+        report "dp: mpirun -np 1 --parallel data" $rc
+        [ "$rc" = 0 ] || tail -n 3 "$OUT/dp-data.log"
+        # every tensor of the two checkpoints, byte for byte (the largest difference where not)
+        limited 60 "$PYTHON" - /tmp/dp-plain/checkpoint.safetensors /tmp/dp-data/checkpoint.safetensors <<'EOF' 2>&1 |
+import array, json, struct, sys
+def tensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    head = json.loads(b[8:8 + n])
+    return {k: (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in head.items() if k != "__metadata__"}
+try:
+    a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+except (OSError, ValueError) as e:
+    sys.exit(f"cannot read the checkpoints: {e}")
+bad = []
+for k in sorted(set(a) | set(b)):
+    if a.get(k) == b.get(k):
+        continue
+    if k in a and k in b and a[k][0] == b[k][0] == "F32" and a[k][1] == b[k][1]:
+        x, y = array.array("f", a[k][2]), array.array("f", b[k][2])
+        bad.append(f"{k} (largest difference {max(abs(p - q) for p, q in zip(x, y)):.3g})")
+    else:
+        bad.append(f"{k} (missing, or another dtype or shape)")
+print(f"{len(a)} tensors in the plain run's checkpoint, {len(bad)} differ" + "".join("\n  " + d for d in bad[:10]))
+sys.exit(1 if bad or not a else 0)
+EOF
+            tee -a "$OUT/summary.txt"
+        report "dp: checkpoints compared" "${PIPESTATUS[0]}"
+    fi
 fi
 section ""
 say "done in $SECONDS s"

@@ -11,7 +11,8 @@ src/train/batch.c, src/train/sgd.c, src/train/train.c, src/train/eval.c):
             conv2 256@5x5 pad 2 groups 2 -> ReLU -> LRN -> pool; conv3 384@3x3 pad 1;
             conv4 384 groups 2; conv5 256 groups 2 -> ReLU -> pool; fc6 4096 ReLU dropout 0.5;
             fc7 4096 ReLU dropout 0.5; fc8 = classes. LRN(5, alpha 1e-4, beta 0.75, k 2), with
-            alpha divided by the size as in the C code (and Caffe, and torch.nn.LocalResponseNorm).
+            alpha divided by the size as in the C code (and Caffe, and torch.nn.LocalResponseNorm),
+            within each tower's half of the channels (the paper's two GPUs; the C alexnet since 2026-12-02).
   init      paper: every weight N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7, else 0; one
             learning rate and weight decay for every parameter.
             caffe: Caffe's bvlc_alexnet (as the C side's --recipe caffe since 2026-12-02): weights
@@ -326,8 +327,11 @@ class LRN(nn.LocalResponseNorm):
     built from avg_pool3d, took about 5.5 s forward + backward on conv1's output for a batch of
     128 on 2 cores, this one about 2 s."""
 
+    towers = 2  # the paper's GPUs each normalised their own half of the maps (as the C alexnet)
+
     def forward(self, x):
-        return _LRNFunction.apply(x, self.size, self.alpha, self.beta, self.k)
+        return torch.cat([_LRNFunction.apply(h, self.size, self.alpha, self.beta, self.k)
+                          for h in x.chunk(self.towers, dim=1)], dim=1)
 
 
 # (weight std, bias) per layer; recipes as the C side's model_apply_recipe (src/model/models.c)

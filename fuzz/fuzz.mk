@@ -17,7 +17,8 @@ FUZZ_LDLIBS  := -fopenmp -ljpeg -lpng -lz -lm
 
 FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
-FUZZ_LIB_SRC := $(filter-out src/cli/%,$(sort $(wildcard src/*/*.c src/layers/*.c)))
+# (without MPI: src/parallel/mpi_stub.c, as without CUDA: cuda_stub.c)
+FUZZ_LIB_SRC := $(filter-out src/cli/% src/parallel/mpi_comm.c,$(sort $(wildcard src/*/*.c src/layers/*.c)))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 # the command line, with its main() renamed so a harness can call it (fuzz_cli, fuzz_labels)
 FUZZ_CLI_OBJ := $(sort $(wildcard src/cli/*.c))

@@ -6,6 +6,8 @@
  * within 5e-3, bf16 (against the CPU's bf16 mode) within 2e-2; gradients below max pooling get more
  * (net_step_case); also at a batch smaller than the network's largest, with Caffe's bias learning
  * rates, and with convolution algorithms cuDNN refuses put first (the pass must fall back).
+ * Data parallel through NCCL on one rank (cuda_nccl_*: the all-reduce a copy, so the parameters
+ * as without it, bit for bit) and the logits' gradient scaling it relies on.
  * Each GPU test is reported as skipped, with the reason, where the build has no CUDA support or the
  * machine no GPU; `make test-cuda` runs these alone and fails when any of them was skipped. The
  * host logic around them runs everywhere: the choice of convolution algorithms (conv_choice.h)
@@ -628,6 +630,132 @@ TEST(cuda_pinned_host_memory_roundtrip) {
         cuda_free(d);
     }
     cuda_host_free(h), cuda_host_free(back);
+}
+
+/* ---- data parallel over GPUs through NCCL (gpu_net_dp_start) ---- */
+
+/* NO_POOL with He initialisation (as net_step_run) for batches up to max_batch */
+static int dp_net(Net *net, int max_batch) {
+    ModelSpec he = NO_POOL;
+    for (int i = 0; i < he.nlayers; i++) he.layers[i].w_std = 0.0f, he.layers[i].b_init = 0.0f;
+    if (net_create(net, &he, 3, 10, 35, max_batch) != 0) return -1;
+    net_init(net, 3);
+    return 0;
+}
+
+/* step t's input batch (into net->input) and labels */
+static void dp_batch(Net *net, int batch, int t, int *labels) {
+    for (size_t i = 0; i < (size_t)batch * 3 * 35 * 35; i++) net->input[i] = 2.0f * an_uniform(40 + t, i) - 1.0f;
+    for (int i = 0; i < batch; i++) labels[i] = (int)(an_hash64(50 + t, i) % 10);
+}
+
+/* from parameters p0 and zero momentum, three training steps (dropout on, a seed per step); the
+ * parameters after them into net->params */
+static int dp_steps(GpuNet *g, Net *net, const float *p0, int batch) {
+    int labels[8];
+    memcpy(net->params, p0, net->nparams * 4);
+    if (gpu_net_put_params(g) || gpu_net_put_momentum(g, NULL)) return -1;
+    for (int t = 0; t < 3; t++) {
+        dp_batch(net, batch, t, labels);
+        if (gpu_net_put_input(g, batch) || gpu_net_forward(g, batch, 1, 77 + t, 0) || gpu_net_loss(g, labels, NULL) ||
+            gpu_net_backward(g, 0) || gpu_net_sgd(g, 0.01f, 0.9f, 0.0005f))
+            return -1;
+    }
+    return gpu_net_get_params(g);
+}
+
+/* One rank: the all-reduce of each layer's gradients is a copy, so three steps with it end on the
+ * very parameters of three steps without, in fp32 and bf16 (whose float32 gradients are the ones
+ * reduced), and the bytes counted are each step's whole gradient. Both runs on one GpuNet, so
+ * that they run the same convolution algorithms (two GpuNets could measure different fastest
+ * ones). Skipped where NCCL cannot be loaded. */
+TEST(cuda_nccl_data_parallel_one_rank) {
+    NEED_GPU();
+    char id[128];
+    if (gpu_nccl_unique_id(id, sizeof id) != 0) {
+        if (strstr(an_last_error(), "cannot load NCCL")) SKIP("%s", an_last_error());
+        CHECK(0, "%s", an_last_error());
+        return;
+    }
+    CHECK(gpu_nccl_unique_id(id, 64) != 0, "an id of 64 bytes was accepted");
+    CHECK(cuda_select_device(0) == 0, "the GPU in use chosen again: %s", an_last_error());
+    for (int m = 0; m < 2; m++) {
+        GpuMath math = m ? GPU_BF16 : GPU_FP32;
+        Net net;
+        if (dp_net(&net, 6) != 0) {
+            CHECK(0, "%s", an_last_error());
+            return;
+        }
+        size_t np = net.nparams;
+        float *p0 = malloc(np * 4), *plain = malloc(np * 4);
+        memcpy(p0, net.params, np * 4);
+        GpuNet *g = gpu_net_create(&net, math);
+        CHECK(g != NULL, "%s", an_last_error());
+        if (g) {
+            CHECK(dp_steps(g, &net, p0, 6) == 0, "without data parallel: %s", an_last_error());
+            memcpy(plain, net.params, np * 4);
+            CHECK(gpu_net_dp_bytes(g) == 0.0, "bytes counted before the start");
+            CHECK(gpu_net_dp_start(g, id, 1, 1) != 0, "rank 1 of 1 accepted");
+            int rc = gpu_net_dp_start(g, id, 0, 1);
+            CHECK(rc == 0, "%s", an_last_error());
+            if (rc == 0) {
+                CHECK(gpu_net_dp_start(g, id, 0, 1) != 0, "started twice");
+                CHECK(dp_steps(g, &net, p0, 6) == 0, "data parallel: %s", an_last_error());
+                size_t differ = 0;
+                for (size_t i = 0; i < np; i++) differ += memcmp(&net.params[i], &plain[i], 4) != 0;
+                CHECK(differ == 0, "mode %d: %zu of %zu parameters differ from the run without data parallel", m, differ,
+                      np);
+                CHECK(gpu_net_dp_bytes(g) == 3.0 * np * 4, "mode %d: %.0f bytes all-reduced, not %.0f", m,
+                      gpu_net_dp_bytes(g), 3.0 * np * 4);
+                gpu_net_dp_stop(g);
+                /* stopped: the net trains on alone, and gpu_net_free finds nothing left to end */
+                CHECK(dp_steps(g, &net, p0, 6) == 0 && memcmp(net.params, plain, np * 4) == 0,
+                      "after gpu_net_dp_stop: %s", an_last_error());
+            }
+            gpu_net_free(g);
+        }
+        free(p0), free(plain);
+        net_free(&net);
+    }
+}
+
+/* gpu_net_scale_dlogits(0.5): every gradient of the backward pass halved, exactly (a power of two
+ * commutes with each rounding), at a batch short of the network's largest */
+TEST(cuda_nccl_scale_dlogits_halves_gradients) {
+    NEED_GPU();
+    Net net;
+    if (dp_net(&net, 6) != 0) {
+        CHECK(0, "%s", an_last_error());
+        return;
+    }
+    size_t np = net.nparams;
+    float *full = malloc(np * 4);
+    int labels[8];
+    GpuNet *g = gpu_net_create(&net, GPU_FP32);
+    CHECK(g != NULL, "%s", an_last_error());
+    if (g) {
+        CHECK(gpu_net_scale_dlogits(g, 0.5f) != 0, "scaled before any loss");
+        dp_batch(&net, 5, 0, labels);
+        CHECK(gpu_net_put_input(g, 5) == 0 && gpu_net_forward(g, 5, 1, 77, 0) == 0 &&
+                  gpu_net_loss(g, labels, NULL) == 0 && gpu_net_backward(g, 0) == 0 && gpu_net_get_grads(g) == 0,
+              "%s", an_last_error());
+        memcpy(full, net.grads, np * 4);
+        CHECK(gpu_net_scale_dlogits(g, 0.5f) == 0 && gpu_net_backward(g, 0) == 0 && gpu_net_get_grads(g) == 0, "%s",
+              an_last_error());
+        size_t bad = 0, nonzero = 0, first = np;
+        for (size_t i = 0; i < np; i++) {
+            nonzero += full[i] != 0.0f;
+            if (!(net.grads[i] == 0.5f * full[i]) && !(fabsf(full[i]) < 1e-30f)) { /* leave subnormal halves */
+                if (!bad++) first = i;
+            }
+        }
+        CHECK(nonzero > np / 4, "only %zu of %zu gradients are not zero", nonzero, np);
+        CHECK(bad == 0, "%zu of %zu gradients not halved (the first: %zu, %.9g from %.9g)", bad, np, first,
+              first < np ? net.grads[first] : 0.0, first < np ? full[first] : 0.0);
+        gpu_net_free(g);
+    }
+    free(full);
+    net_free(&net);
 }
 
 /* ---- host logic, no GPU needed: the algorithm candidates and their fallback ---- */

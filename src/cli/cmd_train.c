@@ -2,10 +2,13 @@
 #include "args.h"
 #include "commands.h"
 #include "../model/model.h"
+#include "../parallel/parallel.h"
+#include "../cuda/cuda_api.h"
 #include "../train/train.h"
 #include "../util/common.h"
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *HELP =
     "usage: alexnet train --model NAME --data PATH [flags]\n"
@@ -52,7 +55,22 @@ static const char *HELP =
     "  --precision P       fp32 (default) or bf16: matrix products with bfloat16 operands and float32\n"
     "                      sums; weights, momentum, LRN and loss stay float32. On the GPU: fp32, tf32 or bf16\n"
     "  --device D          cpu (default) or cuda: the passes and the update on the GPU (cuDNN, cuBLAS)\n"
-    "  --quiet             no progress output\n";
+    "  --quiet             no progress output\n"
+    "\n"
+    "Several processes (an MPI build; start with mpirun or srun, one process per node or per GPU):\n"
+    "  --parallel data     each rank takes its share of every batch (--batch is the global batch) and the\n"
+    "                      gradients are summed over the ranks; the result does not depend on the rank\n"
+    "                      count. Rank 0 alone prints and writes; any rank count resumes any checkpoint.\n"
+    "  --parallel towers   the paper's two towers on 2 ranks (model alexnet): half the kernels each,\n"
+    "                      exchanging activations only at conv3 and the fully connected layers\n"
+    "  --comm-timeout S    a rank that hears nothing from the others for S seconds stops the job\n"
+    "                      (default 300)\n"
+    "  --warmup E          raise the rate linearly over the first E epochs (large batches: Goyal et al.;\n"
+    "                      with the linear scaling rule, --lr 0.01 x batch / 128)\n"
+    "  --optimizer NAME    sgd (default) or lars: each layer's weights step at lr x eta ||w|| /\n"
+    "                      (||grad|| + weight_decay ||w||) (You et al.; batches in the thousands; CPU)\n"
+    "  --lars-eta X        LARS trust coefficient (default 0.001)\n"
+    "Threads per rank: OMP_NUM_THREADS (mpirun -x OMP_NUM_THREADS=N; bind with --map-by and --bind-to).\n";
 
 /* Ctrl-C (SIGINT) and SIGTERM, which batch schedulers send before they kill a job: stop after the
  * current step with a checkpoint. A second one of the same kind stops at once. */
@@ -61,11 +79,19 @@ static void on_stop_signal(int sig) {
     signal(sig, SIG_DFL);
 }
 
+/* Print the error; in a parallel run also stop the other ranks (they would wait for this one). */
+static int fail_all(void) {
+    int rc = fail();
+    par_abort(1);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     TrainConfig cfg;
     train_config_defaults(&cfg);
     int help = 0, ndrops = 0;
-    const char *precision = "fp32", *device = "cpu";
+    const char *precision = "fp32", *device = "cpu", *parallel = NULL, *optimizer = "sgd";
+    float comm_timeout = 300.0f;
     ArgIntList drops = {cfg.drop_epochs, MAX_LR_DROPS, &ndrops};
     ArgSpec specs[] = {
         {"--model", ARG_STR, &cfg.model, NULL},       {"--data", ARG_STR, &cfg.data, NULL},
@@ -82,6 +108,9 @@ int cmd_train(int argc, char **argv) {
         {"--no-mean", ARG_FLAG, &cfg.no_mean, NULL}, {"--lighting", ARG_FLOAT, &cfg.lighting, NULL},
         {"--val-crops", ARG_INT, &cfg.val_crops, NULL}, {"--precision", ARG_STR, &precision, NULL},
         {"--device", ARG_STR, &device, NULL},
+        {"--parallel", ARG_STR, &parallel, NULL},     {"--comm-timeout", ARG_FLOAT, &comm_timeout, NULL},
+        {"--warmup", ARG_FLOAT, &cfg.warmup, NULL},   {"--optimizer", ARG_STR, &optimizer, NULL},
+        {"--lars-eta", ARG_FLOAT, &cfg.lars_eta, NULL},
     };
     if (args_parse("train", argc, argv, 2, specs, sizeof specs / sizeof specs[0], NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
@@ -92,10 +121,32 @@ int cmd_train(int argc, char **argv) {
         cfg.out_dir = out;
     }
     if (!cfg.out_dir && cfg.resume) return an_error("train: --out is required with --resume"), fail();
+    if (strcmp(optimizer, "sgd") != 0 && strcmp(optimizer, "lars") != 0)
+        return an_error("train: --optimizer must be sgd or lars, not '%s'", optimizer), fail();
+    cfg.lars = strcmp(optimizer, "lars") == 0;
+    if (parallel && strcmp(parallel, "data") != 0 && strcmp(parallel, "towers") != 0)
+        return an_error("train: --parallel must be data or towers, not '%s'", parallel), fail();
+    if (!(comm_timeout > 0.0)) return an_error("train: --comm-timeout must be a positive number of seconds"), fail();
     if (train_config_check(&cfg)) return fail();
-    if (device_select("train", device, precision, &cfg.gpu, &cfg.gpu_math)) return fail();
+    if (parallel) {
+        cfg.parallel = strcmp(parallel, "data") == 0 ? PARALLEL_DATA : PARALLEL_TOWERS;
+        if (par_start(NULL, NULL)) return fail();
+        par_set_timeout(comm_timeout);
+        /* one GPU per rank: the node's n-th process takes GPU n (mod the GPUs there), before any GPU work */
+        if (!strcmp(device, "cuda") && cuda_select_device(par_local_rank())) return fail_all();
+    }
+    if (device_select("train", device, precision, &cfg.gpu, &cfg.gpu_math)) return fail_all();
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    if (train_run(&cfg)) return fail();
-    return 0;
+    int rc = train_run(&cfg);
+    if (rc && cfg.parallel) {
+        /* an error every rank reached together: each prints (rank 0 says what; the others that they
+         * follow) and all end; an error of this rank alone: print it and stop the whole job */
+        if (par_rank() == 0 || !train_error_agreed()) fail();
+        if (!train_error_agreed()) par_abort(1);
+        par_finish();
+        return 1;
+    }
+    par_finish();
+    return rc ? fail() : 0;
 }

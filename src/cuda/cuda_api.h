@@ -17,9 +17,14 @@ extern "C" {
 
 /* Whether this build has the CUDA path at all. */
 int cuda_built(void);
-/* Select GPU 0 and make the stream; name (may be NULL) gets the GPU's name. Fails with a one-line
- * reason where there is no usable GPU. Safe to call again (later calls only fill name). */
+/* Select the GPU (0, or cuda_select_device's) and make the stream; name (may be NULL) gets the
+ * GPU's name. Fails with a one-line reason where there is no usable GPU. Safe to call again (later
+ * calls only fill name). */
 int cuda_init(char *name, size_t name_size);
+/* One GPU per process on a node: select GPU local_rank % (GPUs on this machine) for this thread
+ * and for cuda_init. Call it before any other GPU work (a pinned allocation included); after
+ * cuda_init it fails unless it picks the GPU already in use. */
+int cuda_select_device(int local_rank);
 
 /* Load cuDNN and cuBLAS (dlopen, once; gpu_net_create does it): 0, or -1 naming what is missing.
  * Needs no GPU. */

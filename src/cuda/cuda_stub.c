@@ -8,6 +8,7 @@
 
 int cuda_built(void) { return 0; }
 int cuda_init(char *name, size_t name_size) { (void)name, (void)name_size; return NO_CUDA; }
+int cuda_select_device(int local_rank) { (void)local_rank; return NO_CUDA; }
 int cuda_load_libraries(void) { return NO_CUDA; }
 void *cuda_alloc(size_t bytes, const char *what) { (void)bytes, (void)what; NO_CUDA; return NULL; }
 void cuda_free(void *d) { (void)d; }
@@ -80,6 +81,14 @@ int gpu_net_loss(GpuNet *g, const int *labels, float *loss) { (void)g, (void)lab
 int gpu_net_backward(GpuNet *g, int timing) { (void)g, (void)timing; return NO_CUDA; }
 int gpu_net_sgd(GpuNet *g, float lr, float m, float wd) { (void)g, (void)lr, (void)m, (void)wd; return NO_CUDA; }
 int gpu_net_sync(GpuNet *g) { (void)g; return NO_CUDA; }
+int gpu_net_scale_dlogits(GpuNet *g, float factor) { (void)g, (void)factor; return NO_CUDA; }
+int gpu_nccl_unique_id(void *id, size_t size) { (void)id, (void)size; return NO_CUDA; }
+int gpu_net_dp_start(GpuNet *g, const void *id, int rank, int size) {
+    (void)g, (void)id, (void)rank, (void)size;
+    return NO_CUDA;
+}
+void gpu_net_dp_stop(GpuNet *g) { (void)g; }
+double gpu_net_dp_bytes(const GpuNet *g) { (void)g; return 0.0; }
 int gpu_net_conv_candidates(GpuNet *g, int layer, int pass, int k, int *algo, int *math) {
     (void)g, (void)layer, (void)pass, (void)k, (void)algo, (void)math;
     return NO_CUDA;

@@ -1,4 +1,4 @@
-/* gpu_libs.cu: loads cuDNN and cuBLAS at run time (see gpu_libs.h). */
+/* gpu_libs.cu: loads cuDNN, cuBLAS and (on demand) NCCL at run time (see gpu_libs.h). */
 #include "cuda_internal.h"
 #include "gpu_libs.h"
 #include <dlfcn.h>
@@ -26,6 +26,24 @@ int gpu_libs_load(void) {
     GPU_LIB_FUNCS(GPU_LIB_LOAD)
     GPU_LIB_LOAD(cublasGemmEx)
 #undef GPU_LIB_LOAD
+    loaded = 1;
+    return 0;
+}
+
+int gpu_nccl_load(void) {
+    static int loaded;
+    if (loaded) return 0;
+    const char *name = "libnccl.so." STR(NCCL_MAJOR);
+    void *nccl = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
+    if (!nccl) return an_error("cannot load NCCL (%s), which data-parallel training on GPUs needs: %s", name, dlerror());
+#define GPU_NCCL_LOAD(f)                                                                      \
+    {                                                                                         \
+        void *p = dlsym(nccl, STR(f));                                                        \
+        if (!p) return an_error("%s lacks %s: a different version?", name, STR(f));          \
+        lib.f = (decltype(lib.f))p;                                                           \
+    }
+    GPU_NCCL_FUNCS(GPU_NCCL_LOAD)
+#undef GPU_NCCL_LOAD
     loaded = 1;
     return 0;
 }

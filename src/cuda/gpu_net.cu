@@ -5,7 +5,9 @@
  * and products take bfloat16 copies of their operands (cast kernels around them, the weights'
  * copy refreshed by the SGD step) and everything else stays float32. Each convolution pass runs
  * the best of its measured candidate algorithms that cuDNN accepts at the batch size at hand
- * (conv_choice.h). Host memory the stream reads later (labels) is pinned and owned by the GpuNet. */
+ * (conv_choice.h). Host memory the stream reads later (labels) is pinned and owned by the GpuNet.
+ * Data parallel (gpu_net_dp_start): each layer's gradients are summed over the ranks by NCCL on a
+ * second stream as soon as the backward pass has made them, while the layers below run. */
 #include "cuda_internal.h"
 #include "conv_choice.h"
 #include "gpu_net.h"
@@ -54,6 +56,14 @@ struct GpuNet {
     void *ws;
     size_t ws_bytes, input_bytes;
     int n, train, pinned;
+    /* data parallel: the communicator and its stream; grads_made is recorded on the compute stream
+     * after a layer's gradients, reduced on comm_stream after the latest all-reduce (the update
+     * waits for it); dp_failed: NCCL reported an error (the communicator is aborted, not ended) */
+    ncclComm_t comm;
+    cudaStream_t comm_stream;
+    cudaEvent_t grads_made, reduced;
+    int dp_failed;
+    double dp_bytes;
     GpuLayer layers[MAX_LAYERS];
 };
 
@@ -74,6 +84,8 @@ __global__ void bias_k(long count, int plane, int channels, const float *b, floa
         y[e] = relu && !(v > 0.0f) ? 0.0f : v;
     }
 }
+
+__global__ void scale_k(long count, float f, float *x) { GRID_STRIDE(i, count) x[i] *= f; }
 
 __global__ void tanh_fwd_k(long count, const float *x, float *y) { GRID_STRIDE(i, count) y[i] = tanhf(x[i]); }
 __global__ void tanh_bwd_k(long count, const float *y, const float *dy, float *dx) {
@@ -426,8 +438,11 @@ fail:
     return NULL;
 }
 
+static void dp_release(GpuNet *g);
+
 extern "C" void gpu_net_free(GpuNet *g) {
     if (!g) return;
+    dp_release(g); /* first: an aborted communicator no longer holds the streams up */
     /* nothing queued may still read or write what is freed below (pinned host buffers included) */
     (void)cudaStreamSynchronize(g_cuda_stream);
     if (g->copy_stream) (void)cudaStreamSynchronize(g->copy_stream);
@@ -476,7 +491,10 @@ extern "C" int gpu_net_put_params(GpuNet *g) {
     return cuda_upload(g->params, g->net->params, g->net->nparams * 4) || refresh_bf16(g) ? -1 : 0;
 }
 extern "C" int gpu_net_get_params(GpuNet *g) { return cuda_download(g->net->params, g->params, g->net->nparams * 4); }
-extern "C" int gpu_net_get_grads(GpuNet *g) { return cuda_download(g->net->grads, g->grads, g->net->nparams * 4); }
+static int dp_wait(GpuNet *g);
+extern "C" int gpu_net_get_grads(GpuNet *g) {
+    return dp_wait(g) || cuda_download(g->net->grads, g->grads, g->net->nparams * 4) ? -1 : 0;
+}
 extern "C" int gpu_net_put_momentum(GpuNet *g, const float *v) {
     return v ? cuda_upload(g->momentum, v, g->net->nparams * 4) : cuda_memset0(g->momentum, g->net->nparams * 4);
 }
@@ -640,11 +658,18 @@ extern "C" int gpu_net_loss(GpuNet *g, const int *labels, float *loss) {
     return 0;
 }
 
+static int dp_reduce(GpuNet *g, const Layer *l);
+
+/* Each layer with parameters makes its weight and bias gradients first, then (data parallel)
+ * hands them to dp_reduce, so that their sum also overlaps this layer's input gradient; in every
+ * math mode these are the float32 gradients in g->grads that the update reads (bf16 products are
+ * cast back into them). */
 extern "C" int gpu_net_backward(GpuNet *g, int timing) {
     Net *net = g->net;
     int n = g->n, which = 0, bf = g->math == GPU_BF16;
     const float *dy = g->dlogits;
     const float one = 1.0f, zero = 0.0f;
+    if (dp_wait(g)) return -1; /* the previous step's sums, should no update have waited for them */
     for (int i = net->nlayers - 1; i >= 0; i--) {
         Layer *l = &net->layers[i];
         GpuLayer *gl = &g->layers[i];
@@ -669,24 +694,25 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
                 rc = to_bf16(x, g->s16[0], in_count) || to_bf16(dy, g->s16[1], out_n);
                 cx = g->s16[0], cdy = g->s16[1], cw = g->params16 + g->w16_off[i], cdw = cdx = g->s16[2];
             }
-            rc = rc || conv_pass(g, i, n, PASS_BWD_FILTER, cx, cdy, cdw) || (bf && from_bf16(g->s16[2], dw, (long)l->w_size));
+            rc = rc || conv_pass(g, i, n, PASS_BWD_FILTER, cx, cdy, cdw) || (bf && from_bf16(g->s16[2], dw, (long)l->w_size)) ||
+                 cuda_bias_grad(n, l->out_c, l->out_h * l->out_w, dy, db) || dp_reduce(g, l);
             if (!rc && dx) rc = conv_pass(g, i, n, PASS_BWD_DATA, cw, cdy, cdx) || (bf && from_bf16(g->s16[2], dx, in_count));
-            if (!rc) rc = cuda_bias_grad(n, l->out_c, l->out_h * l->out_w, dy, db);
             break;
         }
-        case LAYER_LINEAR: /* dw^T (in, out) = x^T dy; dx^T (in, n) = w^T dy^T; db = column sums of dy */
+        case LAYER_LINEAR: /* dw^T (in, out) = x^T dy; db = column sums of dy; dx^T (in, n) = w^T dy^T */
             if (bf)
                 rc = to_bf16(x, g->s16[0], in_count) || to_bf16(dy, g->s16[1], (long)n * l->out_c) ||
                      gemm_bf16(g, CUBLAS_OP_N, CUBLAS_OP_T, l->fan_in, l->out_c, n, g->s16[0], l->fan_in, g->s16[1],
-                               l->out_c, dw, l->fan_in, "linear weight gradient") ||
-                     (dx && gemm_bf16(g, CUBLAS_OP_N, CUBLAS_OP_N, l->fan_in, n, l->out_c, g->params16 + g->w16_off[i],
-                                      l->fan_in, g->s16[1], l->out_c, dx, l->fan_in, "linear input gradient"));
+                               l->out_c, dw, l->fan_in, "linear weight gradient");
             else
                 rc = blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_T, l->fan_in, l->out_c, n, &one, x, l->fan_in, dy,
-                                        l->out_c, &zero, dw, l->fan_in), "linear weight gradient") ||
-                 (dx && blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, l->fan_in, n, l->out_c, &one, w,
-                                               l->fan_in, dy, l->out_c, &zero, dx, l->fan_in), "linear input gradient"));
-            if (!rc) rc = cuda_bias_grad(n, l->out_c, 1, dy, db);
+                                        l->out_c, &zero, dw, l->fan_in), "linear weight gradient");
+            rc = rc || cuda_bias_grad(n, l->out_c, 1, dy, db) || dp_reduce(g, l);
+            if (!rc && dx)
+                rc = bf ? gemm_bf16(g, CUBLAS_OP_N, CUBLAS_OP_N, l->fan_in, n, l->out_c, g->params16 + g->w16_off[i],
+                                    l->fan_in, g->s16[1], l->out_c, dx, l->fan_in, "linear input gradient")
+                        : blas_check(lib.cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, l->fan_in, n, l->out_c, &one, w,
+                                                     l->fan_in, dy, l->out_c, &zero, dx, l->fan_in), "linear input gradient");
             break;
         case LAYER_RELU: rc = cuda_relu_backward(in_count, gl->out, dy, dx); break;
         case LAYER_TANH:
@@ -725,8 +751,11 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
 /* As net_sgd: weights with (lr, weight_decay), biases with (lr x bias_lr_mult, weight_decay x
  * bias_decay_mult) from the model spec (both 0: a spec made by hand, 1 and 1); one update over the
  * whole block when both are 1, else one per layer's weights and biases. */
+static int dp_health(GpuNet *g);
+
 extern "C" int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_decay) {
     const Net *net = g->net;
+    if (g->comm && (dp_health(g) || dp_wait(g))) return -1;
     float blr = net->spec.bias_lr_mult, bwd = net->spec.bias_decay_mult;
     if (blr == 0.0f && bwd == 0.0f) blr = bwd = 1.0f;
     if (blr == 1.0f && bwd == 1.0f) {
@@ -744,6 +773,113 @@ extern "C" int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_dec
     }
     return refresh_bf16(g);
 }
+
+extern "C" int gpu_net_scale_dlogits(GpuNet *g, float factor) {
+    long count = (long)g->n * g->net->classes;
+    if (g->n < 1) return an_error("the logits' gradient scaled before any loss");
+    if (factor == 1.0f) return 0;
+    scale_k<<<blocks_for(count), THREADS, 0, g_cuda_stream>>>(count, factor, g->dlogits);
+    return LAUNCHED("scaling the logits' gradient");
+}
+
+/* ---- data parallel through NCCL (gpu_net.h) ---- */
+static int nccl_check(ncclResult_t r, const char *what) {
+    return r == ncclSuccess ? 0 : an_error("NCCL: %s: %s", what, lib.ncclGetErrorString(r));
+}
+
+extern "C" int gpu_nccl_unique_id(void *id, size_t size) {
+    if (size != sizeof(ncclUniqueId))
+        return an_error("an NCCL id has %zu bytes, not %zu", sizeof(ncclUniqueId), size);
+    if (gpu_nccl_load()) return -1;
+    ncclUniqueId u;
+    if (nccl_check(lib.ncclGetUniqueId(&u), "making the communicator's id")) return -1;
+    memcpy(id, &u, sizeof u);
+    return 0;
+}
+
+extern "C" int gpu_net_dp_start(GpuNet *g, const void *id, int rank, int size) {
+    if (g->comm) return an_error("data parallel is already started on this GPU network");
+    if (size < 1 || rank < 0 || rank >= size) return an_error("data parallel: no rank %d of %d", rank, size);
+    if (gpu_nccl_load()) return -1;
+    ncclUniqueId u;
+    memcpy(&u, id, sizeof u);
+    /* the sums at the GPU's highest stream priority: where both streams have work ready they go
+     * first, so that the last one (conv1's, after the backward pass) has less left to do */
+    int least = 0, greatest = 0;
+    ncclComm_t comm = NULL;
+    if (cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "reading stream priorities") ||
+        cuda_check(cudaStreamCreateWithPriority(&g->comm_stream, cudaStreamNonBlocking, greatest), "creating a stream") ||
+        cuda_check(cudaEventCreateWithFlags(&g->grads_made, cudaEventDisableTiming), "creating an event") ||
+        cuda_check(cudaEventCreateWithFlags(&g->reduced, cudaEventDisableTiming), "creating an event") ||
+        nccl_check(lib.ncclCommInitRank(&comm, size, u, rank), "joining the ranks' communicator")) {
+        dp_release(g);
+        return -1;
+    }
+    g->comm = comm, g->dp_failed = 0, g->dp_bytes = 0.0;
+    return 0;
+}
+
+/* NCCL's errors so far (a rank gone, a network failure): 0, or -1 naming NCCL's */
+static int dp_health(GpuNet *g) {
+    ncclResult_t st = ncclSuccess, r = lib.ncclCommGetAsyncError(g->comm, &st);
+    if (r == ncclSuccess) r = st;
+    if (r == ncclSuccess || r == ncclInProgress) return 0;
+    g->dp_failed = 1;
+    return nccl_check(r, "summing the gradients over the ranks");
+}
+
+/* the compute stream waits for the all-reduces queued so far (none: nothing to wait for) */
+static int dp_wait(GpuNet *g) {
+    return g->comm ? cuda_check(cudaStreamWaitEvent(g_cuda_stream, g->reduced, 0), "waiting for the gradients' sums") : 0;
+}
+
+/* layer l's weight and bias gradients (w_off .. w_off + w_size + b_size, contiguous) summed over
+ * the ranks in place, on comm_stream once the compute stream has made them (without data
+ * parallel: nothing) */
+static int dp_reduce(GpuNet *g, const Layer *l) {
+    size_t count = l->w_size + l->b_size;
+    if (!g->comm || !count) return 0;
+    float *p = g->grads + l->w_off;
+    if (l->b_size && l->b_off != l->w_off + l->w_size)
+        return an_error("data parallel: a layer's weights and biases are not one range of the parameter block");
+    if (cuda_check(cudaEventRecord(g->grads_made, g_cuda_stream), "recording an event") ||
+        cuda_check(cudaStreamWaitEvent(g->comm_stream, g->grads_made, 0), "ordering the gradients' sum") ||
+        nccl_check(lib.ncclAllReduce(p, p, count, ncclFloat, ncclSum, g->comm, g->comm_stream),
+                   "summing the gradients over the ranks") ||
+        cuda_check(cudaEventRecord(g->reduced, g->comm_stream), "recording an event"))
+        return -1;
+    g->dp_bytes += (double)count * 4.0;
+    return 0;
+}
+
+/* the communicator ended (aborted after an error: ending it would wait for the ranks), its stream
+ * and events destroyed; safe on a GpuNet without (or partly made) data parallel */
+static void dp_release(GpuNet *g) {
+    if (g->comm) {
+        ncclResult_t st = ncclSuccess; /* read without an_error: the caller's error stays the last */
+        if (!g->dp_failed && lib.ncclCommGetAsyncError(g->comm, &st) == ncclSuccess && st == ncclSuccess) {
+            (void)cudaStreamSynchronize(g->comm_stream);
+            lib.ncclCommDestroy(g->comm);
+        } else {
+            lib.ncclCommAbort(g->comm);
+        }
+        g->comm = NULL;
+    }
+    if (g->comm_stream) {
+        (void)cudaStreamSynchronize(g->comm_stream);
+        cudaStreamDestroy(g->comm_stream);
+    }
+    if (g->grads_made) cudaEventDestroy(g->grads_made);
+    if (g->reduced) cudaEventDestroy(g->reduced);
+    g->comm_stream = NULL, g->grads_made = g->reduced = NULL;
+    (void)cudaGetLastError();
+}
+
+extern "C" void gpu_net_dp_stop(GpuNet *g) {
+    if (g) dp_release(g);
+}
+
+extern "C" double gpu_net_dp_bytes(const GpuNet *g) { return g ? g->dp_bytes : 0.0; }
 
 /* ---- for tests and diagnostics (gpu_net.h) ---- */
 static ConvChoice *choice_of(GpuNet *g, int layer, int pass) {

@@ -50,6 +50,27 @@ int gpu_net_backward(GpuNet *g, int timing);
 int gpu_net_sgd(GpuNet *g, float lr, float momentum, float weight_decay);
 int gpu_net_sync(GpuNet *g);
 
+/* Scale the logits' gradient of the last gpu_net_loss (with labels: n x classes) by factor, on
+ * the stream, before gpu_net_backward. Data parallel: factor = this rank's images / the global
+ * batch's, so that the gradients summed over the ranks are the global batch's mean. */
+int gpu_net_scale_dlogits(GpuNet *g, float factor);
+
+/* ---- data parallel over GPUs, one process (rank) per GPU, through NCCL (loaded at run time) ----
+ * Rank 0 makes an id with gpu_nccl_unique_id (size: sizeof(ncclUniqueId), 128 bytes) and sends its
+ * bytes to the other ranks (MPI); every rank, its GPU already chosen (cuda_select_device before
+ * any GPU work) and its GpuNet made, calls gpu_net_dp_start with them (collective: it returns
+ * once all `size` ranks have joined). From then on gpu_net_backward sums the gradients over the
+ * ranks as it goes: right after each layer with parameters has made its weight and bias gradients
+ * (one contiguous range of the block), an in-place all-reduce of that range starts on a
+ * communication stream, overlapping the layers below. gpu_net_sgd (and gpu_net_get_grads) wait
+ * for the last one, and gpu_net_sgd fails with NCCL's message where a reduction failed (a rank
+ * died, a network error). The sum is a sum: scale each rank's logits' gradient first
+ * (gpu_net_scale_dlogits). gpu_net_dp_stop (gpu_net_free calls it) ends the communicator. */
+int gpu_nccl_unique_id(void *id, size_t size);
+int gpu_net_dp_start(GpuNet *g, const void *id, int rank, int size);
+void gpu_net_dp_stop(GpuNet *g);
+double gpu_net_dp_bytes(const GpuNet *g); /* bytes all-reduced since gpu_net_dp_start (4 per float) */
+
 /* For tests and diagnostics. Convolution layer `layer` (0-based index into net->layers), pass 0
  * forward, 1 input gradient, 2 weight gradient; algorithms and math types in cuDNN's numbering.
  * gpu_net_conv_candidates: how many candidates the pass has (-1 with an_error: not a convolution),

@@ -7,9 +7,13 @@ static int g_ready;
 
 extern "C" int cuda_built(void) { return 1; }
 
-extern "C" int cuda_init(char *name, size_t name_size) {
-    int count = 0;
-    cudaError_t err = cudaGetDeviceCount(&count);
+/* the GPU cuda_init selects: 0, or cuda_select_device's choice */
+static int g_device;
+
+/* How many GPUs: 0, or -1 with a one-line reason where there is none (no driver, none found). */
+static int device_count(int *count) {
+    *count = 0;
+    cudaError_t err = cudaGetDeviceCount(count);
     if (err != cudaSuccess) (void)cudaGetLastError(); /* not the next launch's error (cuda_check) */
     if (err == cudaErrorNoDevice) return an_error("no CUDA GPU on this machine");
     if (err == cudaErrorInsufficientDriver) {
@@ -19,16 +23,38 @@ extern "C" int cuda_init(char *name, size_t name_size) {
                         rt % 1000 / 10);
     }
     if (err != cudaSuccess) return an_error("no CUDA GPU: %s", cudaGetErrorString(err));
-    if (count < 1) return an_error("no CUDA GPU: the driver reports none");
+    if (*count < 1) return an_error("no CUDA GPU: the driver reports none");
+    return 0;
+}
+
+extern "C" int cuda_select_device(int local_rank) {
+    int count;
+    if (device_count(&count)) return -1;
+    if (local_rank < 0) return an_error("GPU for local rank %d: not a rank", local_rank);
+    int d = local_rank % count;
+    if (g_ready && d != g_device)
+        return an_error("GPU %d chosen after GPU %d was already in use (choose it before the first GPU work)", d,
+                        g_device);
+    g_device = d;
+    char what[48];
+    snprintf(what, sizeof what, "selecting GPU %d", d);
+    return cuda_check(cudaSetDevice(d), what);
+}
+
+extern "C" int cuda_init(char *name, size_t name_size) {
+    int count;
+    if (device_count(&count)) return -1;
     if (!g_ready) {
-        if (cuda_check(cudaSetDevice(0), "selecting GPU 0") ||
+        char what[48];
+        snprintf(what, sizeof what, "selecting GPU %d", g_device);
+        if (cuda_check(cudaSetDevice(g_device), what) ||
             cuda_check(cudaStreamCreateWithFlags(&g_cuda_stream, cudaStreamNonBlocking), "creating a stream"))
             return -1;
         g_ready = 1;
     }
     if (name && name_size) {
         cudaDeviceProp prop;
-        if (cuda_check(cudaGetDeviceProperties(&prop, 0), "reading the GPU's properties")) return -1;
+        if (cuda_check(cudaGetDeviceProperties(&prop, g_device), "reading the GPU's properties")) return -1;
         snprintf(name, name_size, "%s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
                  prop.totalGlobalMem / 1073741824.0);
     }

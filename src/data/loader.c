@@ -33,6 +33,7 @@ enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_HELD };
 typedef struct Slot {
     Batch batch;        /* what the consumer gets; x, labels, example preallocated */
     int state;
+    int lo;             /* its first example within the whole batch (parts: this process's share) */
     int total;          /* examples the batch starts with (before failures are removed) */
     int pending;        /* examples not yet prepared */
     unsigned char *ok;  /* (batch) 1 when example e prepared fine */
@@ -183,12 +184,20 @@ static void *worker_main(void *arg) {
                 pthread_cond_wait(&l->work_cv, &l->mu);
                 continue;
             }
-            int first = bn * cfg->batch, left = cfg->count - first;
+            int first = bn * cfg->batch, left = cfg->count - first, whole = left < cfg->batch ? left : cfg->batch;
+            int parts = cfg->parts > 1 ? cfg->parts : 1;
             s->state = SLOT_FILLING;
             s->batch.number = bn;
             s->batch.n = 0;
-            s->total = left < cfg->batch ? left : cfg->batch;
+            s->lo = (int)((long)whole * cfg->part / parts);
+            s->total = (int)((long)whole * (cfg->part + 1) / parts) - s->lo;
             s->pending = s->total;
+            if (s->total == 0) { /* this process's share of the batch is empty: handed out as it is */
+                s->state = SLOT_READY;
+                l->claim_batch++;
+                pthread_cond_broadcast(&l->ready_cv);
+                continue;
+            }
         }
         int e0 = l->claim_example, e1 = e0 + l->chunk;
         if (e1 >= s->total) {
@@ -202,7 +211,7 @@ static void *worker_main(void *arg) {
 
         int bad = 0;
         for (int e = e0; e < e1; e++) {
-            int ex = l->order[bn * cfg->batch + e];
+            int ex = l->order[bn * cfg->batch + s->lo + e];
             uint64_t counter = ((uint64_t)(uint32_t)cfg->epoch << 32) | (uint32_t)ex;
             s->batch.example[e] = ex;
             s->batch.labels[e] = cfg->ds->labels ? cfg->ds->labels[ex] : 0;
@@ -240,6 +249,8 @@ static int check_config(const LoaderConfig *cfg) {
     if (cfg->batch < 1) return an_error("loader: batch size %d (must be >= 1)", cfg->batch);
     if (cfg->threads < 1) return an_error("loader: %d threads (must be >= 1)", cfg->threads);
     if (cfg->prefetch < 1) return an_error("loader: prefetch %d (must be >= 1)", cfg->prefetch);
+    if (cfg->parts < 0 || (cfg->parts > 0 && (cfg->part < 0 || cfg->part >= cfg->parts)))
+        return an_error("loader: part %d of %d", cfg->part, cfg->parts);
     if (!cfg->alloc_host != !cfg->free_host) return an_error("loader: alloc_host and free_host must be set together");
     if (cfg->mode != LOADER_TRAIN && cfg->mode != LOADER_TEST && cfg->mode != LOADER_TEST10)
         return an_error("loader: unknown mode %d", (int)cfg->mode);
@@ -421,7 +432,7 @@ Batch *loader_next(Loader *l) {
             continue;
         }
         l->next++;
-        if (s->batch.n == 0) { /* every example failed: nothing to hand out */
+        if (s->batch.n == 0 && !l->cfg.parts) { /* every example failed: nothing to hand out */
             s->state = SLOT_FREE;
             pthread_cond_broadcast(&l->work_cv);
             continue;

@@ -35,6 +35,10 @@ typedef struct LoaderConfig {
     uint64_t seed;
     int epoch;
     int first_batch;          /* start at this batch of the epoch (resume) */
+    /* Several processes (data parallel): parts >= 1 takes share `part` (0 .. parts - 1) of every
+     * batch, examples [n part / parts, n (part + 1) / parts) of its n, and hands out every batch,
+     * even one left empty (the processes step together). 0: the whole batch; empty ones skipped. */
+    int part, parts;
     int threads;              /* worker threads (>= 1) */
     int prefetch;             /* batches prepared ahead (>= 1) */
     InputConfig input;

@@ -144,6 +144,9 @@ int net_backward(Net *net);
  * own copy is used). 0, or -1 with an_error(): a GPU error, or (CPU) weights that became NaN or
  * infinite in this update. */
 int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay);
+/* The same with the weights (not the biases) of layer i at lr x weight_lr_scale[i] (NULL: 1): LARS. */
+int net_sgd_scaled(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay,
+                   const float *weight_lr_scale);
 /* How many of net->params (the host copy) are NaN or infinite. */
 long net_nonfinite_params(const Net *net);
 

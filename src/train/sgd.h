@@ -8,4 +8,8 @@
 /* Returns how many of the updated w are NaN or infinite (0 on a healthy step), counted in the
  * same pass, so a diverging run is caught at the step it diverges. */
 long sgd_update(size_t n, float *w, const float *grad, float *v, float lr, float momentum, float weight_decay);
+/* LARS (You, Gitman, Ginsburg 2017, "Large Batch Training of Convolutional Networks"): a layer's
+ * learning-rate multiplier eta ||w|| / (||grad|| + weight_decay ||w||) from its weights' and
+ * gradient's 2-norms; 1 where either norm is 0 (a layer at zero, or without gradient). */
+float sgd_lars_ratio(double w_norm, double grad_norm, float eta, float weight_decay);
 #endif

@@ -2,8 +2,11 @@
 #include "train.h"
 #include "../cpu/gemm.h"
 #include "../cuda/cuda_api.h"
+#include "../cuda/gpu_net.h"
 #include "../data/dataset.h"
 #include "../model/model.h"
+#include "../parallel/parallel.h"
+#include "../parallel/towers.h"
 #include "../util/common.h"
 #include "../util/png.h"
 #include "batch.h"
@@ -22,6 +25,8 @@
 
 static volatile sig_atomic_t g_stop;
 void train_request_stop(void) { g_stop = 1; }
+static int g_error_agreed;
+int train_error_agreed(void) { return g_error_agreed; }
 
 void train_config_defaults(TrainConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -30,6 +35,7 @@ void train_config_defaults(TrainConfig *cfg) {
     cfg->lr = 0.01f, cfg->momentum = 0.9f, cfg->weight_decay = 0.0005f;
     cfg->seed = 1, cfg->patience = 3, cfg->max_drops = 3;
     cfg->lighting = 0.1f, cfg->val_crops = 1;
+    cfg->lars_eta = 0.001f;
 }
 
 int train_config_check(const TrainConfig *cfg) {
@@ -46,6 +52,10 @@ int train_config_check(const TrainConfig *cfg) {
     if (cfg->limit_train < 0 || cfg->limit_val < 0 || cfg->save_every < 0 || cfg->max_steps < 0)
         return an_error("train: --limit-train, --limit-val, --save-every and --max-steps must not be negative");
     if (cfg->val_crops != 1 && cfg->val_crops != 10) return an_error("train: --val-crops must be 1 or 10");
+    if (!(cfg->warmup >= 0.0f) || isinf(cfg->warmup))
+        return an_error("train: --warmup must be a finite number of epochs, at least 0, not %g", cfg->warmup);
+    if (!(cfg->lars_eta > 0.0f) || isinf(cfg->lars_eta))
+        return an_error("train: --lars-eta must be a positive finite number, not %g", cfg->lars_eta);
     return 0;
 }
 
@@ -137,26 +147,64 @@ typedef struct Run {
     History hist;
     long saved_step; /* step of the last checkpoint written or resumed from; -1: none yet */
     const char *kept_path; /* that checkpoint */
+    /* several processes: rank 0 alone prints and writes (quiet on the others) */
+    int par, rank, size, quiet;
+    int *counts;     /* (size) images of each rank in the current step (data parallel) */
+    Net full;        /* towers: the whole network (weights for checkpoints; built for batch 1) */
+    float *full_momentum;
+    Towers *towers;
+    float *lars_scale; /* (nlayers) LARS: each layer's rate multiplier of the step */
+    double *lars_norms;
+    int stop_all;    /* a stop agreed by every rank in the last step */
+    /* this session's training steps: count, images, seconds; and (several ranks) the seconds this
+     * rank waited for the others within them and the bytes it sent */
+    long steps_done;
+    double images_done, step_seconds, step_wait, step_bytes, last_images;
+    int towers_wanted;
 } Run;
+
+static int lead(const Run *r) { return r->rank == 0; }
+
+/* Every rank learns whether any failed (rc != 0 on some rank); a rank that did not fail gets an
+ * error naming the one that did (which printed its own message). 0 or -1. */
+static int agree(const Run *r, int rc, const char *what) {
+    int failed = rc != 0;
+    if (r->size == 1) return rc;
+    if (par_max_int(&failed)) return -1;
+    g_error_agreed = failed;
+    if (failed && !rc) return an_error("rank %d: stopping: %s failed on another rank", r->rank, what);
+    return failed ? -1 : 0;
+}
 
 /* The one-line error of a run that went non-finite: what happened, and which checkpoint is kept. */
 static int diverged(const Run *r, const char *what) {
     char kept[1200];
     if (r->saved_step >= 0) snprintf(kept, sizeof kept, "kept the last checkpoint, %s (step %ld)", r->kept_path, r->saved_step);
     else snprintf(kept, sizeof kept, "no checkpoint was written yet");
+    g_error_agreed = 1; /* every rank sees the same numbers and stops here too */
     return an_error("training diverged in step %ld (epoch %d): %s; stopped without saving (try a lower --lr); %s",
                     r->st.step + 1, r->st.epoch + 1, what, kept);
 }
 
+/* The whole network's weights and momentum to write: the towers' gathered on rank 0. */
+static const Net *whole_net(const Run *r) { return r->towers ? &r->full : &r->net; }
+
 static int save(Run *r) {
-    if (net_from_gpu(&r->net, r->momentum)) return -1;
-    long bad = net_nonfinite_params(&r->net); /* never write a checkpoint that cannot be resumed */
-    if (bad) {
-        char what[96];
-        snprintf(what, sizeof what, "%ld weights are NaN or infinite", bad);
-        return diverged(r, what);
+    int rc = net_from_gpu(&r->net, r->momentum);
+    if (!rc && r->towers) rc = towers_to_full(&r->net, &r->full, r->rank, r->momentum, r->full_momentum);
+    if (rc) return -1; /* an MPI or GPU failure of this rank */
+    if (lead(r)) {
+        long bad = net_nonfinite_params(whole_net(r)); /* never write a checkpoint that cannot be resumed */
+        if (bad) {
+            char what[96];
+            snprintf(what, sizeof what, "%ld weights are NaN or infinite", bad);
+            rc = diverged(r, what);
+        } else {
+            rc = checkpoint_save(r->ckpt_path, whole_net(r), r->towers ? r->full_momentum : r->momentum, &r->st,
+                                 &r->norm, r->recipe);
+        }
     }
-    if (checkpoint_save(r->ckpt_path, &r->net, r->momentum, &r->st, &r->norm, r->recipe)) return -1;
+    if (agree(r, rc, "writing the checkpoint")) return -1;
     r->saved_step = r->st.step, r->kept_path = r->ckpt_path;
     return 0;
 }
@@ -166,6 +214,15 @@ static int setup(Run *r) {
     StFile file = {0};
     const char *model = cfg->model;
     if (train_config_check(cfg)) return -1;
+    r->par = cfg->parallel, r->rank = par_rank(), r->size = par_size();
+    r->quiet = cfg->quiet || r->rank != 0;
+    r->towers_wanted = r->par == PARALLEL_TOWERS;
+    if (r->towers_wanted && r->size != 2)
+        return an_error("train: --parallel towers runs the paper's two towers on exactly 2 ranks (mpirun -np 2), not %d",
+                        r->size);
+    if (r->towers_wanted && cfg->gpu) return an_error("train: --parallel towers runs on the CPU (no --device cuda)");
+    if (cfg->lars && cfg->gpu) return an_error("train: --optimizer lars runs on the CPU (no --device cuda)");
+    if (r->par == PARALLEL_DATA && !(r->counts = calloc((size_t)r->size, sizeof(int)))) return an_error("out of memory");
     if (!cfg->data) return an_error("train: --data is required");
     if (!cfg->out_dir) return an_error("train: --out is required");
     if (cfg->resume) { /* the model of a resumed run comes from its checkpoint */
@@ -197,15 +254,19 @@ static int setup(Run *r) {
     snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", cfg->out_dir);
     snprintf(r->curves_path, sizeof r->curves_path, "%s/curves.png", cfg->out_dir);
     int in_c = r->train.c;
+    /* towers: the whole network is read or initialised as one, then each rank takes its half */
+    Net *whole = r->towers_wanted ? &r->full : &r->net;
+    float **whole_momentum = r->towers_wanted ? &r->full_momentum : &r->momentum;
+    int whole_batch = r->towers_wanted ? 1 : cfg->batch;
     if (cfg->resume) {
-        if (checkpoint_load_net(cfg->resume, &spec, cfg->batch, &r->net, &r->norm, &file)) return -1;
-        if (r->net.classes != r->train.classes || r->net.in_c != in_c) {
+        if (checkpoint_load_net(cfg->resume, &spec, whole_batch, whole, &r->norm, &file)) return -1;
+        if (whole->classes != r->train.classes || whole->in_c != in_c) {
             st_free(&file);
             return an_error("%s: checkpoint has %d channels and %d classes, the dataset %d and %d", cfg->resume,
-                            r->net.in_c, r->net.classes, in_c, r->train.classes);
+                            whole->in_c, whole->classes, in_c, r->train.classes);
         }
-        if (!(r->momentum = an_alloc(r->net.nparams * sizeof(float), "momentum"))) { st_free(&file); return -1; }
-        int rc = checkpoint_read_state(cfg->resume, &file, &r->net, r->momentum, &r->st);
+        if (!(*whole_momentum = an_alloc(whole->nparams * sizeof(float), "momentum"))) { st_free(&file); return -1; }
+        int rc = checkpoint_read_state(cfg->resume, &file, whole, *whole_momentum, &r->st);
         st_free(&file);
         if (rc) return -1;
         if (cfg->lr_set) r->st.lr = cfg->lr;
@@ -214,20 +275,41 @@ static int setup(Run *r) {
         /* models without a fixed input size take in-memory images as they are, and crops of 224
          * from the 256x256 images of folders and shards */
         int images = r->train.kind == DATASET_FOLDER || r->train.kind == DATASET_SHARD;
-        if (net_create(&r->net, &spec, in_c, r->train.classes, images ? 224 : r->train.h, cfg->batch)) return -1;
-        if (!(r->momentum = an_alloc(r->net.nparams * sizeof(float), "momentum"))) return -1;
-        net_init(&r->net, cfg->seed);
+        if (net_create(whole, &spec, in_c, r->train.classes, images ? 224 : r->train.h, whole_batch)) return -1;
+        if (!(*whole_momentum = an_alloc(whole->nparams * sizeof(float), "momentum"))) return -1;
+        net_init(whole, cfg->seed);
         if (norm_for_dataset(&r->train, in_c, 1000, &r->norm)) return -1;
         if (spec.paper_input_scale > 0.0f) r->norm.scale = spec.paper_input_scale;
         if (cfg->no_mean && r->norm.paper) /* keep it consistent for eval: a zero mean image */
             memset(r->norm.mean_image, 0, (size_t)3 * 256 * 256 * sizeof(float));
         r->st = (TrainState){.lr = cfg->lr, .seed = cfg->seed, .best_err = 1.0};
     }
+    if (r->towers_wanted) { /* this rank's tower of the whole network */
+        ModelSpec tspec;
+        if (towers_spec(&r->full, r->rank, &tspec) ||
+            net_create(&r->net, &tspec, in_c, r->full.classes, r->full.in_size, cfg->batch) ||
+            towers_attach(&r->net, &r->full, r->rank, &r->towers))
+            return -1;
+        if (!(r->momentum = an_alloc(r->net.nparams * sizeof(float), "momentum"))) return -1;
+        towers_from_full(&r->net, &r->full, r->rank, r->momentum, r->full_momentum);
+    }
+    if (r->par == PARALLEL_DATA && !cfg->gpu) r->net.grads_ready = par_grads_ready; /* the GPU's: NCCL's own */
+    if (cfg->lars && (!(r->lars_scale = calloc(MAX_LAYERS, sizeof(float))) ||
+                      !(r->lars_norms = calloc(2 * MAX_LAYERS, sizeof(double)))))
+        return an_error("out of memory");
     if (cfg->gpu && net_to_gpu(&r->net, cfg->gpu_math, r->momentum)) return -1;
+    if (cfg->gpu && r->par == PARALLEL_DATA) { /* NCCL: rank 0's id to every rank, then one communicator */
+        unsigned char id[128];
+        int rc = lead(r) ? gpu_nccl_unique_id(id, sizeof id) : 0;
+        if (agree(r, rc, "making the NCCL id") || par_bcast(id, sizeof id, 0) ||
+            gpu_net_dp_start(r->net.gpu, id, r->rank, r->size))
+            return -1;
+    }
     r->train_all = subset(r->train.n, cfg->limit_train, &r->n_train);
     r->val_idx = subset(r->val.n, cfg->limit_val, &r->n_val);
     if (!r->train_all || !r->val_idx) return an_error("out of memory");
     if (r->n_train == 0) return an_error("%s: the training split is empty", cfg->data);
+    if (!lead(r)) return 0; /* the log is rank 0's */
     if (log_reopen(r->log_path, r->st.epoch, &r->hist)) return -1;
     if (r->st.epoch == 0 && r->st.step_in_epoch == 0) {
         FILE *f = fopen(r->log_path, "w");
@@ -252,15 +334,32 @@ static void progress(const Run *r, int epoch_steps, double t_start, int steps_th
             ips, eta, tty ? "   " : "\n");
 }
 
+/* Validation with `views` views. Data parallel: each rank evaluates its share of the images and
+ * the sums are combined; towers: both ranks run the same images through their halves. */
+static int validate(Run *r, int views, EvalResult *ev) {
+    int progress = !r->quiet; /* a line every second on a terminal, every 15 s in a log */
+    if (r->par != PARALLEL_DATA)
+        return agree(r, evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, views, progress, ev), "validation");
+    int lo = (int)((long)r->n_val * r->rank / r->size), hi = (int)((long)r->n_val * (r->rank + 1) / r->size);
+    EvalResult mine = {0};
+    int rc = hi > lo ? evaluate(&r->net, &r->val, r->val_idx + lo, hi - lo, &r->norm, views, progress, &mine) : 0;
+    if (agree(r, rc, "validation")) return -1;
+    double v[6] = {mine.top1_err * mine.count, mine.top5_err * mine.count, mine.loss * mine.count, (double)mine.count,
+                   mine.skipped, (double)mine.nonfinite};
+    if (par_sum_doubles(v, 6)) return -1;
+    double c = v[3] > 0 ? v[3] : 1.0;
+    *ev = (EvalResult){.top1_err = v[0] / c, .top5_err = v[1] / c, .loss = v[2] / c, .count = (long)v[3],
+                       .skipped = (int)v[4], .nonfinite = (long)v[5]};
+    return 0;
+}
+
 /* Validation, log line, schedule, curves and checkpoints at the end of an epoch. */
 static int end_epoch(Run *r, double ips) {
     TrainState *st = &r->st;
     const TrainConfig *cfg = r->cfg;
     EvalResult ev = {0}, ev10 = {0};
-    int progress = !cfg->quiet; /* a line every second on a terminal, every 15 s in a log */
-    if (evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, 1, progress, &ev)) return -1;
-    if (cfg->val_crops == 10 && evaluate(&r->net, &r->val, r->val_idx, r->n_val, &r->norm, 10, progress, &ev10))
-        return -1;
+    if (validate(r, 1, &ev)) return -1;
+    if (cfg->val_crops == 10 && validate(r, 10, &ev10)) return -1;
     if (ev.nonfinite || ev10.nonfinite) { /* a NaN network is no best epoch */
         char what[128];
         snprintf(what, sizeof what, "the network's outputs are NaN or infinite for %ld validation images",
@@ -269,21 +368,23 @@ static int end_epoch(Run *r, double ips) {
     }
     double loss = st->loss_sum / st->seen, terr = st->err_sum / st->seen;
     st->epoch++;
-    if (!cfg->quiet)
+    if (!r->quiet)
         fprintf(stderr, "%sepoch %d: train loss %.4f, train top-1 error %.2f%%; validation (%ld images) top-1 error "
                 "%.2f%%, top-5 error %.2f%%; %.0f img/s, %.0f s\n", isatty(2) ? "\r" : "", st->epoch, loss,
                 100 * terr, ev.count, 100 * ev.top1_err, 100 * ev.top5_err, ips, st->seconds);
-    if (!cfg->quiet && cfg->val_crops == 10)
+    if (!r->quiet && cfg->val_crops == 10)
         fprintf(stderr, "epoch %d: validation with 10 crops: top-1 error %.2f%%, top-5 error %.2f%%\n", st->epoch,
                 100 * ev10.top1_err, 100 * ev10.top5_err);
     r->skipped += ev.skipped;
-    FILE *f = fopen(r->log_path, "a");
-    if (!f) return an_error("%s: cannot write: %s", r->log_path, strerror(errno));
-    fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f", st->epoch, st->lr, loss, terr, ev.loss, ev.top1_err,
-            ev.top5_err, ips, st->seconds);
-    if (cfg->val_crops == 10) fprintf(f, ",%.6f,%.6f\n", ev10.top1_err, ev10.top5_err);
-    else fprintf(f, ",,\n");
-    if (fclose(f)) return an_error("%s: cannot write", r->log_path);
+    if (lead(r)) {
+        FILE *f = fopen(r->log_path, "a");
+        if (!f) return an_error("%s: cannot write: %s", r->log_path, strerror(errno));
+        fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f", st->epoch, st->lr, loss, terr, ev.loss, ev.top1_err,
+                ev.top5_err, ips, st->seconds);
+        if (cfg->val_crops == 10) fprintf(f, ",%.6f,%.6f\n", ev10.top1_err, ev10.top5_err);
+        else fprintf(f, ",,\n");
+        if (fclose(f)) return an_error("%s: cannot write", r->log_path);
+    }
     if (st->epoch <= 4096) {
         r->hist.loss[st->epoch - 1] = loss, r->hist.top1[st->epoch - 1] = 100 * ev.top1_err;
         r->hist.top5[st->epoch - 1] = 100 * ev.top5_err, r->hist.n = st->epoch;
@@ -300,12 +401,112 @@ static int end_epoch(Run *r, double ips) {
     }
     if (drop) {
         st->lr /= 10.0f, st->drops++, st->bad_epochs = 0;
-        if (!cfg->quiet) fprintf(stderr, "learning rate divided by 10: now %g\n", st->lr);
+        if (!r->quiet) fprintf(stderr, "learning rate divided by 10: now %g\n", st->lr);
     }
     st->step_in_epoch = 0, st->loss_sum = st->err_sum = 0.0, st->seen = 0, st->seconds = 0.0;
-    if (save(r)) return -1;
-    if (improved && checkpoint_save(r->best_path, &r->net, NULL, NULL, &r->norm, NULL)) return -1;
-    return plot_curves(r->curves_path, r->hist.n, r->hist.loss, r->hist.top1, r->hist.top5);
+    if (save(r)) return -1; /* (towers: it gathered the whole network on rank 0) */
+    int rc = 0;
+    if (lead(r)) {
+        if (improved) rc = checkpoint_save(r->best_path, whole_net(r), NULL, NULL, &r->norm, NULL);
+        if (!rc) rc = plot_curves(r->curves_path, r->hist.n, r->hist.loss, r->hist.top1, r->hist.top5);
+    }
+    return agree(r, rc, "writing best.safetensors and curves.png");
+}
+
+/* The step's learning rate: the schedule's, during warm-up (Goyal et al.) scaled by the share of
+ * the warm-up steps done, so it rises linearly from lr / steps to lr. */
+static float step_lr(const Run *r, int epoch_steps) {
+    double total = (double)r->cfg->warmup * epoch_steps, done = (double)r->st.step + 1;
+    return total > 0 && done < total ? (float)(r->st.lr * done / total) : r->st.lr;
+}
+
+/* LARS (You, Gitman, Ginsburg 2017): each layer's weights step at lr x eta ||w|| / (||g|| +
+ * weight_decay ||w||) (1 where a norm is 0); biases at the recipe's rate. The towers sum their
+ * halves' squares, so the ratio is the whole layer's. 0 or -1. */
+static int lars_scales(Run *r) {
+    Net *net = &r->net;
+    double *nn = r->lars_norms;
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = &net->layers[i];
+        double w2 = 0.0, g2 = 0.0;
+        const float *w = net->params + l->w_off, *g = net->grads + l->w_off;
+#pragma omp parallel for simd schedule(static) reduction(+ : w2, g2)
+        for (size_t j = 0; j < l->w_size; j++) w2 += (double)w[j] * w[j], g2 += (double)g[j] * g[j];
+        nn[2 * i] = w2, nn[2 * i + 1] = g2;
+    }
+    if (r->towers && par_sum_doubles(nn, 2 * net->nlayers)) return -1;
+    for (int i = 0; i < net->nlayers; i++) {
+        r->lars_scale[i] = sgd_lars_ratio(sqrt(nn[2 * i]), sqrt(nn[2 * i + 1]), r->cfg->lars_eta, r->cfg->weight_decay);
+    }
+    return 0;
+}
+
+/* The logits' gradient times f: this rank's mean over its images becomes its share of the mean
+ * over every rank's. */
+static void scale_dlogits(Net *net, int n, float f) {
+    float *d = net->dlogits;
+    for (size_t i = 0; i < (size_t)n * net->classes; i++) d[i] *= f;
+}
+
+/* One SGD step on batch b (this rank's part of the global batch). *taken: 0 when no rank had an
+ * image (no step). Sets r->stop_all. 0, or -1 with an_error. */
+static int train_step(Run *r, const Batch *b, int epoch_steps, int *taken) {
+    const TrainConfig *cfg = r->cfg;
+    TrainState *st = &r->st;
+    Net *net = &r->net;
+    int n = b->n;
+    long n_all = n, row0 = 0;
+    if (r->par == PARALLEL_DATA) { /* where this rank's images sit in the global batch */
+        if (par_allgather_int(n, r->counts)) return -1;
+        n_all = 0;
+        for (int q = 0; q < r->size; q++) row0 += q < r->rank ? r->counts[q] : 0, n_all += r->counts[q];
+        par_grads_start(net->grads);
+    }
+    *taken = n_all > 0;
+    if (!n_all) return 0;
+    net->row0 = row0;
+    float loss = 0.0f;
+    double err = 0.0;
+    if (n > 0) {
+        if (net_set_input(net, b->x, n) || !net_forward(net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step)) ||
+            net_loss(net, b->labels, &loss))
+            return -1;
+        if (n != n_all && r->par == PARALLEL_DATA) {
+            if (net->gpu && gpu_net_scale_dlogits(net->gpu, (float)n / (float)n_all)) return -1;
+            if (!net->gpu) scale_dlogits(net, n, (float)n / (float)n_all);
+        }
+        for (int i = 0; i < n; i++)
+            err += true_class_rank(net->probs + (size_t)i * net->classes, net->classes, b->labels[i]) > 0;
+        if (isfinite(loss) && net_backward(net)) return -1; /* a NaN loss: no update, the ranks stop below */
+    } else { /* none of this step's images here: a zero gradient in the same all-reduces */
+        if (net->gpu) /* NCCL's sums run inside the backward pass, which needs an image */
+            return an_error("rank %d: no images in step %ld (on the GPU every rank needs at least one image of every "
+                            "batch: use fewer ranks or a larger batch)", r->rank, st->step + 1);
+        memset(net->grads, 0, net->nparams * sizeof(float));
+        for (int i = net->nlayers - 1; i >= 0; i--)
+            if (net->layers[i].w_size) par_grads_ready(NULL, net->layers[i].w_off, net->layers[i].w_size + net->layers[i].b_size);
+    }
+    if (r->par == PARALLEL_DATA && par_grads_wait()) return -1;
+    int sgd_rc = 0;
+    char sgd_msg[256] = "";
+    double local_loss = (double)loss * n;
+    if (isfinite(local_loss)) {
+        if (cfg->lars && lars_scales(r)) return -1;
+        sgd_rc = net_sgd_scaled(net, r->momentum, step_lr(r, epoch_steps), cfg->momentum, cfg->weight_decay,
+                                cfg->lars ? r->lars_scale : NULL);
+        if (sgd_rc && net->gpu) return -1; /* a GPU error, not a diverged run */
+        if (sgd_rc) snprintf(sgd_msg, sizeof sgd_msg, "%s", an_last_error());
+    }
+    /* every rank the same step statistics and decisions (towers: the loss is rank 0's, alike on both) */
+    int counts_here = r->par != PARALLEL_TOWERS || lead(r);
+    double v[5] = {counts_here ? local_loss : 0.0, counts_here ? err : 0.0, counts_here ? n : 0, g_stop ? 1 : 0,
+                   sgd_rc ? 1 : 0};
+    if (par_sum_doubles(v, 5)) return -1;
+    if (!isfinite(v[0])) return diverged(r, isnan(v[0]) ? "the loss is NaN" : "the loss is infinite");
+    if (v[4] > 0) return diverged(r, sgd_rc ? sgd_msg : "weights became NaN or infinite on another rank");
+    st->loss_sum += v[0], st->err_sum += v[1], st->seen += (long)v[2], r->last_images = v[2];
+    r->stop_all = v[3] > 0;
+    return 0;
 }
 
 /* One epoch's batches from the loader, from step_in_epoch on. Returns 0 (epoch done or stop
@@ -317,7 +518,8 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
                        .mode = LOADER_TRAIN, .seed = st->seed, .epoch = st->epoch, .first_batch = st->step_in_epoch,
                        .threads = omp_get_max_threads(), .prefetch = 3,
                        .input = norm_input_config(&r->norm, r->net.in_c, r->net.in_size, !cfg->no_random_crop,
-                                                  !cfg->no_flip, cfg->lighting)};
+                                                  !cfg->no_flip, cfg->lighting),
+                       .part = r->par == PARALLEL_DATA ? r->rank : 0, .parts = r->par == PARALLEL_DATA ? r->size : 0};
     if (r->net.gpu) lc.alloc_host = cuda_host_alloc, lc.free_host = cuda_host_free; /* pinned: DMA to the GPU */
     Loader *loader;
     if (loader_start(&loader, &lc)) return -1;
@@ -326,41 +528,28 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
     Batch *b;
     *stopped = 0;
     while ((b = loader_next(loader))) {
-        int n = b->n;
-        if (n > 0) {
-            if (net_set_input(&r->net, b->x, n)) { rc = -1; break; }
-            if (!net_forward(&r->net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step))) { rc = -1; break; }
-            float loss = 0.0f;
-            if (net_loss(&r->net, b->labels, &loss)) { rc = -1; break; }
-            if (!isfinite(loss)) {
-                char what[64];
-                snprintf(what, sizeof what, "the loss is %s", isnan(loss) ? "NaN" : loss > 0 ? "infinite" : "-infinite");
-                rc = diverged(r, what);
-                break;
-            }
-            if (net_backward(&r->net)) { rc = -1; break; }
-            if (net_sgd(&r->net, r->momentum, st->lr, cfg->momentum, cfg->weight_decay)) {
-                char what[256];
-                snprintf(what, sizeof what, "%s", an_last_error());
-                rc = r->net.gpu ? -1 : diverged(r, what);
-                break;
-            }
-            for (int i = 0; i < n; i++)
-                st->err_sum += true_class_rank(r->net.probs + (size_t)i * r->net.classes, r->net.classes, b->labels[i]) > 0;
-            st->loss_sum += (double)loss * n, st->seen += n;
-        }
+        int taken = 0;
+        ParStats p0 = par_stats();
+        double t0 = an_now();
+        if (train_step(r, b, epoch_steps, &taken)) { rc = -1; break; }
+        ParStats p1 = par_stats();
+        r->step_seconds += an_now() - t0, r->step_wait += p1.wait_seconds - p0.wait_seconds;
+        r->step_bytes += p1.bytes - p0.bytes, r->steps_done += taken, r->images_done += taken ? r->last_images : 0;
         int number = b->number;
         loader_release(loader, b);
-        /* the batch's own number: a batch whose every file failed to decode is never handed out */
-        st->step_in_epoch = number + 1, st->step++, (*steps_this_session)++;
+        /* the batch's own number: a batch whose every file failed to decode is never handed out
+         * (with several ranks it is, and no rank counts it) */
+        st->step_in_epoch = number + 1;
+        if (!taken) continue;
+        st->step++, (*steps_this_session)++;
         double now = an_now();
         st->seconds += now - t_step, t_step = now;
-        if (!cfg->quiet && (now - *last_print > (isatty(2) ? 1.0 : 15.0) || st->step_in_epoch == epoch_steps)) {
+        if (!r->quiet && (now - *last_print > (isatty(2) ? 1.0 : 15.0) || st->step_in_epoch == epoch_steps)) {
             progress(r, epoch_steps, t_start, *steps_this_session, now);
             *last_print = now;
         }
         if (st->step_in_epoch == epoch_steps) break; /* the epoch end saves */
-        int stop = g_stop || (cfg->max_steps && st->step >= cfg->max_steps);
+        int stop = r->stop_all || (cfg->max_steps && st->step >= cfg->max_steps);
         if (stop || (cfg->save_every && st->step % cfg->save_every == 0)) {
             if (save(r)) { rc = -1; break; }
             if (stop) { *stopped = 1; break; }
@@ -383,18 +572,20 @@ static int run_epochs(Run *r) {
     while (st->epoch < cfg->epochs) {
         if (train_epoch(r, t_start, &last_print, &steps_this_session, &stopped)) return -1;
         if (stopped) {
-            if (!cfg->quiet) fprintf(stderr, "\nstopped at step %ld; continue with --resume %s\n", st->step, r->ckpt_path);
+            if (!r->quiet) fprintf(stderr, "\nstopped at step %ld; continue with --resume %s\n", st->step, r->ckpt_path);
             return 0;
         }
         double ips = st->seconds > 0 ? st->seen / st->seconds : 0.0;
         if (end_epoch(r, ips)) return -1;
-        if (g_stop || (cfg->max_steps && st->step >= cfg->max_steps)) {
-            if (!cfg->quiet && st->epoch < cfg->epochs)
+        int stop_now = g_stop; /* every rank the same answer */
+        if (r->size > 1 && par_max_int(&stop_now)) return -1;
+        if (stop_now || (cfg->max_steps && st->step >= cfg->max_steps)) {
+            if (!r->quiet && st->epoch < cfg->epochs)
                 fprintf(stderr, "stopped at step %ld; continue with --resume %s\n", st->step, r->ckpt_path);
             return 0;
         }
     }
-    if (!cfg->quiet) {
+    if (!r->quiet) {
         fprintf(stderr, "done: %d epochs, best validation top-1 error %.2f%% (accuracy %.2f%%); wrote %s, %s, %s\n",
                 st->epoch, 100 * st->best_err, 100 * (1 - st->best_err), r->log_path, r->curves_path, r->ckpt_path);
         if (r->skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r->skipped);
@@ -407,18 +598,36 @@ int train_run(const TrainConfig *cfg) {
     if (!r) return an_error("out of memory");
     r->cfg = cfg;
     r->saved_step = -1;
-    g_stop = 0;
+    g_stop = 0, g_error_agreed = 0;
     int rc = setup(r);
-    if (!rc && !cfg->quiet) {
-        net_print_table(&r->net, stderr);
-        fprintf(stderr, "training on %d images (%d classes), validating on %d; batch %d, lr %g, recipe %s, %s, "
-                "%d threads\n", r->n_train, r->net.classes, r->n_val, cfg->batch, r->st.lr, r->recipe,
+    if (r->size > 1) rc = agree(r, rc, "setting up"); /* no rank starts training alone */
+    if (!rc && !r->quiet) {
+        net_print_table(whole_net(r), stderr);
+        char par[128] = "";
+        if (r->par == PARALLEL_DATA)
+            snprintf(par, sizeof par, "; data parallel over %d ranks (%d images each)", r->size, cfg->batch / r->size);
+        if (r->par == PARALLEL_TOWERS) snprintf(par, sizeof par, "; the two towers on ranks 0 and 1");
+        fprintf(stderr, "training on %d images (%d classes), validating on %d; batch %d, lr %g%s%s, recipe %s, %s, "
+                "%d threads%s%s\n", r->n_train, r->net.classes, r->n_val, cfg->batch, r->st.lr,
+                cfg->warmup > 0 ? " after warm-up" : "", cfg->lars ? " (LARS)" : "", r->recipe,
                 cfg->gpu ? (cfg->gpu_math == 1 ? "GPU, TF32" : cfg->gpu_math == 2 ? "GPU, bf16" : "GPU, float32") : gemm_bf16() ? "bf16 products" : "float32",
-                omp_get_max_threads());
+                omp_get_max_threads(), r->size > 1 ? " per rank" : "", par);
     }
     if (!rc) rc = run_epochs(r);
+    if (!rc && !r->quiet && r->steps_done) {
+        fprintf(stderr, "steps: %ld in %.1f s, %.1f images/s", r->steps_done, r->step_seconds,
+                r->images_done / r->step_seconds);
+        if (r->size > 1) /* the waits: exchanges not hidden behind computation, and the ranks' imbalance */
+            fprintf(stderr, "; rank 0 waited for the others %.1f s (%.1f%% of the steps) and sent %.2f MB a step",
+                    r->step_wait, 100.0 * r->step_wait / r->step_seconds, r->step_bytes / r->steps_done / 1e6);
+        fprintf(stderr, "\n");
+    }
     net_free(&r->net);
     an_free(r->momentum);
+    net_free(&r->full);
+    an_free(r->full_momentum);
+    towers_free(r->towers);
+    free(r->counts), free(r->lars_scale), free(r->lars_norms);
     dataset_free(&r->train), dataset_free(&r->val);
     free(r->train_all), free(r->val_idx);
     norm_free(&r->norm);

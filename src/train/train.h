@@ -27,6 +27,12 @@ typedef struct TrainConfig {
     float lighting;           /* std of the PCA lighting alphas (paper 0.1; 0 = off) */
     int val_crops;            /* 1: centre-crop validation each epoch; 10: also the 10-crop test */
     int gpu, gpu_math;        /* run the passes on the GPU (net_to_gpu), gpu_math a GpuMath (0 fp32) */
+    /* several processes (src/parallel/parallel.h; par_start first): PARALLEL_DATA or
+     * PARALLEL_TOWERS; 0 = one process. Only rank 0 prints, logs and writes files. */
+    int parallel;
+    float warmup;             /* epochs over which the rate rises linearly to lr (Goyal et al.; 0 none) */
+    int lars;                 /* layer-wise trust ratios (LARS, You et al. 2017) on the weights */
+    float lars_eta;           /* LARS trust coefficient (default 0.001) */
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *cfg);
@@ -38,6 +44,10 @@ int train_config_check(const TrainConfig *cfg);
 /* Run (or continue) training. Returns 0 when finished or stopped cleanly (max_steps, Ctrl-C after
  * its checkpoint), -1 with an_error() set on failure. */
 int train_run(const TrainConfig *cfg);
+/* After train_run failed in a parallel run: 1 when every rank came to the same error together (a
+ * diverged run, a checkpoint rank 0 could not write), so each can end normally; 0 when it was this
+ * rank's alone and the job must be stopped (par_abort). */
+int train_error_agreed(void);
 /* Ask a running train_run to stop after the current step and checkpoint (signal-safe). */
 void train_request_stop(void);
 #endif
