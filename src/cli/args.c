@@ -47,6 +47,12 @@ static int parse_value(const char *command, const ArgSpec *s, const char *v) {
         if (*l->count) return 0;
         break;
     }
+    case ARG_STRLIST: {
+        ArgStrList *l = s->dest;
+        if (*l->count >= l->max) return an_error("%s: %s given more than %d times", command, s->flag, l->max);
+        l->values[(*l->count)++] = v;
+        return 0;
+    }
     case ARG_FLAG: return 0;
     }
 bad:

@@ -11,12 +11,14 @@
 #include <string.h>
 
 static const char *HELP =
-    "usage: alexnet classify --model NAME --weights FILE [--labels FILE] [--top K] IMAGE...\n"
+    "usage: alexnet classify --model NAME --weights FILE [--weights FILE...] [--labels FILE] [--top K] IMAGE...\n"
     "\n"
     "For each image prints its path, then K lines (default 5): rank probability class-index name.\n"
     "Images are preprocessed as torchvision does for ImageNet: shorter side resized to 256,\n"
     "centre crop of the model's input size (224, or 227 for alexnet), normalised with the mean and\n"
     "std stored in the weights (ImageNet's for converted torchvision weights).\n"
+    "  --weights FILE  given several times: an ensemble (the paper's 5 CNNs): the probabilities are the\n"
+    "                  mean of the networks' softmax outputs\n"
     "  --labels FILE   class names, one per line, in class-index order (default for 1000-class\n"
     "                  models: the built-in ILSVRC-2012 names)\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
@@ -46,7 +48,7 @@ static char **read_labels(const char *path, int classes) {
 /* One image as network input: torchvision's Resize(256) + CenterCrop + per-channel normalisation,
  * or, for weights trained with the paper's input, the 256x256 base image's centre crop minus the
  * mean image. */
-static int prepare(const Net *net, const Norm *norm, const char *path, float *input) {
+int image_input(const Net *net, const Norm *norm, const char *path, float *input) {
     Image img;
     if (image_load(path, &img)) return -1;
     int s = net->in_size, base = norm->paper ? 256 : s, resize = norm->paper ? 256 : image_resize_size(s);
@@ -69,64 +71,87 @@ static int prepare(const Net *net, const Norm *norm, const char *path, float *in
     return 0;
 }
 
-static int classify_one(Net *net, const Norm *norm, const char *path, int top, char **labels) {
-    if (prepare(net, norm, path, net->input)) return -1;
-    if (!net_forward(net, 1, 0, 0)) return -1;
-    if (net_loss(net, NULL, NULL)) return -1;
+/* The top K classes of one image: the mean of the k networks' softmax outputs (probs: classes). */
+static int classify_one(Net *const *nets, const Norm *norms, int k, const char *path, int top, char **labels,
+                        double *probs) {
+    int classes = nets[0]->classes;
+    for (int j = 0; j < classes; j++) probs[j] = 0.0;
+    for (int m = 0; m < k; m++) {
+        Net *net = nets[m];
+        if (image_input(net, &norms[m], path, net->input) || !net_forward(net, 1, 0, 0) || net_loss(net, NULL, NULL))
+            return -1;
+        for (int j = 0; j < classes; j++) probs[j] += net->probs[j] / k;
+    }
     printf("%s\n", path);
-    char *used = calloc(net->classes, 1);
+    char *used = calloc(classes, 1);
     if (!used) return an_error("out of memory");
-    for (int r = 0; r < top && r < net->classes; r++) {
+    for (int r = 0; r < top && r < classes; r++) {
         int best = -1;
-        for (int j = 0; j < net->classes; j++)
-            if (!used[j] && (best < 0 || net->probs[j] > net->probs[best])) best = j;
+        for (int j = 0; j < classes; j++)
+            if (!used[j] && (best < 0 || probs[j] > probs[best])) best = j;
+        if (best < 0) break;
         used[best] = 1;
-        const char *name = labels                                 ? labels[best]
-                           : net->classes == IMAGENET_NUM_CLASSES ? IMAGENET_CLASSES[best]
-                                                                  : "-";
-        printf("%d %.6f %d %s\n", r + 1, net->probs[best], best, name);
+        const char *name = labels                             ? labels[best]
+                           : classes == IMAGENET_NUM_CLASSES ? IMAGENET_CLASSES[best]
+                                                             : "-";
+        printf("%d %.6f %d %s\n", r + 1, (float)probs[best], best, name);
     }
     free(used);
     return 0;
 }
 
+enum { MAX_MEMBERS = 16 };
+
 int cmd_classify(int argc, char **argv) {
-    const char *model = NULL, *weights = NULL, *labels_path = NULL, *precision = "fp32", *device = "cpu";
-    const char *images[MAX_IMAGES];
-    int top = 5, help = 0;
-    ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STR, &weights, NULL},
+    const char *model = NULL, *labels_path = NULL, *precision = "fp32", *device = "cpu";
+    const char *images[MAX_IMAGES], *weights[MAX_MEMBERS];
+    int top = 5, help = 0, nweights = 0;
+    ArgStrList wl = {weights, MAX_MEMBERS, &nweights};
+    ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
                        {"--labels", ARG_STR, &labels_path, NULL}, {"--top", ARG_INT, &top, NULL},
                        {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
     int nimg = args_parse("classify", argc, argv, 2, specs, 6, images, MAX_IMAGES, &help);
     if (nimg < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
-    if (!model || !weights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
+    if (!model || !nweights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
     if (top < 1) return an_error("classify: --top must be at least 1"), fail();
     int gpu, gpu_math;
     if (device_select("classify", device, precision, &gpu, &gpu_math)) return fail();
     const ModelSpec *spec = model_find(model);
     if (!spec) return fail();
-    Net net;
-    Norm norm;
-    StFile file;
-    if (checkpoint_load_net(weights, spec, 1, &net, &norm, &file)) return fail();
-    st_free(&file);
-    if (gpu ? net_to_gpu(&net, gpu_math, NULL) : net_freeze_bf16(&net)) { /* freeze: bf16 mode only */
-        net_free(&net), norm_free(&norm);
-        return fail();
+    Net nets[MAX_MEMBERS];
+    Net *members[MAX_MEMBERS];
+    Norm norms[MAX_MEMBERS];
+    int loaded = 0, rc = 0;
+    for (int m = 0; m < nweights && !rc; m++) {
+        StFile file;
+        members[m] = &nets[m];
+        if (checkpoint_load_net(weights[m], spec, 1, &nets[m], &norms[m], &file)) { rc = -1; break; }
+        st_free(&file);
+        if (gpu ? net_to_gpu(&nets[m], gpu_math, NULL) : net_freeze_bf16(&nets[m])) { /* freeze: bf16 mode only */
+            net_free(&nets[m]), norm_free(&norms[m]);
+            rc = -1;
+            break;
+        }
+        loaded++;
+        if (m && nets[m].classes != nets[0].classes)
+            rc = an_error("%s: %d classes, but %s has %d: an ensemble's networks must share their classes", weights[m],
+                          nets[m].classes, weights[0], nets[0].classes);
     }
     char **labels = NULL;
-    if (labels_path && !(labels = read_labels(labels_path, net.classes))) { net_free(&net); return fail(); }
+    double *probs = NULL;
+    if (!rc && labels_path && !(labels = read_labels(labels_path, nets[0].classes))) rc = -1;
+    if (!rc && !(probs = malloc((size_t)nets[0].classes * sizeof(double)))) rc = an_error("out of memory");
     int failures = 0;
-    for (int i = 0; i < nimg; i++)
-        if (classify_one(&net, &norm, images[i], top, labels)) {
+    for (int i = 0; !rc && i < nimg; i++)
+        if (classify_one(members, norms, nweights, images[i], top, labels, probs)) {
             fprintf(stderr, "alexnet: %s\n", an_last_error());
             failures++;
         }
     if (labels)
-        for (int i = 0; i < net.classes; i++) free(labels[i]);
-    free(labels);
-    net_free(&net);
-    norm_free(&norm);
+        for (int i = 0; i < nets[0].classes; i++) free(labels[i]);
+    free(labels), free(probs);
+    for (int m = 0; m < loaded; m++) net_free(&nets[m]), norm_free(&norms[m]);
+    if (rc) return fail();
     return failures ? 1 : 0;
 }

@@ -48,6 +48,10 @@ static const char *HELP =
     "  --no-mean           do not subtract the mean image\n"
     "  --val-crops 10      also report the 10-crop validation error after every epoch (10x the work)\n"
     "  --resume FILE       continue from a training checkpoint, exactly where it stopped\n"
+    "  --init FILE         fine-tuning: start from these weights (a checkpoint of the same model);\n"
+    "                      the input statistics are the new data's\n"
+    "  --reset LAYERS      with --init: these layers (e.g. fc8, for another class count) start afresh\n"
+    "  --freeze LAYERS     never update these layers (e.g. conv1,conv2); give it again on --resume\n"
     "  --limit-train N     train on a fixed random subset of N images (default all)\n"
     "  --limit-val N       validate on a fixed random subset of N images (default all)\n"
     "  --save-every N      also checkpoint every N steps\n"
@@ -111,6 +115,8 @@ int cmd_train(int argc, char **argv) {
         {"--parallel", ARG_STR, &parallel, NULL},     {"--comm-timeout", ARG_FLOAT, &comm_timeout, NULL},
         {"--warmup", ARG_FLOAT, &cfg.warmup, NULL},   {"--optimizer", ARG_STR, &optimizer, NULL},
         {"--lars-eta", ARG_FLOAT, &cfg.lars_eta, NULL},
+        {"--init", ARG_STR, &cfg.init, NULL},         {"--reset", ARG_STR, &cfg.reset, NULL},
+        {"--freeze", ARG_STR, &cfg.freeze, NULL},
     };
     if (args_parse("train", argc, argv, 2, specs, sizeof specs / sizeof specs[0], NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }

@@ -7,6 +7,14 @@ int cmd_classify(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_prep(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_viz(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+int cmd_neighbours(int argc, char **argv);
+struct Net;
+struct Norm;
+/* One image file as the network's input (classify's preprocessing: torchvision's resize + centre
+ * crop + normalisation, or the paper's base image minus the mean image). 0 or -1 (an_error). */
+int image_input(const struct Net *net, const struct Norm *norm, const char *path, float *input);
 /* bench --model (bench_model.c). Returns 0 or -1 (an_error set). */
 int bench_model(const char *model, const char *mode, int batch, const char *precision, const char *device,
                 int steps, int warmup, int classes, int layers);

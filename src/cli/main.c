@@ -21,7 +21,10 @@ static const char *USAGE =
     "  classify  the top classes of image files (JPEG, PNG)\n"
     "  info      a model's layer table: shapes, parameters, FLOPs\n"
     "  prep      preprocess an image folder once into a shard file (256x256 images, mean, PCA)\n"
-    "  bench     benchmarks: --loader times decode + augmentation in images/s\n";
+    "  bench     benchmarks: --loader times decode + augmentation in images/s\n"
+    "  viz       pictures: viz filters draws the first layer's kernels (the paper's Figure 3)\n"
+    "  features  a layer's activations (fc7: 4096 numbers) of every image of a split, to a file\n"
+    "  neighbours  query images beside the images nearest by those features (the paper's Figure 4)\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
@@ -35,6 +38,10 @@ int main(int argc, char **argv) {
     if (strcmp(c, "info") == 0) return cmd_info(argc, argv);
     if (strcmp(c, "prep") == 0) return cmd_prep(argc, argv);
     if (strcmp(c, "bench") == 0) return cmd_bench(argc, argv);
-    fprintf(stderr, "alexnet: unknown command '%s' (commands: train, eval, classify, info, prep, bench)\n", c);
+    if (strcmp(c, "viz") == 0) return cmd_viz(argc, argv);
+    if (strcmp(c, "features") == 0) return cmd_features(argc, argv);
+    if (strcmp(c, "neighbours") == 0) return cmd_neighbours(argc, argv);
+    fprintf(stderr, "alexnet: unknown command '%s' (commands: train, eval, classify, info, prep, bench, viz, features, "
+            "neighbours)\n", c);
     return 2;
 }

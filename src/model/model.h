@@ -105,6 +105,7 @@ typedef struct Net {
      * grads_ready (may be NULL) is told, during net_backward, each parameter range whose gradient
      * is final, so that its all-reduce can start while the layers below are still computed. */
     long row0;
+    unsigned char frozen[MAX_LAYERS]; /* net_sgd leaves these layers' weights and biases as they are */
     void *comm;
     int (*gather)(void *comm, const Layer *l, int n, const float *x, float *y);
     int (*scatter)(void *comm, const Layer *l, int n, const float *dy, float *dx);

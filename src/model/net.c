@@ -314,18 +314,21 @@ int net_sgd(Net *net, float *momentum, float lr, float momentum_coef, float weig
 int net_sgd_scaled(Net *net, float *momentum, float lr, float momentum_coef, float weight_decay,
                    const float *weight_lr_scale) {
     net_thaw(net); /* the weights change */
+    int any_frozen = 0;
+    for (int i = 0; i < net->nlayers; i++) any_frozen |= net->frozen[i];
     if (net->gpu) {
-        if (weight_lr_scale) return an_error("per-layer learning rates (LARS) run on the CPU only");
+        if (weight_lr_scale || any_frozen) return an_error("per-layer learning rates (LARS, --freeze) run on the CPU only");
         return gpu_net_sgd(net->gpu, lr, momentum_coef, weight_decay);
     }
     float blr = net->spec.bias_lr_mult, bwd = net->spec.bias_decay_mult;
     if (blr == 0.0f && bwd == 0.0f) blr = bwd = 1.0f; /* a spec made by hand: one rule for all */
     long bad = 0;
-    if (blr == 1.0f && bwd == 1.0f && !weight_lr_scale) {
+    if (blr == 1.0f && bwd == 1.0f && !weight_lr_scale && !any_frozen) {
         bad = sgd_update(net->nparams, net->params, net->grads, momentum, lr, momentum_coef, weight_decay);
     } else {
         for (int i = 0; i < net->nlayers; i++) { /* weights and biases with their own rates */
             const Layer *l = &net->layers[i];
+            if (net->frozen[i]) continue;
             if (l->w_size)
                 bad += sgd_update(l->w_size, net->params + l->w_off, net->grads + l->w_off, momentum + l->w_off,
                                   weight_lr_scale ? lr * weight_lr_scale[i] : lr, momentum_coef, weight_decay);

@@ -19,65 +19,99 @@ int true_class_rank(const float *probs, int classes, int label) {
 
 int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm *norm, int views,
              int progress, EvalResult *r) {
+    return evaluate_ensemble(&net, norm, 1, ds, idx, count, views, progress, r);
+}
+
+int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset *ds, const int *idx, int count,
+                      int views, int progress, EvalResult *r) {
     if (views != 1 && views != 10) return an_error("eval: crops must be 1 or 10, not %d", views);
-    int per_batch = net->max_batch / views;
+    if (k < 1 || k > EVAL_MAX_MEMBERS) return an_error("eval: %d networks (1 to %d)", k, EVAL_MAX_MEMBERS);
+    int per_batch = nets[0]->max_batch / views, classes = nets[0]->classes;
     if (per_batch < 1) return an_error("eval: 10 crops need a batch of at least 10 images");
+    for (int m = 1; m < k; m++)
+        if (nets[m]->max_batch != nets[0]->max_batch || nets[m]->classes != classes)
+            return an_error("eval: the networks of an ensemble must have the same classes (%d and %d)", classes,
+                            nets[m]->classes);
     int *all = NULL;
     if (!idx) {
         if (!(all = malloc((size_t)(count ? count : 1) * sizeof(int)))) return an_error("out of memory");
         for (int i = 0; i < count; i++) all[i] = i;
         idx = all;
     }
-    LoaderConfig lc = {.ds = ds, .indices = idx, .count = count, .batch = per_batch,
-                       .mode = views == 10 ? LOADER_TEST10 : LOADER_TEST, .threads = omp_get_max_threads(),
-                       .prefetch = 2, .input = norm_input_config(norm, net->in_c, net->in_size, 0, 0, 0.0f)};
-    if (net->gpu) lc.alloc_host = cuda_host_alloc, lc.free_host = cuda_host_free; /* pinned: DMA to the GPU */
-    Loader *loader;
-    if (count == 0 || loader_start(&loader, &lc)) {
+    if (count == 0) {
         free(all);
-        if (count == 0) *r = (EvalResult){0};
-        return count == 0 ? 0 : -1;
+        *r = (EvalResult){0};
+        return 0;
     }
-    float *avg = malloc((size_t)per_batch * net->classes * sizeof(float));
+    /* one loader per member (each its own input normalisation), in step: the same examples, and the
+     * same files skipped, in every member's batch */
+    Loader *loaders[EVAL_MAX_MEMBERS] = {0};
+    int rc = 0;
+    for (int m = 0; m < k && !rc; m++) {
+        LoaderConfig lc = {.ds = ds, .indices = idx, .count = count, .batch = per_batch,
+                           .mode = views == 10 ? LOADER_TEST10 : LOADER_TEST,
+                           .threads = omp_get_max_threads(), .prefetch = 2,
+                           .input = norm_input_config(&norms[m], nets[m]->in_c, nets[m]->in_size, 0, 0, 0.0f)};
+        if (nets[m]->gpu) lc.alloc_host = cuda_host_alloc, lc.free_host = cuda_host_free; /* pinned: DMA to the GPU */
+        rc = loader_start(&loaders[m], &lc);
+    }
+    float *avg = malloc((size_t)per_batch * classes * sizeof(float));
+    double *sum = malloc((size_t)per_batch * classes * sizeof(double));
     double loss = 0.0, t0 = an_now(), last = t0;
     long top1 = 0, top5 = 0, done = 0, nonfinite = 0;
-    int rc = avg ? 0 : an_error("out of memory");
-    Batch *b;
-    while (!rc && (b = loader_next(loader))) {
-        int n = b->n;
-        if (n > 0) {
-            if (net_set_input(net, b->x, n * views) || !net_forward(net, n * views, 0, 0) || net_loss(net, NULL, NULL)) rc = -1; /* softmax into probs */
-            else {
-                for (int i = 0; i < n; i++) {
-                    float *a = avg + (size_t)i * net->classes;
-                    for (int j = 0; j < net->classes; j++) {
-                        double s = 0.0;
-                        for (int v = 0; v < views; v++) s += net->probs[((size_t)i * views + v) * net->classes + j];
-                        a[j] = (float)(s / views);
-                    }
-                    int label = b->labels[i], rank = true_class_rank(a, net->classes, label), finite = 1;
-                    for (int j = 0; j < net->classes; j++) finite &= isfinite(a[j]) != 0;
-                    nonfinite += !finite;
-                    loss -= log(a[label] > 1e-30f ? a[label] : 1e-30f);
-                    top1 += rank >= 1, top5 += rank >= 5;
-                }
-                done += n;
-            }
+    if (!rc && (!avg || !sum)) rc = an_error("out of memory");
+    while (!rc) {
+        Batch *b[EVAL_MAX_MEMBERS] = {0};
+        int got = 0;
+        for (int m = 0; m < k; m++) got += (b[m] = loader_next(loaders[m])) != NULL;
+        if (got < k) {
+            for (int m = 0; m < k; m++) loader_release(loaders[m], b[m]);
+            break;
         }
-        loader_release(loader, b);
+        int n = b[0]->n;
+        for (int m = 1; m < k; m++)
+            if (b[m]->n != n || memcmp(b[m]->example, b[0]->example, (size_t)n * sizeof(int)))
+                rc = an_error("eval: the ensemble's members got different images (a file read differently?)");
+        if (!rc && n > 0) {
+            memset(sum, 0, (size_t)n * classes * sizeof(double));
+            for (int m = 0; m < k && !rc; m++) { /* each member: the softmax, averaged over views */
+                Net *net = nets[m];
+                if (net_set_input(net, b[m]->x, n * views) || !net_forward(net, n * views, 0, 0) || net_loss(net, NULL, NULL)) {
+                    rc = -1;
+                    break;
+                }
+                for (int i = 0; i < n; i++)
+                    for (int v = 0; v < views; v++) {
+                        const float *p = net->probs + ((size_t)i * views + v) * classes;
+                        for (int j = 0; j < classes; j++) sum[(size_t)i * classes + j] += p[j];
+                    }
+            }
+            for (int i = 0; !rc && i < n; i++) { /* the members' and views' mean */
+                float *a = avg + (size_t)i * classes;
+                for (int j = 0; j < classes; j++) a[j] = (float)(sum[(size_t)i * classes + j] / (views * k));
+                int label = b[0]->labels[i], rank = true_class_rank(a, classes, label), finite = 1;
+                for (int j = 0; j < classes; j++) finite &= isfinite(a[j]) != 0;
+                nonfinite += !finite;
+                loss -= log(a[label] > 1e-30f ? a[label] : 1e-30f);
+                top1 += rank >= 1, top5 += rank >= 5;
+            }
+            if (!rc) done += n;
+        }
+        for (int m = 0; m < k; m++) loader_release(loaders[m], b[m]);
         if (progress && an_now() - last > (isatty(2) ? 1.0 : 15.0)) {
             last = an_now();
             double rate = done / (last - t0);
             fprintf(stderr, "%s  eval%s %ld/%d  %.0f img/s  ETA %.0f s%s", isatty(2) ? "\r" : "",
-                    views == 10 ? " (10 crops)" : "", done, count, rate * views, rate > 0 ? (count - done) / rate : 0.0,
+                    views == 10 ? " (10 crops)" : "", done, count, rate * views * k, rate > 0 ? (count - done) / rate : 0.0,
                     isatty(2) ? "   " : "\n");
         }
     }
-    if (!rc && loader_error(loader)) rc = an_error("%s", loader_error(loader));
+    for (int m = 0; m < k && !rc; m++)
+        if (loaders[m] && loader_error(loaders[m])) rc = an_error("%s", loader_error(loaders[m]));
     if (progress && isatty(2)) fprintf(stderr, "\r%60s\r", "");
-    r->skipped = loader_skipped(loader);
-    loader_stop(loader);
-    free(avg), free(all);
+    r->skipped = loaders[0] ? loader_skipped(loaders[0]) : 0;
+    for (int m = 0; m < k; m++) loader_stop(loaders[m]);
+    free(avg), free(sum), free(all);
     if (rc) return rc;
     r->count = done;
     r->nonfinite = nonfinite;

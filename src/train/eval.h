@@ -20,4 +20,10 @@ int true_class_rank(const float *probs, int classes, int label);
  * decode are skipped and counted. progress: a progress line on stderr. Returns 0 or -1. */
 int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm *norm, int views,
              int progress, EvalResult *r);
+/* The same for an ensemble of k networks (the paper's 5 CNNs, section 6): each with its own input
+ * statistics norms[m], all with the same classes and max_batch; the softmax outputs of every
+ * member (and view) are averaged before the ranking and the loss. evaluate is the ensemble of one. */
+enum { EVAL_MAX_MEMBERS = 16 };
+int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset *ds, const int *idx, int count,
+                      int views, int progress, EvalResult *r);
 #endif

@@ -12,6 +12,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "eval.h"
+#include "finetune.h"
 #include "sgd.h"
 #include <errno.h>
 #include <math.h>
@@ -224,6 +225,10 @@ static int setup(Run *r) {
     if (cfg->lars && cfg->gpu) return an_error("train: --optimizer lars runs on the CPU (no --device cuda)");
     if (r->par == PARALLEL_DATA && !(r->counts = calloc((size_t)r->size, sizeof(int)))) return an_error("out of memory");
     if (!cfg->data) return an_error("train: --data is required");
+    if (cfg->init && cfg->resume) return an_error("train: --init starts a new run; --resume continues one (not both)");
+    if (cfg->reset && !cfg->init) return an_error("train: --reset needs --init (a fresh run initialises every layer)");
+    if (cfg->freeze && r->towers_wanted) return an_error("train: --freeze with --parallel towers is not supported");
+    if (cfg->freeze && cfg->gpu) return an_error("train: --freeze runs on the CPU (no --device cuda)");
     if (!cfg->out_dir) return an_error("train: --out is required");
     if (cfg->resume) { /* the model of a resumed run comes from its checkpoint */
         if (st_read(cfg->resume, &file)) return -1;
@@ -278,6 +283,9 @@ static int setup(Run *r) {
         if (net_create(whole, &spec, in_c, r->train.classes, images ? 224 : r->train.h, whole_batch)) return -1;
         if (!(*whole_momentum = an_alloc(whole->nparams * sizeof(float), "momentum"))) return -1;
         net_init(whole, cfg->seed);
+        unsigned char reset[MAX_LAYERS];
+        if (cfg->init && (finetune_layers(whole, cfg->reset, "--reset", reset) || finetune_init(whole, cfg->init, reset)))
+            return -1;
         if (norm_for_dataset(&r->train, in_c, 1000, &r->norm)) return -1;
         if (spec.paper_input_scale > 0.0f) r->norm.scale = spec.paper_input_scale;
         if (cfg->no_mean && r->norm.paper) /* keep it consistent for eval: a zero mean image */
@@ -293,6 +301,7 @@ static int setup(Run *r) {
         if (!(r->momentum = an_alloc(r->net.nparams * sizeof(float), "momentum"))) return -1;
         towers_from_full(&r->net, &r->full, r->rank, r->momentum, r->full_momentum);
     }
+    if (finetune_layers(&r->net, cfg->freeze, "--freeze", r->net.frozen)) return -1;
     if (r->par == PARALLEL_DATA && !cfg->gpu) r->net.grads_ready = par_grads_ready; /* the GPU's: NCCL's own */
     if (cfg->lars && (!(r->lars_scale = calloc(MAX_LAYERS, sizeof(float))) ||
                       !(r->lars_norms = calloc(2 * MAX_LAYERS, sizeof(double)))))

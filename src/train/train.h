@@ -30,6 +30,10 @@ typedef struct TrainConfig {
     /* several processes (src/parallel/parallel.h; par_start first): PARALLEL_DATA or
      * PARALLEL_TOWERS; 0 = one process. Only rank 0 prints, logs and writes files. */
     int parallel;
+    /* fine-tuning: start from the weights of init (a checkpoint or weights file of the same model),
+     * except the layers named in reset ("fc8" or "conv1,fc8": initialised as a fresh run); the
+     * layers named in freeze are never updated. Not saved in checkpoints: give them again on --resume. */
+    const char *init, *reset, *freeze;
     float warmup;             /* epochs over which the rate rises linearly to lr (Goyal et al.; 0 none) */
     int lars;                 /* layer-wise trust ratios (LARS, You et al. 2017) on the weights */
     float lars_eta;           /* LARS trust coefficient (default 0.001) */

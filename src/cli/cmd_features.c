@@ -1,0 +1,256 @@
+/* cmd_features.c: `alexnet features` (a layer's activations of every image of a split, to a
+ * safetensors file) and `alexnet neighbours` (the paper's Figure 4: query images beside the
+ * images whose features are nearest in Euclidean distance, drawn as a PNG). */
+#include "args.h"
+#include "commands.h"
+#include "../data/dataset.h"
+#include "../data/image.h"
+#include "../data/loader.h"
+#include "../train/checkpoint.h"
+#include "../train/safetensors.h"
+#include "../util/common.h"
+#include "../util/png.h"
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *FEATURES_HELP =
+    "usage: alexnet features --weights FILE --data PATH --out FILE [--layer NAME] [--split train|val]\n"
+    "                        [--model NAME] [--limit N]\n"
+    "\n"
+    "Writes the activations of one layer (after its ReLU) for every image of a split, centre crop,\n"
+    "as safetensors: features F32 (images, units), index I32 (each image's place in the split),\n"
+    "labels I32; the metadata names the model, layer, weights, data and split. The paper's Figure 4\n"
+    "used the last hidden layer (fc7, 4096 units). Images that cannot be read are left out.\n"
+    "  --layer NAME   a layer with weights (default: the last hidden one, fc7 for alexnet)\n"
+    "  --split S      train (default) or val       --limit N   the first N images only\n";
+
+static const char *NEIGHBOURS_HELP =
+    "usage: alexnet neighbours --features FILE --query IMAGE [--query IMAGE...] [--k N] --out PNG\n"
+    "\n"
+    "For each query image, its features from the same network and layer (the weights the features\n"
+    "file names), and the k images of the features file nearest to it in Euclidean distance: printed\n"
+    "(rank, distance, index, class, path) and drawn, one row per query: the query, a gap, then its\n"
+    "neighbours, nearest first (the paper's Figure 4).\n"
+    "  --k N   neighbours per query (default 6)\n";
+
+/* A model from --model or the checkpoint's metadata, the net (batch max_batch) and its input statistics. */
+static int load_weights(const char *weights, const char *model, int max_batch, Net *net, Norm *norm) {
+    StFile file;
+    char name[64] = "";
+    if (!model) {
+        if (st_read(weights, &file)) return -1;
+        const char *m = st_meta(&file, "model");
+        snprintf(name, sizeof name, "%s", m ? m : "");
+        st_free(&file);
+        if (!name[0]) return an_error("%s: names no model: give --model", weights);
+        model = name;
+    }
+    const ModelSpec *spec = model_find(model);
+    if (!spec || checkpoint_load_net(weights, spec, max_batch, net, norm, &file)) return -1;
+    st_free(&file);
+    return 0;
+}
+
+/* The layer whose output is the feature: `name` (a layer with weights), then past the activation
+ * and dropout layers right after it. Default: the last layer with weights before the classifier. */
+static int feature_layer(const Net *net, const char *name) {
+    int at = -1, last = -1, before_last = -1;
+    for (int i = 0; i < net->nlayers; i++) {
+        if (!net->layers[i].w_size) continue;
+        before_last = last, last = i;
+        if (name && !strcmp(net->layers[i].spec->name, name)) at = i;
+    }
+    if (!name) at = before_last;
+    if (at < 0) {
+        an_error("features: no layer '%s' with weights in model %s", name ? name : "(hidden)", net->spec.name);
+        return -1;
+    }
+    while (at + 1 < net->nlayers) {
+        LayerKind k = net->layers[at + 1].spec->kind;
+        if (k != LAYER_RELU && k != LAYER_TANH && k != LAYER_DROPOUT) break;
+        at++;
+    }
+    return at;
+}
+
+int cmd_features(int argc, char **argv) {
+    const char *weights = NULL, *data = NULL, *out = NULL, *layer = NULL, *split = "train", *model = NULL;
+    int limit = 0, help = 0;
+    ArgSpec specs[] = {{"--weights", ARG_STR, &weights, NULL}, {"--data", ARG_STR, &data, NULL},
+                       {"--out", ARG_STR, &out, NULL},         {"--layer", ARG_STR, &layer, NULL},
+                       {"--split", ARG_STR, &split, NULL},     {"--model", ARG_STR, &model, NULL},
+                       {"--limit", ARG_INT, &limit, NULL}};
+    if (args_parse("features", argc, argv, 2, specs, 7, NULL, 0, &help) < 0) return fail();
+    if (help) { fputs(FEATURES_HELP, stdout); return 0; }
+    if (!weights || !data || !out) return an_error("features: --weights, --data and --out are required"), fail();
+    if (strcmp(split, "train") && strcmp(split, "val")) return an_error("features: --split must be train or val"), fail();
+    if (limit < 0) return an_error("features: --limit must not be negative"), fail();
+    Net net;
+    Norm norm;
+    if (load_weights(weights, model, 64, &net, &norm)) return fail();
+    Dataset ds = {0};
+    int rc = dataset_load(&ds, data, !strcmp(split, "train"));
+    int at = rc ? -1 : feature_layer(&net, layer);
+    if (at < 0) rc = -1;
+    int count = !rc && limit && limit < ds.n ? limit : ds.n;
+    const Layer *fl = at >= 0 ? &net.layers[at] : NULL;
+    long dim = fl ? (long)fl->out_c * fl->out_h * fl->out_w : 0;
+    float *feat = NULL;
+    int32_t *index = NULL, *labels = NULL, *order = NULL;
+    if (!rc && (!(feat = malloc((size_t)(count ? count : 1) * dim * sizeof(float))) ||
+                !(index = malloc((size_t)(count ? count : 1) * sizeof(int32_t))) ||
+                !(labels = malloc((size_t)(count ? count : 1) * sizeof(int32_t))) ||
+                !(order = malloc((size_t)(count ? count : 1) * sizeof(int32_t)))))
+        rc = an_error("out of memory (%d x %ld features)", count, dim);
+    for (int i = 0; !rc && i < count; i++) order[i] = i;
+    Loader *loader = NULL;
+    LoaderConfig lc = {.ds = &ds, .indices = order, .count = count, .batch = net.max_batch, .mode = LOADER_TEST,
+                       .threads = omp_get_max_threads(), .prefetch = 2,
+                       .input = norm_input_config(&norm, net.in_c, net.in_size, 0, 0, 0.0f)};
+    if (!rc && count && loader_start(&loader, &lc)) rc = -1;
+    long done = 0;
+    double t0 = an_now();
+    Batch *b;
+    while (!rc && loader && (b = loader_next(loader))) {
+        if (net_set_input(&net, b->x, b->n) || !net_forward(&net, b->n, 0, 0)) rc = -1;
+        for (int i = 0; !rc && i < b->n; i++) {
+            memcpy(feat + (size_t)done * dim, fl->out + (size_t)i * dim, (size_t)dim * sizeof(float));
+            index[done] = b->example[i], labels[done] = b->labels[i], done++;
+        }
+        loader_release(loader, b);
+    }
+    if (!rc && loader && loader_error(loader)) rc = an_error("%s", loader_error(loader));
+    int skipped = loader ? loader_skipped(loader) : 0;
+    loader_stop(loader);
+    if (!rc) {
+        StTensor t[3] = {{"features", ST_F32, 2, {done, dim}, (size_t)done * dim * 4, feat},
+                         {"index", ST_I32, 1, {done}, (size_t)done * 4, index},
+                         {"labels", ST_I32, 1, {done}, (size_t)done * 4, labels}};
+        const char *meta[] = {"model", net.spec.name, "layer", fl->spec->name ? fl->spec->name : net.layers[at].spec->name,
+                              "weights", weights, "data", data, "split", split, NULL};
+        for (int i = at; i >= 0; i--) /* the layer with weights the feature comes from */
+            if (net.layers[i].w_size) { meta[3] = net.layers[i].spec->name; break; }
+        rc = st_write(out, t, 3, meta);
+        if (!rc)
+            printf("%s: %ld images x %ld units of %s (%s split of %s; %.0f images/s)%s\n", out, done, dim, meta[3], split,
+                   data, done / (an_now() - t0), skipped ? "; some files could not be read and were left out" : "");
+    }
+    free(feat), free(index), free(labels), free(order);
+    dataset_free(&ds);
+    net_free(&net);
+    norm_free(&norm);
+    return rc ? fail() : 0;
+}
+
+/* ---- neighbours ---- */
+
+enum { THUMB = 96, PAD = 4, QUERY_GAP = 12, MAX_QUERIES = 64 };
+
+/* planar (3, s, s) RGB into the sheet at (x0, y0) as a THUMB x THUMB box average */
+static void put_thumb(uint8_t *sheet, int width, int x0, int y0, const uint8_t *planar, int s) {
+    for (int y = 0; y < THUMB; y++)
+        for (int x = 0; x < THUMB; x++) {
+            int ya = y * s / THUMB, yb = (y + 1) * s / THUMB, xa = x * s / THUMB, xb = (x + 1) * s / THUMB;
+            for (int c = 0; c < 3; c++) {
+                long sum = 0, n = 0;
+                for (int yy = ya; yy < (yb > ya ? yb : ya + 1); yy++)
+                    for (int xx = xa; xx < (xb > xa ? xb : xa + 1); xx++) sum += planar[((size_t)c * s + yy) * s + xx], n++;
+                sheet[((size_t)(y0 + y) * width + x0 + x) * 3 + c] = (uint8_t)((sum + n / 2) / n);
+            }
+        }
+}
+
+int cmd_neighbours(int argc, char **argv) {
+    const char *features = NULL, *out = NULL, *weights = NULL, *queries[MAX_QUERIES];
+    int k = 6, nq = 0, help = 0;
+    ArgStrList ql = {queries, MAX_QUERIES, &nq};
+    ArgSpec specs[] = {{"--features", ARG_STR, &features, NULL}, {"--query", ARG_STRLIST, &ql, NULL},
+                       {"--k", ARG_INT, &k, NULL}, {"--out", ARG_STR, &out, NULL}, {"--weights", ARG_STR, &weights, NULL}};
+    if (args_parse("neighbours", argc, argv, 2, specs, 5, NULL, 0, &help) < 0) return fail();
+    if (help) { fputs(NEIGHBOURS_HELP, stdout); return 0; }
+    if (!features || !nq || !out) return an_error("neighbours: --features, --query and --out are required"), fail();
+    if (k < 1 || k > 100) return an_error("neighbours: --k must be 1-100"), fail();
+    StFile f;
+    if (st_read(features, &f)) return fail();
+    const StTensor *ft = NULL, *it = NULL;
+    for (int i = 0; i < f.n; i++) {
+        if (!strcmp(f.tensors[i].name, "features") && f.tensors[i].dtype == ST_F32 && f.tensors[i].ndim == 2) ft = &f.tensors[i];
+        if (!strcmp(f.tensors[i].name, "index") && f.tensors[i].dtype == ST_I32 && f.tensors[i].ndim == 1) it = &f.tensors[i];
+    }
+    const char *model = st_meta(&f, "model"), *layer = st_meta(&f, "layer"), *data = st_meta(&f, "data"),
+               *split = st_meta(&f, "split");
+    if (!weights) weights = st_meta(&f, "weights");
+    if (!ft || !it || it->shape[0] != ft->shape[0] || !model || !layer || !data || !split || !weights) {
+        st_free(&f);
+        return an_error("%s: not a features file of alexnet features (tensors features, index; model, layer, "
+                        "weights, data, split)", features), fail();
+    }
+    long n = (long)ft->shape[0], dim = (long)ft->shape[1];
+    if (k > n) k = (int)n;
+    Net net;
+    Norm norm;
+    Dataset ds = {0};
+    int rc = load_weights(weights, model, 1, &net, &norm), loaded = !rc;
+    int at = rc ? -1 : feature_layer(&net, layer);
+    if (!rc && at < 0) rc = -1;
+    if (!rc && (long)net.layers[at].out_c * net.layers[at].out_h * net.layers[at].out_w != dim)
+        rc = an_error("%s: %ld units per image, but layer %s of %s has %d", features, dim, layer, weights,
+                      net.layers[at].out_c * net.layers[at].out_h * net.layers[at].out_w);
+    if (!rc) rc = dataset_load(&ds, data, !strcmp(split, "train"));
+    int width = PAD + THUMB + QUERY_GAP + k * (THUMB + PAD), height = PAD + nq * (THUMB + PAD);
+    uint8_t *sheet = rc ? NULL : malloc((size_t)width * height * 3), *pix = malloc((size_t)3 * 256 * 256);
+    float *q = malloc((size_t)dim * sizeof(float));
+    double *dist = malloc((size_t)(n ? n : 1) * sizeof(double));
+    int *best = malloc((size_t)k * sizeof(int));
+    if (!rc && (!sheet || !pix || !q || !dist || !best)) rc = an_error("out of memory");
+    if (!rc) memset(sheet, 255, (size_t)width * height * 3);
+    const float *all = ft->data;
+    const int32_t *idx = it->data;
+    for (int r = 0; !rc && r < nq; r++) {
+        if (image_input(&net, &norm, queries[r], net.input) || !net_forward(&net, 1, 0, 0)) { rc = -1; break; }
+        memcpy(q, net.layers[at].out, (size_t)dim * sizeof(float));
+        for (long i = 0; i < n; i++) {
+            double s = 0.0;
+            for (long j = 0; j < dim; j++) {
+                double e = (double)all[i * dim + j] - q[j];
+                s += e * e;
+            }
+            dist[i] = sqrt(s);
+        }
+        for (int m = 0; m < k; m++) { /* the k smallest, nearest first */
+            int arg = -1;
+            for (long i = 0; i < n; i++) {
+                int taken = 0;
+                for (int p = 0; p < m; p++) taken |= best[p] == i;
+                if (!taken && (arg < 0 || dist[i] < dist[arg])) arg = (int)i;
+            }
+            best[m] = arg;
+        }
+        Image img; /* the query as the paper shows it: its centre square */
+        if (image_load(queries[r], &img)) { rc = -1; break; }
+        rc = image_resize_center_crop(&img, 256, 256, pix);
+        image_free(&img);
+        if (rc) { rc = an_error("%s: out of memory", queries[r]); break; }
+        int y0 = PAD + r * (THUMB + PAD);
+        put_thumb(sheet, width, PAD, y0, pix, 256);
+        printf("%s\n", queries[r]);
+        for (int m = 0; m < k && !rc; m++) {
+            int e = idx[best[m]];
+            if (e < 0 || e >= ds.n) { rc = an_error("%s: index %d outside the %s split (%d images)", features, e, split, ds.n); break; }
+            if (dataset_get_base(&ds, e, pix)) { rc = -1; break; }
+            put_thumb(sheet, width, PAD + THUMB + QUERY_GAP + m * (THUMB + PAD), y0, pix, 256);
+            const char *cls = ds.class_names && ds.labels ? ds.class_names[ds.labels[e]] : NULL;
+            printf("%d %.4f %d %s %s\n", m + 1, dist[best[m]], e, cls ? cls : "-", ds.paths ? ds.paths[e] : "-");
+        }
+    }
+    if (!rc) rc = png_write_rgb(out, sheet, width, height);
+    if (!rc) printf("%s: %d queries x %d neighbours by %s (%ld images), %dx%d pixels\n", out, nq, k, layer, n, width, height);
+    free(sheet), free(pix), free(q), free(dist), free(best);
+    dataset_free(&ds);
+    if (loaded) net_free(&net), norm_free(&norm);
+    st_free(&f);
+    return rc ? fail() : 0;
+}
