@@ -36,15 +36,16 @@ static int load_member(const char *path, const ModelSpec *spec, int batch, int g
     return 0;
 }
 
-/* Evaluate members [first, first + k) together; prints one line. 0 or -1. */
-static int report(const char *label, Net *const *nets, const Norm *norms, int k, const Dataset *ds, const int *idx,
-                  int count, int crops, const char *model, const char *data) {
+/* Evaluate the k networks together (an ensemble when k > 1); prints one line. who: what an error
+ * names (the weights file). 0 or -1. */
+static int report(const char *label, const char *who, Net *const *nets, const Norm *norms, int k, const Dataset *ds,
+                  const int *idx, int count, int crops, const char *model, const char *data) {
     EvalResult r;
     double t0 = an_now();
     if (evaluate_ensemble(nets, norms, k, ds, idx, count, crops, 1, &r)) return -1;
     if (r.nonfinite) /* a NaN network must not be reported as accurate */
         return an_error("%s: the network's outputs are NaN or infinite for %ld of %ld images (are its weights "
-                        "finite?); no error rate reported", label, r.nonfinite, r.count);
+                        "finite?); no error rate reported", who, r.nonfinite, r.count);
     printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%, top-5 error %.2f%%, loss %.4f (%.0f images/s)\n",
            model, label, data, r.count, crops == 10 ? "10 crops" : "centre crop", 100 * r.top1_err, 100 * r.top5_err,
            r.loss, r.count / (an_now() - t0));
@@ -91,16 +92,16 @@ int cmd_eval(int argc, char **argv) {
     int *idx = rc ? NULL : malloc((size_t)(count ? count : 1) * sizeof(int)); /* spread over the whole split */
     if (!rc && !idx) rc = an_error("out of memory");
     for (int k = 0; !rc && k < count; k++) idx[k] = (int)((long)k * ds.n / count);
-    if (!rc && nweights == 1) rc = report("", members, norms, 1, &ds, idx, count, crops, model, data);
+    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, model, data);
     for (int m = 0; !rc && nweights > 1 && m < nweights; m++) {
         char label[64];
         snprintf(label, sizeof label, " (member %d of %d)", m + 1, nweights);
-        rc = report(label, members + m, norms + m, 1, &ds, idx, count, crops, model, data);
+        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, model, data);
     }
     if (!rc && nweights > 1) {
         char label[64];
         snprintf(label, sizeof label, " (ensemble of %d)", nweights);
-        rc = report(label, members, norms, nweights, &ds, idx, count, crops, model, data);
+        rc = report(label, "the ensemble", members, norms, nweights, &ds, idx, count, crops, model, data);
     }
     free(idx);
     dataset_free(&ds);
