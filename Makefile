@@ -58,6 +58,8 @@ $(OBJ)/%.o: %.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OBJ)/src/parallel/mpi_comm.o: CFLAGS += $(MPI_CFLAGS)
+# the built-in model descriptions are assembled into this object (.incbin)
+$(OBJ)/src/model/models_embedded.o: $(wildcard models/*.cfg)
 
 $(OBJ)/%.o: %.cu
 	@mkdir -p $(dir $@)

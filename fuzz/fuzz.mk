@@ -30,6 +30,8 @@ FUZZ_CLI_WRAP := -Wl,--wrap=train_run,--wrap=checkpoint_load_net,--wrap=dataset_
 
 fuzz: $(FUZZ_BINS)
 
+$(FUZZ_BUILD)/obj/src/model/models_embedded.o: $(wildcard models/*.cfg)
+
 $(FUZZ_BUILD)/obj/src/cli/%.o: src/cli/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Dmain=alexnet_main -c $< -o $@

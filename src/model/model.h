@@ -61,7 +61,16 @@ static inline LrnParams layer_lrn(const LayerSpec *s) {
     return p;
 }
 
-const ModelSpec *model_find(const char *name);  /* NULL (an_error set) for an unknown name */
+/* A built-in model by name (models/NAME.cfg, embedded), or a description file by path (a name with
+ * a '/' or ending in .cfg), parsed once. NULL (an_error set) for an unknown name or a bad file. */
+const ModelSpec *model_find(const char *name);
+/* The embedded description text of a built-in model, or NULL. */
+const char *model_builtin_text(const char *name);
+/* Description files (model_file.c; the format: docs/FORMATS.md): text -> spec (errors name
+ * origin:line), a file by path, and a spec written back in the same form. */
+int model_parse(const char *text, const char *origin, ModelSpec *out);
+int model_load_file(const char *path, ModelSpec *out);
+void model_print(const ModelSpec *spec, FILE *f);
 const char *model_names(void);                  /* "alexnet, alexnet-owt, ..." for help texts */
 /* Copy of spec with a training recipe applied. Returns 0 or -1 for an unknown recipe.
  *   paper  as published: weights N(0, 0.01), biases 1 in conv2, conv4, conv5 and the hidden fully

@@ -411,7 +411,8 @@ static void describe(const Layer *l, char *buf, size_t size) {
     case LAYER_AVGPOOL: snprintf(buf, size, "%-12s adaptive avgpool", ""); break;
     case LAYER_DROPOUT: snprintf(buf, size, "%-12s dropout %.1f", "", s->p); break;
     case LAYER_LRN:
-        snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=0.75%s", "", s->groups == 2 ? " per tower" : s->groups > 2 ? " grouped" : "");
+        if (s->groups > 1) snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=.75 /%d", "", s->groups); /* per tower */
+        else snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=0.75", "");
         break;
     default: snprintf(buf, size, "%-12s %s", "", kind_name(s->kind)); break;
     }

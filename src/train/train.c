@@ -234,16 +234,17 @@ static int setup(Run *r) {
         if (st_read(cfg->resume, &file)) return -1;
         const char *m = st_meta(&file, "model"), *rc = st_meta(&file, "recipe");
         if (!m || !rc) { st_free(&file); return an_error("%s: not a training checkpoint (no model or recipe)", cfg->resume); }
-        if (model && strcmp(model, m) != 0) {
-            an_error("%s: checkpoint is for model '%s', not '%s'", cfg->resume, m, model);
+        const ModelSpec *given = model ? model_find(model) : NULL; /* a name, or a description file */
+        if (model && (!given || strcmp(given->name, m) != 0)) {
+            if (given) an_error("%s: checkpoint is for model '%s', not '%s'", cfg->resume, m, given->name);
             st_free(&file);
             return -1;
         }
         snprintf(r->recipe, sizeof r->recipe, "%s", rc);
-        const ModelSpec *found = model_find(m);
+        const ModelSpec *found = given ? given : model_find(m);
         st_free(&file);
-        if (!found) return -1;
-        model = found->name;
+        if (!found) return an_error("%s: model '%s' is not built in: give its description file with --model", cfg->resume, m);
+        model = given ? model : found->name;
     } else {
         if (!model) return an_error("train: --model is required (%s)", model_names());
         snprintf(r->recipe, sizeof r->recipe, "%s", cfg->recipe);
