@@ -8,6 +8,7 @@ int cmd_info(int argc, char **argv);
 int cmd_prep(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_neighbours(int argc, char **argv);
 struct Net;

@@ -24,7 +24,8 @@ static const char *USAGE =
     "  bench     benchmarks: --loader times decode + augmentation in images/s\n"
     "  viz       pictures: viz filters draws the first layer's kernels (the paper's Figure 3)\n"
     "  features  a layer's activations (fc7: 4096 numbers) of every image of a split, to a file\n"
-    "  neighbours  query images beside the images nearest by those features (the paper's Figure 4)\n";
+    "  neighbours  query images beside the images nearest by those features (the paper's Figure 4)\n"
+    "  experiment  the paper's experiments: relu-vs-tanh (Figure 1), ablate (LRN, pooling, towers, lighting)\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
@@ -40,8 +41,9 @@ int main(int argc, char **argv) {
     if (strcmp(c, "bench") == 0) return cmd_bench(argc, argv);
     if (strcmp(c, "viz") == 0) return cmd_viz(argc, argv);
     if (strcmp(c, "features") == 0) return cmd_features(argc, argv);
+    if (strcmp(c, "experiment") == 0) return cmd_experiment(argc, argv);
     if (strcmp(c, "neighbours") == 0) return cmd_neighbours(argc, argv);
     fprintf(stderr, "alexnet: unknown command '%s' (commands: train, eval, classify, info, prep, bench, viz, features, "
-            "neighbours)\n", c);
+            "neighbours, experiment)\n", c);
     return 2;
 }

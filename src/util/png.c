@@ -338,3 +338,38 @@ int plot_curves(const char *path, int n, const double *train_loss, const double 
     free(cv.px);
     return rc;
 }
+
+/* ---- several series in one panel (experiment curves) ---- */
+
+int plot_lines(const char *path, const char *title, int n, int nseries, const double *const *series,
+               const char *const *names, double hline) {
+    static const Color palette[6] = {{200, 40, 40}, {40, 90, 200}, {230, 130, 30}, {40, 150, 70}, {150, 60, 170},
+                                     {110, 110, 110}};
+    if (n < 0 || nseries < 1 || nseries > 6) return an_error("%s: bad chart (%d points, %d series)", path, n, nseries);
+    Canvas cv = {NULL, PANEL_W + 340, 420};
+    cv.px = malloc((size_t)cv.w * cv.h * 3);
+    if (!cv.px) return an_error("%s: out of memory for the chart", path);
+    memset(cv.px, 255, (size_t)cv.w * cv.h * 3);
+    Axes a = panel_axes(0, n);
+    double lo = isfinite(hline) ? hline : INFINITY, hi = isfinite(hline) ? hline : -INFINITY;
+    for (int k = 0; k < nseries; k++)
+        for (int i = 0; i < n; i++)
+            if (isfinite(series[k][i])) lo = fmin(lo, series[k][i]), hi = fmax(hi, series[k][i]);
+    double span[2] = {lo, hi};
+    y_range(&a, isfinite(lo) ? 2 : 0, span, NULL);
+    draw_axes(&cv, &a, title, n);
+    if (isfinite(hline)) {
+        int y = ax_y(&a, hline);
+        for (int x = a.left; x < a.right; x += 12) line(&cv, x, y, x + 6 < a.right ? x + 6 : a.right, y, 1, BLACK);
+    }
+    for (int k = 0; k < nseries; k++) draw_series(&cv, &a, n, series[k], palette[k]);
+    for (int k = 0; k < nseries; k++) { /* the legend, right of the panel */
+        int x0 = PANEL_W, y = PLOT_TOP + 14 + 26 * k;
+        line(&cv, x0, y, x0 + 28, y, 2, palette[k]);
+        disc(&cv, x0 + 14, y, 3, palette[k]);
+        text(&cv, x0 + 36, y - 7, names[k], FONT_SCALE, BLACK);
+    }
+    int rc = png_write_rgb(path, cv.px, cv.w, cv.h);
+    free(cv.px);
+    return rc;
+}

@@ -11,4 +11,9 @@ int png_write_rgb(const char *path, const uint8_t *rgb, int w, int h);
  * Arrays have n entries (epochs 1..n); NaN entries are skipped. Returns 0 or -1. */
 int plot_curves(const char *path, int n, const double *train_loss, const double *val_top1,
                 const double *val_top5);
+/* One panel of up to 6 series over epochs 1..n (each n values; non-finite skipped), with a legend
+ * of their names to the right and, where hline is finite, a dashed line at that value (a target).
+ * Names use the chart font: lower-case letters, digits, space and . % - + ( ) / : _. 0 or -1. */
+int plot_lines(const char *path, const char *title, int n, int nseries, const double *const *series,
+               const char *const *names, double hline);
 #endif
