@@ -129,12 +129,21 @@ int par_bcast(void *p, size_t bytes, int root) {
 
 enum { MAX_RANKS = 4096 };
 
-int par_allgatherv_floats(const float *send, float *recv, const int *counts) {
-    if (started("allgatherv")) return -1;
-    if (g_size > MAX_RANKS) return an_error("more than %d ranks", MAX_RANKS);
+/* where each rank's block starts: counts[0] + ... + counts[r - 1] (static: it must outlive the
+ * non-blocking call, which is waited for before the next); NULL past MAX_RANKS */
+static const int *offsets(const int *counts) {
     static int displs[MAX_RANKS];
-    int total = 0;
-    for (int r = 0; r < g_size; r++) displs[r] = total, total += counts[r];
+    if (g_size > MAX_RANKS) {
+        an_error("more than %d ranks", MAX_RANKS);
+        return NULL;
+    }
+    for (int r = 0, total = 0; r < g_size; r++) displs[r] = total, total += counts[r];
+    return displs;
+}
+
+int par_allgatherv_floats(const float *send, float *recv, const int *counts) {
+    const int *displs = started("allgatherv") ? NULL : offsets(counts);
+    if (!displs) return -1;
     MPI_Request q;
     int rc = MPI_Iallgatherv(send, counts[g_rank], MPI_FLOAT, recv, counts, displs, MPI_FLOAT, MPI_COMM_WORLD, &q);
     if (rc != MPI_SUCCESS) return mpi_failed(rc, "all-gather");
@@ -154,11 +163,8 @@ int par_reduce_scatter_floats(const float *send, float *recv, const int *counts)
 }
 
 int par_gatherv_floats(const float *send, int count, float *recv, const int *counts, int root) {
-    if (started("gatherv")) return -1;
-    if (g_size > MAX_RANKS) return an_error("more than %d ranks", MAX_RANKS);
-    static int displs[MAX_RANKS];
-    int total = 0;
-    for (int r = 0; r < g_size; r++) displs[r] = total, total += counts[r];
+    const int *displs = started("gatherv") ? NULL : offsets(counts);
+    if (!displs) return -1;
     MPI_Request q;
     int rc = MPI_Igatherv(send, count, MPI_FLOAT, recv, counts, displs, MPI_FLOAT, root, MPI_COMM_WORLD, &q);
     if (rc != MPI_SUCCESS) return mpi_failed(rc, "gather");
