@@ -156,6 +156,7 @@ TEST(parallel_data_2x64_equals_1x128) {
     CHECK(strstr(harness_err, "data parallel over 2 ranks (64 images each)") == NULL, "rank 0 printed in --quiet");
     int n = 0;
     double d = checkpoint_diff(one, ckpt("par_data"), 0, &n);
+    fprintf(stderr, "(relative difference %.2g) ", d);
     CHECK(d >= 0 && d <= 1e-5 && n == 8, "2 ranks x 64 vs 1 x 128 after 3 steps: relative difference %g over %d layers", d, n);
 }
 
@@ -176,6 +177,7 @@ TEST(parallel_data_checkpoint_resumed_by_one_process) {
     CHECK(rc == 0, "1 process resuming: exit %d: %s", rc, harness_err);
     int n = 0;
     double d = checkpoint_diff(one, ckpt("par_resume"), 0, &n);
+    fprintf(stderr, "(relative difference %.2g) ", d);
     CHECK(d >= 0 && d <= 1e-5 && n == 8, "2 ranks then 1 process vs 1 process: relative difference %g over %d layers", d, n);
 }
 
@@ -194,6 +196,7 @@ TEST(parallel_towers_equal_grouped_network) {
     CHECK(rc == 0, "towers: exit %d: %s", rc, harness_err);
     int n = 0;
     double d = checkpoint_diff(ckpt("par_grouped"), ckpt("par_towers"), 0, &n);
+    fprintf(stderr, "(relative difference %.2g) ", d);
     CHECK(d >= 0 && d <= 1e-5 && n == 8, "towers vs grouped after 3 steps: relative difference %g over %d layers", d, n);
     /* the towers need 2 ranks, and say so */
     rc = mpi_run(3, args);
