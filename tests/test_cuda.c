@@ -326,7 +326,7 @@ static const ModelSpec NO_POOL = {
      {.kind = LAYER_RELU}, {.kind = LAYER_LINEAR, .name = "f1", .out = 40},
      {.kind = LAYER_RELU}, {.kind = LAYER_DROPOUT, .p = 0.5f},
      {.kind = LAYER_LINEAR, .name = "f2"}},
-    1.0f, 1.0f};
+    1.0f, 1.0f, 0};
 
 /* the same with tanh: no unit sits at a ReLU's kink, where a rounding difference switches it on or
  * off and moves a gradient by percents (measured on the CPU by rounding as the GPU's bf16 does:
@@ -338,7 +338,7 @@ static const ModelSpec NO_POOL_TANH = {
      {.kind = LAYER_TANH}, {.kind = LAYER_LINEAR, .name = "f1", .out = 40},
      {.kind = LAYER_TANH}, {.kind = LAYER_DROPOUT, .p = 0.5f},
      {.kind = LAYER_LINEAR, .name = "f2"}},
-    1.0f, 1.0f};
+    1.0f, 1.0f, 0};
 
 TEST(cuda_net_training_step_matches_cpu) {
     NEED_GPU();
@@ -558,7 +558,7 @@ static const ModelSpec STRIDED = {
     {{.kind = LAYER_CONV, .name = "c1", .out = 8, .k = 3, .stride = 1, .pad = 1, .groups = 1}, {.kind = LAYER_RELU},
      {.kind = LAYER_CONV, .name = "c2", .out = 12, .k = 5, .stride = 2, .groups = 1}, {.kind = LAYER_TANH},
      {.kind = LAYER_LINEAR, .name = "f1"}},
-    1.0f, 1.0f};
+    1.0f, 1.0f, 0};
 /* cuDNN's numbers (cudnn_ops.h): CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
  * CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD; CUDNN_FMA_MATH */
 enum { REFUSED_FWD = 4, REFUSED_BWD_DATA = 2, REFUSED_BWD_FILTER = 4, MATH_FMA = 3 };

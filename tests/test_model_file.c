@@ -52,6 +52,7 @@ TEST(model_files_builtins_are_the_files_and_round_trip) {
         char why[64] = "";
         CHECK(model_parse(printed, "printed", &back) == 0 && same_spec(spec, &back, why, sizeof why),
               "%s does not round-trip: %s %s", BUILTINS[i], why, an_last_error());
+        model_spec_free(&back);
         free(printed);
     }
 }
@@ -100,6 +101,7 @@ TEST(model_files_refuse_bad_descriptions) {
         int rc = model_parse(bad[i].text, "t.cfg", &s);
         CHECK(rc != 0 && strstr(an_last_error(), bad[i].what), "case %zu: %s (want '%s')", i, rc ? an_last_error() : "accepted",
               bad[i].what);
+        if (!rc) model_spec_free(&s);
     }
 }
 
@@ -117,6 +119,7 @@ TEST(model_files_on_the_command_line) {
     ModelSpec back;
     CHECK(model_parse(harness_out, "printed", &back) == 0 && back.nlayers == 4 && !strcmp(back.name, "tiny"),
           "--print-config does not read back: %s", an_last_error());
+    model_spec_free(&back);
     /* a shape that cannot be: 2x2 pooling of 1x1 maps */
     snprintf(args, sizeof args, "info --model %s --channels 1 --size 1", good);
     harness_expect_error(args, "too small");

@@ -50,6 +50,7 @@ typedef struct ModelSpec {
      * weight decay x bias_decay_mult. "paper": 1 and 1 (the paper's one update rule for every
      * parameter); "caffe": 2 and 0 (Caffe's bvlc_alexnet). Both 0 (a spec made by hand) = 1 and 1. */
     float bias_lr_mult, bias_decay_mult;
+    int owns_names;       /* model_parse allocated name, about and the layer names: model_spec_free */
 } ModelSpec;
 
 /* The paper's LRN constants: size 5, alpha 1e-4 (divided by size), beta 0.75, k 2. */
@@ -69,6 +70,8 @@ const char *model_builtin_text(const char *name);
 /* Description files (model_file.c; the format: docs/FORMATS.md): text -> spec (errors name
  * origin:line), a file by path, and a spec written back in the same form. */
 int model_parse(const char *text, const char *origin, ModelSpec *out);
+/* Release the names of a spec model_parse filled (not of its copies); no-op for other specs. */
+void model_spec_free(ModelSpec *spec);
 int model_load_file(const char *path, ModelSpec *out);
 void model_print(const ModelSpec *spec, FILE *f);
 const char *model_names(void);                  /* "alexnet, alexnet-owt, ..." for help texts */

@@ -31,11 +31,13 @@ static const char *section_of(LayerKind k) {
     return "?";
 }
 
-/* names live as long as the program (a parsed model is kept by model_find's cache) */
-static const char *keep(const char *s) {
-    char *c = strdup(s);
-    return c ? c : "";
+/* a name the spec owns (model_spec_free), replacing the one it had */
+static const char *keep_in(const char **slot, const char *s) {
+    free((char *)*slot);
+    *slot = strdup(s);
+    return *slot ? *slot : "";
 }
+#define keep_name(slot, s) keep_in(&(slot), s)
 
 static int bad(const char *origin, int line, const char *fmt, const char *a, const char *b) {
     char what[256];
@@ -64,8 +66,8 @@ static int parse_float(const char *v, float lo, float hi, float *out) {
 /* key = value of the current section into spec (layer < 0: [model]) */
 static int set_key(ModelSpec *spec, int layer, const char *key, const char *v, const char *origin, int line) {
     if (layer < 0) {
-        if (!strcmp(key, "name")) spec->name = keep(v);
-        else if (!strcmp(key, "about")) spec->about = keep(v);
+        if (!strcmp(key, "name")) keep_name(spec->name, v);
+        else if (!strcmp(key, "about")) keep_name(spec->about, v);
         else if (!strcmp(key, "input")) {
             if (parse_int(v, 0, 4096, &spec->in_size)) return bad(origin, line, "input must be 0-4096, not '%s'%s", v, "");
         } else if (!strcmp(key, "input_scale")) {
@@ -81,7 +83,7 @@ static int set_key(ModelSpec *spec, int layer, const char *key, const char *v, c
     switch (l->kind) {
     case LAYER_CONV:
     case LAYER_LINEAR:
-        if (!strcmp(key, "name")) { l->name = keep(v); return 0; }
+        if (!strcmp(key, "name")) { keep_name(l->name, v); return 0; }
         if (!strcmp(key, "init_std")) fp = &l->w_std;
         else if (!strcmp(key, "bias")) fp = &l->b_init, flo = -1e6f;
         else if (l->kind == LAYER_LINEAR && !strcmp(key, "units")) {
@@ -144,8 +146,26 @@ static int check_layer(const ModelSpec *spec, int layer, const char *origin, int
     return 0;
 }
 
+void model_spec_free(ModelSpec *spec) {
+    if (!spec->owns_names) return;
+    free((char *)spec->name), free((char *)spec->about);
+    for (int i = 0; i < spec->nlayers; i++) free((char *)spec->layers[i].name);
+    memset(spec, 0, sizeof *spec);
+}
+
+static int parse(const char *text, const char *origin, ModelSpec *out);
+
 int model_parse(const char *text, const char *origin, ModelSpec *out) {
     memset(out, 0, sizeof *out);
+    out->owns_names = 1;
+    if (parse(text, origin, out)) {
+        model_spec_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse(const char *text, const char *origin, ModelSpec *out) {
     int layer = -2, line = 0, section_line = 0; /* -2: before any section, -1: [model] */
     const char *p = text;
     while (*p) {
@@ -198,7 +218,7 @@ int model_parse(const char *text, const char *origin, ModelSpec *out) {
     if (layer == -2 || !out->name) return an_error("%s: no [model] section with a name", origin);
     if (!out->nlayers || out->layers[out->nlayers - 1].kind != LAYER_LINEAR)
         return an_error("%s: the last layer must be the [linear] classifier (units = classes)", origin);
-    if (!out->about) out->about = "";
+    if (!out->about) keep_name(out->about, "");
     return 0;
 }
 

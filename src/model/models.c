@@ -75,6 +75,7 @@ const char *model_names(void) {
 
 int model_apply_recipe(const ModelSpec *spec, const char *recipe, ModelSpec *out) {
     *out = *spec;
+    out->owns_names = 0; /* a copy: the names stay the original's */
     out->bias_lr_mult = 1.0f, out->bias_decay_mult = 1.0f;
     if (strcmp(recipe, "paper") == 0) return 0;
     if (strcmp(recipe, "caffe") != 0) return an_error("unknown recipe '%s' (choose paper or caffe)", recipe);

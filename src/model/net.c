@@ -71,6 +71,7 @@ static int plan(Net *net) {
 int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_size, int max_batch) {
     memset(net, 0, sizeof *net);
     net->spec = *spec;
+    net->spec.owns_names = 0; /* a copy: the names stay the original's */
     net->nlayers = spec->nlayers;
     net->in_c = in_c, net->classes = classes, net->max_batch = max_batch;
     net->in_size = spec->in_size ? spec->in_size : in_size;

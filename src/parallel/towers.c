@@ -22,6 +22,7 @@ static int share(int whole, int t) { return share_lo(whole, t + 1) - share_lo(wh
 int towers_spec(const Net *full, int tower, ModelSpec *out) {
     const ModelSpec *fs = &full->spec;
     *out = *fs;
+    out->owns_names = 0; /* a copy: the names stay the original's */
     out->nlayers = 0;
     int split = 0; /* whether the current activation is divided between the towers */
 #define ADD(spec_value)                                                                            \
