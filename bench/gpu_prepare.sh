@@ -7,7 +7,11 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-if ! make -j"$(nproc)" all >/tmp/gpu_prepare_build.log 2>&1; then
+# Without MPI unless MPI=1: the GPU machine may have no Open MPI, and a binary linked to libmpi
+# would not start there (the NCCL tests need no MPI; gpu_check.sh's DP=1 step does)
+MPI_FLAG=()
+[ "${MPI:-0}" = 1 ] || MPI_FLAG=(MPICC=)
+if ! make -j"$(nproc)" "${MPI_FLAG[@]}" all >/tmp/gpu_prepare_build.log 2>&1; then
     tail -n 20 /tmp/gpu_prepare_build.log
     echo "gpu_prepare: build failed (all of it in /tmp/gpu_prepare_build.log)" >&2
     exit 1
