@@ -142,22 +142,33 @@ static const char *one_process_128(void) {
     return done == 1 ? ckpt("par_one") : NULL;
 }
 
+/* the 3-step weights of run b against a's, per layer, within 1e-5 (the measure printed) */
+static void expect_same_weights(const char *a, const char *b, const char *what) {
+    int n = 0;
+    double d = checkpoint_diff(a, b, 0, &n);
+    fprintf(stderr, "(relative difference %.2g) ", d);
+    CHECK(d >= 0 && d <= 1e-5 && n == 8, "%s: relative difference %g over %d layers", what, d, n);
+}
+
+/* `train --parallel data` on 2 ranks, batch 128, `steps` steps, into run */
+static int two_ranks_data(int steps, const char *run) {
+    char args[1500];
+    snprintf(args, sizeof args, "train --parallel data " COMMON " --data %s --batch 128 --max-steps %d --out %s", images(),
+             steps, harness_path(run));
+    int rc = mpi_run(2, args);
+    CHECK(rc == 0, "2 ranks, %d steps: exit %d: %s", steps, rc, harness_err);
+    return rc;
+}
+
 TEST(parallel_data_2x64_equals_1x128) {
     NEED_MPI();
     NEED_FULL_SPEED();
     CHECK(images() != NULL, "could not write the images");
     const char *one = one_process_128();
     if (!one) return;
-    char args[1500];
-    snprintf(args, sizeof args, "train --parallel data " COMMON " --data %s --batch 128 --max-steps 3 --out %s", images(),
-             harness_path("par_data"));
-    int rc = mpi_run(2, args);
-    CHECK(rc == 0, "2 ranks: exit %d: %s", rc, harness_err);
+    two_ranks_data(3, "par_data");
     CHECK(strstr(harness_err, "data parallel over 2 ranks (64 images each)") == NULL, "rank 0 printed in --quiet");
-    int n = 0;
-    double d = checkpoint_diff(one, ckpt("par_data"), 0, &n);
-    fprintf(stderr, "(relative difference %.2g) ", d);
-    CHECK(d >= 0 && d <= 1e-5 && n == 8, "2 ranks x 64 vs 1 x 128 after 3 steps: relative difference %g over %d layers", d, n);
+    expect_same_weights(one, ckpt("par_data"), "2 ranks x 64 vs 1 x 128 after 3 steps");
 }
 
 TEST(parallel_data_checkpoint_resumed_by_one_process) {
@@ -166,19 +177,13 @@ TEST(parallel_data_checkpoint_resumed_by_one_process) {
     CHECK(images() != NULL, "could not write the images");
     const char *one = one_process_128();
     if (!one) return;
+    two_ranks_data(2, "par_resume");
     char args[1500];
-    snprintf(args, sizeof args, "train --parallel data " COMMON " --data %s --batch 128 --max-steps 2 --out %s", images(),
-             harness_path("par_resume"));
-    int rc = mpi_run(2, args);
-    CHECK(rc == 0, "2 ranks, 2 steps: exit %d: %s", rc, harness_err);
     snprintf(args, sizeof args, "train --resume %s --data %s --batch 128 --max-steps 3 --out %s --quiet --limit-val 30 --epochs 2",
              ckpt("par_resume"), images(), harness_path("par_resume"));
-    rc = harness_run(args);
+    int rc = harness_run(args);
     CHECK(rc == 0, "1 process resuming: exit %d: %s", rc, harness_err);
-    int n = 0;
-    double d = checkpoint_diff(one, ckpt("par_resume"), 0, &n);
-    fprintf(stderr, "(relative difference %.2g) ", d);
-    CHECK(d >= 0 && d <= 1e-5 && n == 8, "2 ranks then 1 process vs 1 process: relative difference %g over %d layers", d, n);
+    expect_same_weights(one, ckpt("par_resume"), "2 ranks then 1 process vs 1 process");
 }
 
 TEST(parallel_towers_equal_grouped_network) {
@@ -194,10 +199,7 @@ TEST(parallel_towers_equal_grouped_network) {
              images(), harness_path("par_towers"));
     rc = mpi_run(2, args);
     CHECK(rc == 0, "towers: exit %d: %s", rc, harness_err);
-    int n = 0;
-    double d = checkpoint_diff(ckpt("par_grouped"), ckpt("par_towers"), 0, &n);
-    fprintf(stderr, "(relative difference %.2g) ", d);
-    CHECK(d >= 0 && d <= 1e-5 && n == 8, "towers vs grouped after 3 steps: relative difference %g over %d layers", d, n);
+    expect_same_weights(ckpt("par_grouped"), ckpt("par_towers"), "towers vs grouped after 3 steps");
     /* the towers need 2 ranks, and say so */
     rc = mpi_run(3, args);
     CHECK(rc != 0 && strstr(harness_err, "exactly 2 ranks"), "towers on 3 ranks: exit %d: %s", rc, harness_err);

@@ -161,7 +161,6 @@ typedef struct Run {
      * rank waited for the others within them and the bytes it sent */
     long steps_done;
     double images_done, step_seconds, step_wait, step_bytes, last_images;
-    int towers_wanted;
 } Run;
 
 static int lead(const Run *r) { return r->rank == 0; }
@@ -217,17 +216,16 @@ static int setup(Run *r) {
     if (train_config_check(cfg)) return -1;
     r->par = cfg->parallel, r->rank = par_rank(), r->size = par_size();
     r->quiet = cfg->quiet || r->rank != 0;
-    r->towers_wanted = r->par == PARALLEL_TOWERS;
-    if (r->towers_wanted && r->size != 2)
+    if (r->par == PARALLEL_TOWERS && r->size != 2)
         return an_error("train: --parallel towers runs the paper's two towers on exactly 2 ranks (mpirun -np 2), not %d",
                         r->size);
-    if (r->towers_wanted && cfg->gpu) return an_error("train: --parallel towers runs on the CPU (no --device cuda)");
+    if (r->par == PARALLEL_TOWERS && cfg->gpu) return an_error("train: --parallel towers runs on the CPU (no --device cuda)");
     if (cfg->lars && cfg->gpu) return an_error("train: --optimizer lars runs on the CPU (no --device cuda)");
     if (r->par == PARALLEL_DATA && !(r->counts = calloc((size_t)r->size, sizeof(int)))) return an_error("out of memory");
     if (!cfg->data) return an_error("train: --data is required");
     if (cfg->init && cfg->resume) return an_error("train: --init starts a new run; --resume continues one (not both)");
     if (cfg->reset && !cfg->init) return an_error("train: --reset needs --init (a fresh run initialises every layer)");
-    if (cfg->freeze && r->towers_wanted) return an_error("train: --freeze with --parallel towers is not supported");
+    if (cfg->freeze && r->par == PARALLEL_TOWERS) return an_error("train: --freeze with --parallel towers is not supported");
     if (cfg->freeze && cfg->gpu) return an_error("train: --freeze runs on the CPU (no --device cuda)");
     if (!cfg->out_dir) return an_error("train: --out is required");
     if (cfg->resume) { /* the model of a resumed run comes from its checkpoint */
@@ -261,9 +259,9 @@ static int setup(Run *r) {
     snprintf(r->curves_path, sizeof r->curves_path, "%s/curves.png", cfg->out_dir);
     int in_c = r->train.c;
     /* towers: the whole network is read or initialised as one, then each rank takes its half */
-    Net *whole = r->towers_wanted ? &r->full : &r->net;
-    float **whole_momentum = r->towers_wanted ? &r->full_momentum : &r->momentum;
-    int whole_batch = r->towers_wanted ? 1 : cfg->batch;
+    Net *whole = r->par == PARALLEL_TOWERS ? &r->full : &r->net;
+    float **whole_momentum = r->par == PARALLEL_TOWERS ? &r->full_momentum : &r->momentum;
+    int whole_batch = r->par == PARALLEL_TOWERS ? 1 : cfg->batch;
     if (cfg->resume) {
         if (checkpoint_load_net(cfg->resume, &spec, whole_batch, whole, &r->norm, &file)) return -1;
         if (whole->classes != r->train.classes || whole->in_c != in_c) {
@@ -293,7 +291,7 @@ static int setup(Run *r) {
             memset(r->norm.mean_image, 0, (size_t)3 * 256 * 256 * sizeof(float));
         r->st = (TrainState){.lr = cfg->lr, .seed = cfg->seed, .best_err = 1.0};
     }
-    if (r->towers_wanted) { /* this rank's tower of the whole network */
+    if (r->par == PARALLEL_TOWERS) { /* this rank's tower of the whole network */
         ModelSpec tspec;
         if (towers_spec(&r->full, r->rank, &tspec) ||
             net_create(&r->net, &tspec, in_c, r->full.classes, r->full.in_size, cfg->batch) ||
