@@ -6,12 +6,14 @@
 #include "harness.h"
 #include "../src/model/model.h"
 #include "../src/util/common.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *BUILTINS[] = {"alexnet", "alexnet-owt", "convnet4", "convnet4-tanh",
-                                 "alexnet-nolrn", "alexnet-pool2", "alexnet-1tower", "alexnet-conv6"};
+static const char *BUILTINS[] = {"alexnet",       "alexnet-owt",   "convnet4",       "convnet4-tanh",
+                                 "alexnet-nolrn", "alexnet-pool2", "alexnet-1tower", "alexnet-conv6",
+                                 "convnet4-lrn",  "convnet4-pool2", "convnet4-2tower"};
 
 static int same_spec(const ModelSpec *a, const ModelSpec *b, char *why, size_t n) {
     if (strcmp(a->name, b->name) || a->in_size != b->in_size || a->paper_input_scale != b->paper_input_scale ||
@@ -23,6 +25,7 @@ static int same_spec(const ModelSpec *a, const ModelSpec *b, char *why, size_t n
         const LayerSpec *x = &a->layers[i], *y = &b->layers[i];
         if (x->kind != y->kind || x->out != y->out || x->k != y->k || x->stride != y->stride || x->pad != y->pad ||
             x->groups != y->groups || x->p != y->p || x->w_std != y->w_std || x->b_init != y->b_init ||
+            x->lrn_alpha != y->lrn_alpha || x->lrn_beta != y->lrn_beta || x->lrn_k != y->lrn_k ||
             (!x->name != !y->name) || (x->name && strcmp(x->name, y->name))) {
             snprintf(why, n, "layer %d differs", i + 1);
             return 0;
@@ -95,6 +98,9 @@ TEST(model_files_refuse_bad_descriptions) {
         {"[model]\nname = m\n[dropout]\np = 1.5\n", "t.cfg:4: 'p' must be a number in range"},
         {"[model]\nname = m\n[linear]\nname = f\n[linear]\nname = f\n", "two layers are named 'f'"},
         {"[model]\nname = m\n[conv]\nfilters = 8\nsize = 3\n[linear]\nname = f\n", "[conv] needs a name"},
+        {"[model]\nname = m\n[lrn]\nsize = 4\n", "t.cfg:4: [lrn] size must be odd"},
+        {"[model]\nname = m\n[lrn]\nbeta = -1\n", "t.cfg:4: 'beta' must be a number in range"},
+        {"[model]\nname = m\n[lrn]\nk = 0\n", "t.cfg:4: 'k' must be a number in range"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ModelSpec s;
@@ -103,6 +109,53 @@ TEST(model_files_refuse_bad_descriptions) {
               bad[i].what);
         if (!rc) model_spec_free(&s);
     }
+}
+
+/* the description files beside the built-ins (the Figure 1 conditions) read and build */
+TEST(model_files_figure1_conditions_build) {
+    static const char *files[] = {"models/figure1/convnet4-ccn.cfg", "models/figure1/convnet4-tanh-ccn.cfg"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const ModelSpec *spec = model_find(files[i]);
+        Net net;
+        CHECK(spec && net_create(&net, spec, 3, 10, 32, 1) == 0, "%s: %s", files[i], an_last_error());
+        if (!spec) continue;
+        CHECK(net.nparams == 85098 && spec->layers[0].w_std == 0.0001f && spec->paper_input_scale == 0.0f,
+              "%s: %zu parameters, conv1 std %g", files[i], net.nparams, spec->layers[0].w_std);
+        net_free(&net);
+    }
+}
+
+/* [lrn] size, alpha, beta, k: read, printed back, and used by the layer (the paper's when absent) */
+TEST(model_files_lrn_constants) {
+    const char *text = "[model]\nname = m\ninput = 0\n[conv]\nname = c\nfilters = 8\nsize = 1\n[lrn]\nsize = 3\n"
+                       "alpha = 0.4096\nbeta = 0.5\nk = 1\n[lrn]\n[linear]\nname = f\n";
+    ModelSpec s;
+    CHECK(model_parse(text, "t.cfg", &s) == 0, "%s", an_last_error());
+    LrnParams p = layer_lrn(&s.layers[1]), q = layer_lrn(&s.layers[2]);
+    CHECK(p.size == 3 && p.alpha == 0.4096f && p.beta == 0.5f && p.k == 1.0f, "read: %d %g %g %g", p.size, p.alpha,
+          p.beta, p.k);
+    CHECK(q.size == PAPER_LRN.size && q.alpha == PAPER_LRN.alpha && q.beta == PAPER_LRN.beta && q.k == PAPER_LRN.k,
+          "absent keys are not the paper's: %d %g %g %g", q.size, q.alpha, q.beta, q.k);
+    char *printed = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&printed, &len);
+    model_print(&s, f);
+    fclose(f);
+    ModelSpec back;
+    char why[64] = "";
+    CHECK(model_parse(printed, "printed", &back) == 0 && same_spec(&s, &back, why, sizeof why), "round trip: %s %s",
+          why, an_last_error());
+    model_spec_free(&back);
+    free(printed);
+    /* the layer uses them: one channel of value 2 among 8, the rest 0, window 3: y = 2 / (1 + 0.4096/3 * 4)^0.5 */
+    Net net;
+    CHECK(net_create(&net, &s, 1, 2, 1, 1) == 0, "%s", an_last_error());
+    float x[8] = {0, 0, 0, 2, 0, 0, 0, 0}, y[8], scale[8];
+    lrn_forward(1, 8, 1, p, x, y, scale);
+    double want = 2.0 / sqrt(1.0 + 0.4096 / 3 * 4);
+    CHECK(fabs(y[3] - want) < 1e-6 && y[2] == 0.0f, "lrn_forward with the file's constants: %g, want %g", y[3], want);
+    net_free(&net);
+    model_spec_free(&s);
 }
 
 TEST(model_files_on_the_command_line) {

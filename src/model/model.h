@@ -29,6 +29,7 @@ typedef struct LayerSpec {
     float p;              /* dropout probability */
     float w_std;          /* weights ~ N(0, w_std); 0 = He: sqrt(2 / fan_in) */
     float b_init;         /* biases start at this constant */
+    float lrn_alpha, lrn_beta, lrn_k; /* LRN constants (size: k); 0 = the paper's (PAPER_LRN) */
     /* towers only (src/parallel/towers.c): gather: `out` = all channels; replicated: what follows
      * is computed alike on every tower (the loss), so its gradient is not summed; rng_layer: the
      * dropout masks are those of layer rng_layer - 1 of the whole network (0 = this index);
@@ -55,9 +56,13 @@ typedef struct ModelSpec {
 
 /* The paper's LRN constants: size 5, alpha 1e-4 (divided by size), beta 0.75, k 2. */
 extern const LrnParams PAPER_LRN;
-/* The LRN of an LRN layer: the paper's constants, windows within spec->groups groups. */
+/* The LRN of an LRN layer: its constants (the paper's where 0), windows within spec->groups groups. */
 static inline LrnParams layer_lrn(const LayerSpec *s) {
     LrnParams p = PAPER_LRN;
+    if (s->k > 0) p.size = s->k;
+    if (s->lrn_alpha > 0.0f) p.alpha = s->lrn_alpha;
+    if (s->lrn_beta > 0.0f) p.beta = s->lrn_beta;
+    if (s->lrn_k > 0.0f) p.k = s->lrn_k;
     p.groups = s->groups;
     return p;
 }

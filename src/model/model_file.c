@@ -98,6 +98,10 @@ static int set_key(ModelSpec *spec, int layer, const char *key, const char *v, c
         break;
     case LAYER_LRN:
         if (!strcmp(key, "groups")) ip = &l->groups, hi = 4096;
+        else if (!strcmp(key, "size")) ip = &l->k, hi = 63;
+        else if (!strcmp(key, "alpha")) fp = &l->lrn_alpha, flo = 1e-12f;
+        else if (!strcmp(key, "beta")) fp = &l->lrn_beta, flo = 1e-6f, fhi = 16.0f;
+        else if (!strcmp(key, "k")) fp = &l->lrn_k, flo = 1e-6f;
         else ok = 0;
         break;
     case LAYER_MAXPOOL:
@@ -122,6 +126,8 @@ static int set_key(ModelSpec *spec, int layer, const char *key, const char *v, c
         return bad(origin, line, "'%s' must be %s", key, range);
     }
     if (fp && parse_float(v, flo, fhi, fp)) return bad(origin, line, "'%s' must be a number in range, not '%s'", key, v);
+    if (l->kind == LAYER_LRN && ip == &l->k && l->k % 2 == 0)
+        return bad(origin, line, "[lrn] size must be odd (a window centred on its channel), not %s%s", v, "");
     return 0;
 }
 
@@ -246,7 +252,15 @@ void model_print(const ModelSpec *spec, FILE *f) {
             put_float(f, "init_std", l->w_std);
             put_float(f, "bias", l->b_init);
             break;
-        case LAYER_LRN: if (l->groups > 1) fprintf(f, "groups = %d\n", l->groups); break;
+        case LAYER_LRN: {
+            LrnParams p = layer_lrn(l);
+            if (l->groups > 1) fprintf(f, "groups = %d\n", l->groups);
+            if (p.size != PAPER_LRN.size) fprintf(f, "size = %d\n", p.size);
+            if (p.alpha != PAPER_LRN.alpha) put_float(f, "alpha", p.alpha);
+            if (p.beta != PAPER_LRN.beta) put_float(f, "beta", p.beta);
+            if (p.k != PAPER_LRN.k) put_float(f, "k", p.k);
+            break;
+        }
         case LAYER_MAXPOOL: fprintf(f, "size = %d\nstride = %d\n", l->k, l->stride); break;
         case LAYER_AVGPOOL: fprintf(f, "out = %d\n", l->out); break;
         case LAYER_DROPOUT: put_float(f, "p", l->p); break;

@@ -9,7 +9,9 @@
  *   convnet4       the four-layer CIFAR-style network of the paper's Figure 1 (ReLU), for quick runs
  *   convnet4-tanh  the same with tanh, the other curve of Figure 1
  *   alexnet-nolrn, alexnet-pool2, alexnet-1tower, alexnet-conv6: the paper's ablations and its
- *                  section 6 variant (the files say what each changes) */
+ *                  section 6 variant (the files say what each changes)
+ *   convnet4-lrn, convnet4-pool2, convnet4-2tower: the same ablations of the four-layer network,
+ *                  for CIFAR-10 */
 #include "model.h"
 #include "../util/common.h"
 #include <stdio.h>
@@ -18,7 +20,8 @@
 const LrnParams PAPER_LRN = {5, 1e-4f, 0.75f, 2.0f, 0};
 
 extern const char model_cfg_alexnet[], model_cfg_alexnet_owt[], model_cfg_convnet4[], model_cfg_convnet4_tanh[],
-    model_cfg_alexnet_nolrn[], model_cfg_alexnet_pool2[], model_cfg_alexnet_1tower[], model_cfg_alexnet_conv6[];
+    model_cfg_alexnet_nolrn[], model_cfg_alexnet_pool2[], model_cfg_alexnet_1tower[], model_cfg_alexnet_conv6[],
+    model_cfg_convnet4_lrn[], model_cfg_convnet4_pool2[], model_cfg_convnet4_2tower[];
 
 /* the built-in models: models/NAME.cfg, embedded (models_embedded.c) */
 static const struct { const char *name, *text; } BUILTIN[] = {
@@ -30,6 +33,9 @@ static const struct { const char *name, *text; } BUILTIN[] = {
     {"alexnet-pool2", model_cfg_alexnet_pool2},
     {"alexnet-1tower", model_cfg_alexnet_1tower},
     {"alexnet-conv6", model_cfg_alexnet_conv6},
+    {"convnet4-lrn", model_cfg_convnet4_lrn},
+    {"convnet4-pool2", model_cfg_convnet4_pool2},
+    {"convnet4-2tower", model_cfg_convnet4_2tower},
 };
 #define NMODELS ((int)(sizeof BUILTIN / sizeof BUILTIN[0]))
 
@@ -70,7 +76,8 @@ const ModelSpec *model_find(const char *name) {
 }
 
 const char *model_names(void) {
-    return "alexnet, alexnet-owt, convnet4, convnet4-tanh, alexnet-nolrn, alexnet-pool2, alexnet-1tower, alexnet-conv6";
+    return "alexnet, alexnet-owt, convnet4, convnet4-tanh, alexnet-nolrn, alexnet-pool2, alexnet-1tower, alexnet-conv6, convnet4-lrn, "
+           "convnet4-pool2, convnet4-2tower";
 }
 
 int model_apply_recipe(const ModelSpec *spec, const char *recipe, ModelSpec *out) {

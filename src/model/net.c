@@ -411,10 +411,13 @@ static void describe(const Layer *l, char *buf, size_t size) {
     case LAYER_MAXPOOL: snprintf(buf, size, "%-12s maxpool %dx%d/%d", "", s->k, s->k, s->stride); break;
     case LAYER_AVGPOOL: snprintf(buf, size, "%-12s adaptive avgpool", ""); break;
     case LAYER_DROPOUT: snprintf(buf, size, "%-12s dropout %.1f", "", s->p); break;
-    case LAYER_LRN:
-        if (s->groups > 1) snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=.75 /%d", "", s->groups); /* per tower */
-        else snprintf(buf, size, "%-12s lrn n=5 k=2 a=1e-4 b=0.75", "");
+    case LAYER_LRN: {
+        LrnParams p = layer_lrn(s);
+        char g[16] = "";
+        if (s->groups > 1) snprintf(g, sizeof g, " /%d", s->groups); /* per tower */
+        snprintf(buf, size, "%-12s lrn n=%d k=%g a=%g b=%g%s", "", p.size, p.k, p.alpha, p.beta, g);
         break;
+    }
     default: snprintf(buf, size, "%-12s %s", "", kind_name(s->kind)); break;
     }
 }
