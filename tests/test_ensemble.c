@@ -68,6 +68,38 @@ TEST(ensemble_eval_loss_at_most_the_members_mean) {
     CHECK(e[2] <= (m1[2] + m2[2]) / 2 + 1e-4, "ensemble loss %.4f above the members' mean %.4f", e[2], (m1[2] + m2[2]) / 2);
 }
 
+/* members of different networks (the paper's ensembles mixed networks with and without a sixth
+ * convolution): --model once per --weights; each member is evaluated as that network alone */
+TEST(ensemble_eval_of_different_networks) {
+    NEED_FMNIST();
+    const char *a = member(1);
+    if (!a) return;
+    char out[600], args[2400], c[700];
+    snprintf(out, sizeof out, "%s", harness_path("ens_pool2"));
+    snprintf(args, sizeof args, "train --model convnet4-pool2 --data " FMNIST " --out %s --epochs 1 --limit-train 1000 "
+             "--limit-val 100 --seed 12 --quiet", out);
+    CHECK(harness_run(args) == 0, "training the pool2 member: %s", harness_err);
+    snprintf(c, sizeof c, "%s/best.safetensors", out);
+    snprintf(args, sizeof args, "eval --model convnet4-pool2 --weights %s --data " FMNIST " --limit 500", c);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    double alone[3], m2[3], e[3];
+    CHECK(parse_eval(harness_out, "convnet4-pool2 on", &alone[0], &alone[1], &alone[2]) == 0, "%s", harness_out);
+    snprintf(args, sizeof args, "eval --model convnet4 --weights %s --model convnet4-pool2 --weights %s --data " FMNIST
+             " --limit 500", a, c);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    CHECK(parse_eval(harness_out, "convnet4-pool2 (member 2 of 2)", &m2[0], &m2[1], &m2[2]) == 0 &&
+          parse_eval(harness_out, "(ensemble of 2)", &e[0], &e[1], &e[2]) == 0, "missing lines: %s", harness_out);
+    CHECK(m2[0] == alone[0] && fabs(m2[2] - alone[2]) <= 1e-4, "member 2 %.2f%% / %.4f, alone %.2f%% / %.4f", m2[0],
+          m2[2], alone[0], alone[2]);
+    /* a convnet4 checkpoint given as convnet4-pool2 */
+    snprintf(args, sizeof args, "eval --model convnet4-pool2 --weights %s --data " FMNIST " --limit 10", a);
+    harness_expect_error(args, "checkpoint is for model 'convnet4', not 'convnet4-pool2'");
+    snprintf(args, sizeof args, "eval --model convnet4 --model convnet4-pool2 --weights %s --data " FMNIST, a);
+    harness_expect_error(args, "--model once, or once per --weights");
+    snprintf(args, sizeof args, "classify --model convnet4 --model convnet4-pool2 --weights %s x.png", a);
+    harness_expect_error(args, "--model once, or once per --weights");
+}
+
 /* class -> probability from classify's "rank prob class name" lines (10 classes listed) */
 static int parse_classify(const char *out, double p[10]) {
     int n = 0;

@@ -11,14 +11,15 @@
 #include <string.h>
 
 static const char *HELP =
-    "usage: alexnet classify --model NAME --weights FILE [--weights FILE...] [--labels FILE] [--top K] IMAGE...\n"
+    "usage: alexnet classify --model NAME --weights FILE [[--model NAME] --weights FILE...] [--labels FILE]\n"
+    "                        [--top K] IMAGE...\n"
     "\n"
     "For each image prints its path, then K lines (default 5): rank probability class-index name.\n"
     "Images are preprocessed as torchvision does for ImageNet: shorter side resized to 256,\n"
     "centre crop of the model's input size (224, or 227 for alexnet), normalised with the mean and\n"
     "std stored in the weights (ImageNet's for converted torchvision weights).\n"
     "  --weights FILE  given several times: an ensemble (the paper's 5 CNNs): the probabilities are the\n"
-    "                  mean of the networks' softmax outputs\n"
+    "                  mean of the networks' softmax outputs; --model once for all, or once per --weights\n"
     "  --labels FILE   class names, one per line, in class-index order (default for 1000-class\n"
     "                  models: the built-in ILSVRC-2012 names)\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
@@ -103,22 +104,23 @@ static int classify_one(Net *const *nets, const Norm *norms, int k, const char *
 enum { MAX_MEMBERS = 16 };
 
 int cmd_classify(int argc, char **argv) {
-    const char *model = NULL, *labels_path = NULL, *precision = "fp32", *device = "cpu";
-    const char *images[MAX_IMAGES], *weights[MAX_MEMBERS];
-    int top = 5, help = 0, nweights = 0;
-    ArgStrList wl = {weights, MAX_MEMBERS, &nweights};
-    ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
+    const char *labels_path = NULL, *precision = "fp32", *device = "cpu";
+    const char *images[MAX_IMAGES], *weights[MAX_MEMBERS], *models[MAX_MEMBERS];
+    int top = 5, help = 0, nweights = 0, nmodels = 0;
+    ArgStrList wl = {weights, MAX_MEMBERS, &nweights}, ml = {models, MAX_MEMBERS, &nmodels};
+    ArgSpec specs[] = {{"--model", ARG_STRLIST, &ml, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
                        {"--labels", ARG_STR, &labels_path, NULL}, {"--top", ARG_INT, &top, NULL},
                        {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
     int nimg = args_parse("classify", argc, argv, 2, specs, 6, images, MAX_IMAGES, &help);
     if (nimg < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
-    if (!model || !nweights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
+    if (!nmodels || !nweights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
+    if (nmodels != 1 && nmodels != nweights)
+        return an_error("classify: %d --model for %d --weights: give --model once, or once per --weights", nmodels,
+                        nweights), fail();
     if (top < 1) return an_error("classify: --top must be at least 1"), fail();
     int gpu, gpu_math;
     if (device_select("classify", device, precision, &gpu, &gpu_math)) return fail();
-    const ModelSpec *spec = model_find(model);
-    if (!spec) return fail();
     Net nets[MAX_MEMBERS];
     Net *members[MAX_MEMBERS];
     Norm norms[MAX_MEMBERS];
@@ -126,7 +128,8 @@ int cmd_classify(int argc, char **argv) {
     for (int m = 0; m < nweights && !rc; m++) {
         StFile file;
         members[m] = &nets[m];
-        if (checkpoint_load_net(weights[m], spec, 1, &nets[m], &norms[m], &file)) { rc = -1; break; }
+        const ModelSpec *spec = model_find(models[nmodels == 1 ? 0 : m]);
+        if (!spec || checkpoint_load_net(weights[m], spec, 1, &nets[m], &norms[m], &file)) { rc = -1; break; }
         st_free(&file);
         if (gpu ? net_to_gpu(&nets[m], gpu_math, NULL) : net_freeze_bf16(&nets[m])) { /* freeze: bf16 mode only */
             net_free(&nets[m]), norm_free(&norms[m]);

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 
 static const char *HELP =
-    "usage: alexnet eval --model NAME --weights FILE [--weights FILE...] --data PATH [--crops 1|10] [--batch N]\n"
-    "                    [--limit N]\n"
+    "usage: alexnet eval --model NAME --weights FILE [[--model NAME] --weights FILE...] --data PATH [--crops 1|10]\n"
+    "                    [--batch N] [--limit N]\n"
     "\n"
     "Prints the top-1 and top-5 error of the weights (a training checkpoint or weights file, e.g.\n"
     "torchvision weights converted by tools/torchvision_to_safetensors.py) on the test split of an IDX\n"
@@ -19,7 +19,8 @@ static const char *HELP =
     "  --crops 10   the paper's 10-crop test: four corners and centre of the 256x256 image and their\n"
     "               mirrors, softmax outputs averaged\n"
     "  --weights FILE given several times: an ensemble (the paper's 5 CNNs): the networks' softmax\n"
-    "               outputs averaged; each member is also reported alone\n"
+    "               outputs averaged; each member is also reported alone. --model once: every member is\n"
+    "               that network; once per --weights (in the same order): members of different networks\n"
     "  --batch N   images per forward pass (default 100)     --limit N   N images spread evenly over the split\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
     "  --device cpu|cuda       cuda: on the GPU (--precision fp32, tf32 or bf16)\n";
@@ -54,31 +55,33 @@ static int report(const char *label, const char *who, Net *const *nets, const No
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *data = NULL, *precision = "fp32", *device = "cpu";
-    const char *weights[EVAL_MAX_MEMBERS];
-    int nweights = 0, batch = 100, limit = 0, crops = 1, help = 0;
-    ArgStrList wl = {weights, EVAL_MAX_MEMBERS, &nweights};
-    ArgSpec specs[] = {{"--model", ARG_STR, &model, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
+    const char *data = NULL, *precision = "fp32", *device = "cpu";
+    const char *weights[EVAL_MAX_MEMBERS], *models[EVAL_MAX_MEMBERS];
+    int nweights = 0, nmodels = 0, batch = 100, limit = 0, crops = 1, help = 0;
+    ArgStrList wl = {weights, EVAL_MAX_MEMBERS, &nweights}, ml = {models, EVAL_MAX_MEMBERS, &nmodels};
+    ArgSpec specs[] = {{"--model", ARG_STRLIST, &ml, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
                        {"--data", ARG_STR, &data, NULL},   {"--batch", ARG_INT, &batch, NULL},
                        {"--limit", ARG_INT, &limit, NULL},  {"--crops", ARG_INT, &crops, NULL},
                        {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
     if (args_parse("eval", argc, argv, 2, specs, 8, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
-    if (!model || !nweights || !data) return an_error("eval: --model, --weights and --data are required"), fail();
+    if (!nmodels || !nweights || !data) return an_error("eval: --model, --weights and --data are required"), fail();
+    if (nmodels != 1 && nmodels != nweights)
+        return an_error("eval: %d --model for %d --weights: give --model once, or once per --weights", nmodels,
+                        nweights), fail();
     if (batch < 1 || limit < 0) return an_error("eval: --batch must be at least 1 and --limit not negative"), fail();
     if (crops != 1 && crops != 10) return an_error("eval: --crops must be 1 or 10"), fail();
     int gpu, gpu_math;
     if (device_select("eval", device, precision, &gpu, &gpu_math)) return fail();
     if (crops == 10 && batch < 10) batch = 10;
-    const ModelSpec *spec = model_find(model);
-    if (!spec) return fail();
     Net nets[EVAL_MAX_MEMBERS];
     Net *members[EVAL_MAX_MEMBERS];
     Norm norms[EVAL_MAX_MEMBERS];
     int loaded = 0, rc = 0;
     for (int m = 0; m < nweights && !rc; m++) {
         members[m] = &nets[m];
-        if (load_member(weights[m], spec, batch, gpu, gpu_math, &nets[m], &norms[m])) { rc = -1; break; }
+        const ModelSpec *spec = model_find(models[nmodels == 1 ? 0 : m]);
+        if (!spec || load_member(weights[m], spec, batch, gpu, gpu_math, &nets[m], &norms[m])) { rc = -1; break; }
         loaded++;
         if (m && nets[m].classes != nets[0].classes)
             rc = an_error("%s: %d classes, but %s has %d: an ensemble's networks must share their classes", weights[m],
@@ -92,16 +95,18 @@ int cmd_eval(int argc, char **argv) {
     int *idx = rc ? NULL : malloc((size_t)(count ? count : 1) * sizeof(int)); /* spread over the whole split */
     if (!rc && !idx) rc = an_error("out of memory");
     for (int k = 0; !rc && k < count; k++) idx[k] = (int)((long)k * ds.n / count);
-    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, model, data);
+    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, models[0], data);
     for (int m = 0; !rc && nweights > 1 && m < nweights; m++) {
         char label[64];
         snprintf(label, sizeof label, " (member %d of %d)", m + 1, nweights);
-        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, model, data);
+        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, models[nmodels == 1 ? 0 : m],
+                    data);
     }
     if (!rc && nweights > 1) {
         char label[64];
         snprintf(label, sizeof label, " (ensemble of %d)", nweights);
-        rc = report(label, "the ensemble", members, norms, nweights, &ds, idx, count, crops, model, data);
+        rc = report(label, "the ensemble", members, norms, nweights, &ds, idx, count, crops,
+                    nmodels == 1 ? models[0] : "networks", data);
     }
     free(idx);
     dataset_free(&ds);
