@@ -54,5 +54,16 @@ TEST(experiment_ablate_small) {
     double v1 = 0, v5 = 0;
     CHECK(var && sscanf(var, "| convnet4-tanh | %lf%% | %lf%% | %lf / %lf", &v1, &v5, &c1, &c5) == 4, "%s", harness_out);
     CHECK(var && base && c1 > v1 - t1 - 0.01 && c1 < v1 - t1 + 0.01, "change %.2f, not %.2f - %.2f", c1, v1, t1);
+    /* a rerun reads the finished runs back (the same table), and a larger budget continues them */
+    CHECK(harness_run(args) == 0, "rerun: %s", harness_err);
+    double r1 = -1, r5 = -1;
+    base = strstr(harness_out, "| convnet4 | ");
+    CHECK(strstr(harness_out, "convnet4-seed1: done before (1 epochs)") && base &&
+              sscanf(base, "| convnet4 | %lf%% | %lf%%", &r1, &r5) == 2 && r1 == t1 && r5 == t5,
+          "rerun did not reuse the runs: %s", harness_out);
+    snprintf(args, sizeof args, "experiment ablate --data " FMNIST " --out %s --models convnet4 --epochs 2 "
+             "--limit-train 600 --limit-val 100", out);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "convnet4-seed1: continuing from epoch 1") &&
+              strstr(harness_out, "in 2 epochs"), "a larger budget did not continue: %s %s", harness_out, harness_err);
     harness_expect_error("experiment ablate --data " FMNIST, "--epochs N is required");
 }

@@ -5,7 +5,8 @@
  *   ablate        the same budget and seed for a network and its ablations (alexnet-nolrn, ...)
  *                 and the paper's PCA lighting off: top-1 / top-5 beside the paper's claims.
  * Each training run is a train_run into OUT/<run>/ (log.csv, checkpoints), so any run can be
- * looked at or resumed by hand. */
+ * looked at or resumed by hand; rerunning the command reads the finished runs back and continues
+ * the unfinished ones from their checkpoints (hours of work are not lost to a stop). */
 #include "args.h"
 #include "commands.h"
 #include "../train/train.h"
@@ -37,7 +38,9 @@ static const char *HELP =
     "                      convnet4,convnet4-lrn,convnet4-pool2,convnet4-2tower)\n"
     "  --seeds 1           --lighting-off                --limit-train N  --limit-val N\n"
     "\n"
-    "Both: --out DIR (default runs/experiment-NAME), --batch N (128), --lr X (ablate: 0.01),\n"
+    "Both: rerun the same command after a stop: finished runs are read back from OUT/RUN/log.csv,\n"
+    "unfinished ones continue from their checkpoints (remove OUT to start again).\n"
+    "--out DIR (default runs/experiment-NAME), --batch N (128), --lr X (ablate: 0.01),\n"
     "--momentum X (0.9), --weight-decay X (relu-vs-tanh 0, ablate 0.0005), --recipe NAME.\n";
 
 enum { MAX_RUN_EPOCHS = 512, MAX_LIST = 8 };
@@ -76,6 +79,18 @@ static int run(const Common *k, const char *name, const char *model, float lr, i
     char dir[1200], ckpt[1300];
     snprintf(dir, sizeof dir, "%s/%s", k->out, name);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    FILE *f = fopen(ckpt, "rb");
+    if (f) { /* an earlier invocation's run: read back when finished, else continued */
+        fclose(f);
+        Curve have;
+        if (read_curve(dir, &have) == 0 && have.n >= epochs) {
+            if (!resume) printf("%s: done before (%d epochs), read back from %s/log.csv\n", name, have.n, dir);
+            *c = have;
+            return 0;
+        }
+        if (!resume) printf("%s: continuing from epoch %d (%s)\n", name, have.n, ckpt);
+        resume = 1;
+    }
     TrainConfig cfg;
     train_config_defaults(&cfg);
     cfg.model = model, cfg.data = k->data, cfg.out_dir = dir, cfg.recipe = k->recipe;
