@@ -577,6 +577,12 @@ static int run_epochs(Run *r) {
     TrainState *st = &r->st;
     double t_start = an_now(), last_print = 0.0;
     int steps_this_session = 0, stopped = 0;
+    if (cfg->max_steps && st->step >= cfg->max_steps) { /* a resumed run already there: not one step more */
+        if (!r->quiet)
+            fprintf(stderr, "already at step %ld (--max-steps %ld): nothing to train; %s is unchanged\n", st->step,
+                    cfg->max_steps, r->ckpt_path);
+        return 0;
+    }
     while (st->epoch < cfg->epochs) {
         if (train_epoch(r, t_start, &last_print, &steps_this_session, &stopped)) return -1;
         if (stopped) {
