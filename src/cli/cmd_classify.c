@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *HELP =
-    "usage: alexnet classify --model NAME --weights FILE [[--model NAME] --weights FILE...] [--labels FILE]\n"
+    "usage: alexnet classify [--model NAME] --weights FILE [[--model NAME] --weights FILE...] [--labels FILE]\n"
     "                        [--top K] IMAGE...\n"
     "\n"
     "For each image prints its path, then K lines (default 5): rank probability class-index name.\n"
@@ -20,8 +20,10 @@ static const char *HELP =
     "std stored in the weights (ImageNet's for converted torchvision weights).\n"
     "  --weights FILE  given several times: an ensemble (the paper's 5 CNNs): the probabilities are the\n"
     "                  mean of the networks' softmax outputs; --model once for all, or once per --weights\n"
-    "  --labels FILE   class names, one per line, in class-index order (default for 1000-class\n"
-    "                  models: the built-in ILSVRC-2012 names)\n"
+    "  --model NAME    default: the model the weights name (a built-in, or the description stored\n"
+    "                  with them)\n"
+    "  --labels FILE   class names, one per line, in class-index order (default: the names stored\n"
+    "                  with the weights, the training data's; else for 1000 classes ILSVRC-2012's)\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
     "  --device cpu|cuda       cuda: on the GPU (--precision fp32, tf32 or bf16)\n";
 
@@ -36,9 +38,10 @@ static char **read_labels(const char *path, int classes) {
         line[strcspn(line, "\r\n")] = 0;
         names[n++] = strdup(line);
     }
+    int more = names && n == classes && fgets(line, sizeof line, f) != NULL; /* a longer list is another one */
     fclose(f);
-    if (names && n < classes) {
-        an_error("%s: has %d names, the model has %d classes", path, n, classes);
+    if (names && (n < classes || more)) {
+        an_error("%s: has %s%d names, the model has %d classes", path, more ? "more than " : "", n, classes);
         for (int i = 0; i < n; i++) free(names[i]);
         free(names);
         return NULL;
@@ -52,6 +55,14 @@ static char **read_labels(const char *path, int classes) {
 int image_input(const Net *net, const Norm *norm, const char *path, float *input) {
     Image img;
     if (image_load(path, &img)) return -1;
+    int colour = 0;
+    for (size_t q = 0; !colour && q < (size_t)img.w * img.h; q++)
+        colour = img.data[3 * q] != img.data[3 * q + 1] || img.data[3 * q] != img.data[3 * q + 2];
+    int small = img.w < img.h ? img.w : img.h;
+    if ((net->in_c == 1 && colour) || (net->in_size < 64 && small > 4 * net->in_size))
+        fprintf(stderr, "warning: %s: a %dx%d %s image for a network of %dx%d %s images: it sees it %s, and its "
+                "answer may mean little\n", path, img.w, img.h, colour ? "colour" : "grey", net->in_size, net->in_size,
+                net->in_c == 1 ? "grey" : "colour", net->in_c == 1 && colour ? "in grey, shrunk" : "shrunk");
     int s = net->in_size, base = norm->paper ? 256 : s, resize = norm->paper ? 256 : image_resize_size(s);
     uint8_t *pix = malloc((size_t)3 * base * base);
     if (!pix || image_resize_center_crop(&img, resize, base, pix)) {
@@ -93,6 +104,7 @@ static int classify_one(Net *const *nets, const Norm *norms, int k, const char *
         if (best < 0) break;
         used[best] = 1;
         const char *name = labels                             ? labels[best]
+                           : nets[0]->class_names            ? nets[0]->class_names[best]
                            : classes == IMAGENET_NUM_CLASSES ? IMAGENET_CLASSES[best]
                                                              : "-";
         printf("%d %.6f %d %s\n", r + 1, (float)probs[best], best, name);
@@ -114,8 +126,8 @@ int cmd_classify(int argc, char **argv) {
     int nimg = args_parse("classify", argc, argv, 2, specs, 6, images, MAX_IMAGES, &help);
     if (nimg < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
-    if (!nmodels || !nweights || nimg == 0) return an_error("classify: --model, --weights and at least one IMAGE are required"), fail();
-    if (nmodels != 1 && nmodels != nweights)
+    if (!nweights || nimg == 0) return an_error("classify: --weights and at least one IMAGE are required"), fail();
+    if (nmodels > 1 && nmodels != nweights)
         return an_error("classify: %d --model for %d --weights: give --model once, or once per --weights", nmodels,
                         nweights), fail();
     if (top < 1) return an_error("classify: --top must be at least 1"), fail();
@@ -128,7 +140,7 @@ int cmd_classify(int argc, char **argv) {
     for (int m = 0; m < nweights && !rc; m++) {
         StFile file;
         members[m] = &nets[m];
-        const ModelSpec *spec = model_find(models[nmodels == 1 ? 0 : m]);
+        const ModelSpec *spec = nmodels ? model_find(models[nmodels == 1 ? 0 : m]) : checkpoint_model(weights[m]);
         if (!spec || checkpoint_load_net(weights[m], spec, 1, &nets[m], &norms[m], &file)) { rc = -1; break; }
         st_free(&file);
         if (gpu ? net_to_gpu(&nets[m], gpu_math, NULL) : net_freeze_bf16(&nets[m])) { /* freeze: bf16 mode only */

@@ -3,18 +3,20 @@
 #include "commands.h"
 #include "../data/dataset.h"
 #include "../train/checkpoint.h"
+#include <string.h>
 #include "../train/eval.h"
 #include "../util/common.h"
 #include <stdio.h>
 #include <stdlib.h>
 
 static const char *HELP =
-    "usage: alexnet eval --model NAME --weights FILE [[--model NAME] --weights FILE...] --data PATH [--crops 1|10]\n"
-    "                    [--batch N] [--limit N]\n"
+    "usage: alexnet eval [--model NAME] --weights FILE [[--model NAME] --weights FILE...] --data PATH\n"
+    "                    [--crops 1|10] [--batch N] [--limit N]\n"
     "\n"
     "Prints the top-1 and top-5 error of the weights (a training checkpoint or weights file, e.g.\n"
     "torchvision weights converted by tools/torchvision_to_safetensors.py) on the test split of an IDX\n"
     "or CIFAR-10 folder, the val/ folder of an image folder, or the val split of a shard file.\n"
+    "  --model NAME the network (default: the one the weights name, built in or stored with them)\n"
     "  --crops 1    the centre crop (default)\n"
     "  --crops 10   the paper's 10-crop test: four corners and centre of the 256x256 image and their\n"
     "               mirrors, softmax outputs averaged\n"
@@ -65,8 +67,8 @@ int cmd_eval(int argc, char **argv) {
                        {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
     if (args_parse("eval", argc, argv, 2, specs, 8, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
-    if (!nmodels || !nweights || !data) return an_error("eval: --model, --weights and --data are required"), fail();
-    if (nmodels != 1 && nmodels != nweights)
+    if (!nweights || !data) return an_error("eval: --weights and --data are required"), fail();
+    if (nmodels > 1 && nmodels != nweights)
         return an_error("eval: %d --model for %d --weights: give --model once, or once per --weights", nmodels,
                         nweights), fail();
     if (batch < 1 || limit < 0) return an_error("eval: --batch must be at least 1 and --limit not negative"), fail();
@@ -80,7 +82,7 @@ int cmd_eval(int argc, char **argv) {
     int loaded = 0, rc = 0;
     for (int m = 0; m < nweights && !rc; m++) {
         members[m] = &nets[m];
-        const ModelSpec *spec = model_find(models[nmodels == 1 ? 0 : m]);
+        const ModelSpec *spec = nmodels ? model_find(models[nmodels == 1 ? 0 : m]) : checkpoint_model(weights[m]);
         if (!spec || load_member(weights[m], spec, batch, gpu, gpu_math, &nets[m], &norms[m])) { rc = -1; break; }
         loaded++;
         if (m && nets[m].classes != nets[0].classes)
@@ -89,24 +91,28 @@ int cmd_eval(int argc, char **argv) {
     }
     Dataset ds = {0};
     if (!rc && dataset_load(&ds, data, 0)) rc = -1;
+    if (!rc && crops == 10 && (ds.kind == DATASET_IDX || ds.kind == DATASET_CIFAR10))
+        rc = an_error("%s: --crops 10 takes the paper's crops of 256x256 images, and this set's images are %dx%d, "
+                      "no larger than the network's input: use --crops 1", data, ds.w, ds.h);
     if (!rc && ds.classes > nets[0].classes)
         rc = an_error("%s: the dataset has %d classes, the weights %d", data, ds.classes, nets[0].classes);
     int count = !rc && limit && limit < ds.n ? limit : ds.n;
     int *idx = rc ? NULL : malloc((size_t)(count ? count : 1) * sizeof(int)); /* spread over the whole split */
     if (!rc && !idx) rc = an_error("out of memory");
     for (int k = 0; !rc && k < count; k++) idx[k] = (int)((long)k * ds.n / count);
-    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, models[0], data);
+    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, nets[0].spec.name, data);
     for (int m = 0; !rc && nweights > 1 && m < nweights; m++) {
         char label[64];
         snprintf(label, sizeof label, " (member %d of %d)", m + 1, nweights);
-        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, models[nmodels == 1 ? 0 : m],
-                    data);
+        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, nets[m].spec.name, data);
     }
     if (!rc && nweights > 1) {
         char label[64];
         snprintf(label, sizeof label, " (ensemble of %d)", nweights);
+        int same = 1;
+        for (int m = 1; m < nweights; m++) same &= !strcmp(nets[m].spec.name, nets[0].spec.name);
         rc = report(label, "the ensemble", members, norms, nweights, &ds, idx, count, crops,
-                    nmodels == 1 ? models[0] : "networks", data);
+                    same ? nets[0].spec.name : "networks", data);
     }
     free(idx);
     dataset_free(&ds);

@@ -39,16 +39,7 @@ static const char *NEIGHBOURS_HELP =
 /* A model from --model or the checkpoint's metadata, the net (batch max_batch) and its input statistics. */
 static int load_weights(const char *weights, const char *model, int max_batch, Net *net, Norm *norm) {
     StFile file;
-    char name[64] = "";
-    if (!model) {
-        if (st_read(weights, &file)) return -1;
-        const char *m = st_meta(&file, "model");
-        snprintf(name, sizeof name, "%s", m ? m : "");
-        st_free(&file);
-        if (!name[0]) return an_error("%s: names no model: give --model", weights);
-        model = name;
-    }
-    const ModelSpec *spec = model_find(model);
+    const ModelSpec *spec = model ? model_find(model) : checkpoint_model(weights);
     if (!spec || checkpoint_load_net(weights, spec, max_batch, net, norm, &file)) return -1;
     st_free(&file);
     return 0;

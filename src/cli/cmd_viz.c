@@ -34,16 +34,7 @@ int cmd_viz(int argc, char **argv) {
     if (scale < 1 || scale > 64 || per_row < 1 || per_row > 1024)
         return an_error("viz filters: --scale must be 1-64 and --per-row 1-1024"), fail();
     StFile file;
-    if (!model) { /* the model the checkpoint names */
-        if (st_read(weights, &file)) return fail();
-        const char *m = st_meta(&file, "model");
-        static char name[64];
-        snprintf(name, sizeof name, "%s", m ? m : "");
-        st_free(&file);
-        if (!name[0]) return an_error("%s: names no model: give --model", weights), fail();
-        model = name;
-    }
-    const ModelSpec *spec = model_find(model);
+    const ModelSpec *spec = model ? model_find(model) : checkpoint_model(weights); /* default: the one it names */
     if (!spec) return fail();
     Net net;
     Norm norm;

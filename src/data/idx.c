@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,23 @@ static int idx_read_labels(Dataset *ds, const char *file, const char *images_fil
     return 0;
 }
 
+/* IDX files carry no class names. A folder whose name says Fashion-MNIST ("fashion" or "fmnist",
+ * any case, as Debian's /usr/share/datasets/fashion-mnist) with 10 classes gets Zalando's names;
+ * any other IDX set has none (MNIST's digits are their indices). */
+static int fashion_names(Dataset *ds, const char *path) {
+    static const char *names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+    char lower[4096];
+    size_t n = 0;
+    for (; path[n] && n + 1 < sizeof lower; n++) lower[n] = (char)tolower((unsigned char)path[n]);
+    lower[n] = 0;
+    if (ds->classes != 10 || (!strstr(lower, "fashion") && !strstr(lower, "fmnist"))) return 0;
+    if (!(ds->class_names = calloc(10, sizeof *ds->class_names))) return an_error("%s: out of memory", path);
+    for (int k = 0; k < 10; k++)
+        if (!(ds->class_names[k] = strdup(names[k]))) return an_error("%s: out of memory", path);
+    return 0;
+}
+
 int idx_load(Dataset *ds, const char *path, int train) {
     char images[4096], labels[4096];
     train = train ? 1 : 0;
@@ -178,6 +196,6 @@ int idx_load(Dataset *ds, const char *path, int train) {
         return an_error("%s: no such file", images);
     if (idx_find(path, train, 1, labels, sizeof labels) != 0)
         return an_error("%s: no such file", labels);
-    if (idx_read_images(ds, images) != 0) return -1;
-    return idx_read_labels(ds, labels, images);
+    if (idx_read_images(ds, images) != 0 || idx_read_labels(ds, labels, images) != 0) return -1;
+    return fashion_names(ds, path);
 }

@@ -129,12 +129,15 @@ typedef struct Net {
     void (*grads_ready)(void *comm, size_t off, size_t count);
     int gpu_input_sent;       /* net_set_input already sent the batch (else net_forward sends input) */
     uint16_t *frozen_bf16;    /* net_freeze_bf16: bfloat16 copies of the fully connected weights */
+    char **class_names;       /* (classes) the outputs' names (owned), NULL when unknown */
 } Net;
 
 /* Build the net for in_c channels, `classes` outputs, input in_size (spec->in_size if nonzero) and
  * batches up to max_batch. Returns 0, or -1 with an_error() (shape does not fit, out of memory). */
 int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_size, int max_batch);
 void net_free(Net *net);
+/* Copies of the classes' names (classes strings; NULL clears them). 0, or -1 out of memory. */
+int net_set_class_names(Net *net, char *const *names);
 /* Paper initialisation from the spec: weights N(0, w_std), biases b_init, from (seed). */
 void net_init(Net *net, uint64_t seed);
 /* Forward on net->input[0 .. n). train: dropout active, masks from dropout_seed. Returns logits

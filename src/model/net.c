@@ -7,6 +7,7 @@
 #include "../util/common.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *kind_name(LayerKind k) {
@@ -116,7 +117,26 @@ fail:
     return -1;
 }
 
+int net_set_class_names(Net *net, char *const *names) {
+    if (net->class_names)
+        for (int j = 0; j < net->classes; j++) free(net->class_names[j]);
+    free(net->class_names);
+    net->class_names = NULL;
+    if (!names) return 0;
+    char **v = calloc((size_t)net->classes, sizeof *v);
+    if (!v) return an_error("out of memory (class names)");
+    for (int j = 0; j < net->classes; j++)
+        if (!(v[j] = strdup(names[j] ? names[j] : ""))) {
+            for (int i = 0; i < j; i++) free(v[i]);
+            free(v);
+            return an_error("out of memory (class names)");
+        }
+    net->class_names = v;
+    return 0;
+}
+
 void net_free(Net *net) {
+    net_set_class_names(net, NULL);
     gpu_net_free(net->gpu);
     an_free(net->params), an_free(net->grads), an_free(net->input);
     an_free(net->probs), an_free(net->dlogits);

@@ -7,20 +7,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define META_MAX 40
+#define META_MAX 48
 
-typedef struct Meta { const char *kv[2 * META_MAX + 1]; char buf[META_MAX][96]; int n; } Meta;
+/* metadata key/value pairs for st_write; the values are owned (meta_free) */
+typedef struct Meta { const char *kv[2 * META_MAX + 1]; char *val[META_MAX]; int n, oom; } Meta;
 
 static void meta_add(Meta *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void meta_add(Meta *m, const char *key, const char *fmt, ...) {
+    if (m->n == META_MAX) { m->oom = 1; return; }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m->buf[m->n], sizeof m->buf[m->n], fmt, ap);
+    char *v = NULL;
+    if (vasprintf(&v, fmt, ap) < 0) v = NULL, m->oom = 1;
     va_end(ap);
+    if (!v) return;
+    m->val[m->n] = v;
     m->kv[2 * m->n] = key;
-    m->kv[2 * m->n + 1] = m->buf[m->n];
+    m->kv[2 * m->n + 1] = v;
     m->n++;
     m->kv[2 * m->n] = NULL;
+}
+
+static void meta_free(Meta *m) {
+    for (int i = 0; i < m->n; i++) free(m->val[i]);
+}
+
+/* the model's description (model_print) and the classes' names, one a line, as metadata */
+static void meta_model(Meta *m, const Net *net) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) { m->oom = 1; return; }
+    model_print(&net->spec, f);
+    fclose(f);
+    meta_add(m, "model_config", "%s", text);
+    free(text);
+    if (!net->class_names) return;
+    f = open_memstream(&text, &len);
+    if (!f) { m->oom = 1; return; }
+    for (int j = 0; j < net->classes; j++) {
+        for (const char *c = net->class_names[j]; *c; c++) fputc(*c == '\n' || *c == '\r' ? ' ' : *c, f);
+        if (j + 1 < net->classes) fputc('\n', f);
+    }
+    fclose(f);
+    meta_add(m, "class_names", "%s", text);
+    free(text);
 }
 
 int checkpoint_save(const char *path, const Net *net, const float *momentum, const TrainState *st,
@@ -54,6 +85,7 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
     Meta m = {.n = 0};
     meta_add(&m, "format", "alexnet-c checkpoint 1");
     meta_add(&m, "model", "%s", net->spec.name);
+    meta_model(&m, net);
     meta_add(&m, "in_size", "%d", net->in_size);
     meta_add(&m, "channels", "%d", net->in_c);
     meta_add(&m, "classes", "%d", net->classes);
@@ -84,7 +116,8 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
         meta_add(&m, "seen", "%ld", st->seen);
         meta_add(&m, "seconds", "%a", st->seconds);
     }
-    int rc = st_write(path, t, total, m.kv);
+    int rc = m.oom ? an_error("%s: out of memory", path) : st_write(path, t, total, m.kv);
+    meta_free(&m);
     free(t), free(names);
     return rc;
 }
@@ -189,6 +222,28 @@ static int check_shapes(const char *path, const StFile *f, const ModelSpec *spec
     return 0;
 }
 
+/* "class_names" (one a line), when there are exactly `classes` of them; other counts are ignored
+ * (weights of another tool may say something else) */
+static int read_class_names(const char *path, const StFile *file, Net *net) {
+    const char *text = st_meta(file, "class_names");
+    if (!text) return 0;
+    int lines = 1;
+    for (const char *c = text; *c; c++) lines += *c == '\n';
+    if (lines != net->classes) return 0;
+    char *copy = strdup(text);
+    char **names = calloc((size_t)lines, sizeof *names);
+    int rc = copy && names ? 0 : an_error("%s: out of memory", path);
+    char *p = copy;
+    for (int j = 0; !rc && j < lines; j++) {
+        names[j] = p;
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = 0, p = nl + 1;
+    }
+    if (!rc) rc = net_set_class_names(net, names);
+    free(names), free(copy);
+    return rc;
+}
+
 int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, Net *net, Norm *norm,
                         StFile *file) {
     if (st_read(path, file)) return -1;
@@ -257,7 +312,8 @@ int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, 
         memcpy(norm->std, std, sizeof std);
     }
     const char *input = st_meta(file, "input");
-    if (input && strcmp(input, "paper") == 0 && read_paper_input(path, file, norm)) {
+    if ((input && strcmp(input, "paper") == 0 && read_paper_input(path, file, norm)) ||
+        read_class_names(path, file, net)) {
         net_free(net);
         goto fail;
     }
@@ -333,4 +389,26 @@ int checkpoint_read_state(const char *path, const StFile *file, const Net *net, 
         memcpy(momentum + (p - net->params), t->data, count * sizeof(float));
     }
     return 0;
+}
+
+const ModelSpec *checkpoint_model(const char *path) {
+    enum { CACHE = 16 };
+    static struct { char *path; ModelSpec spec; } cache[CACHE];
+    static int ncache;
+    for (int i = 0; i < ncache; i++)
+        if (!strcmp(cache[i].path, path)) return &cache[i].spec;
+    StFile f;
+    if (st_read_header(path, &f)) return NULL;
+    const char *name = st_meta(&f, "model"), *text = st_meta(&f, "model_config");
+    const ModelSpec *spec = NULL;
+    if (!name) an_error("%s: the file does not name its model (weights of another tool?): give --model", path);
+    else if (model_builtin_text(name)) spec = model_find(name);
+    else if (!text)
+        an_error("%s: model '%s' is not built in and the file holds no description of it: give --model FILE", path,
+                 name);
+    else if (ncache == CACHE) an_error("%s: too many description models at once", path);
+    else if (model_parse(text, path, &cache[ncache].spec) == 0 && (cache[ncache].path = strdup(path)))
+        spec = &cache[ncache++].spec;
+    st_free(&f);
+    return spec;
 }

@@ -1,5 +1,7 @@
 /* checkpoint.h: weights and training state in safetensors files.
  * Weight tensors carry the model's names ("conv1.weight", or torchvision's "features.0.weight").
+ * Every file's metadata names the model and holds its description (model_config, as model_print
+ * writes it) and, when known, the classes' names (class_names, one a line).
  * Training checkpoints add "momentum.<name>" tensors and metadata: model, recipe, in_size,
  * channels, classes, normalisation mean/std, epoch, step, learning rate, seed and the
  * learning-rate schedule's state, so --resume continues the run exactly. */
@@ -34,6 +36,10 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
  * stored normalisation (ImageNet's when absent, as for converted torchvision weights). */
 int checkpoint_load_net(const char *path, const ModelSpec *spec, int max_batch, Net *net, Norm *norm,
                         StFile *file);
+/* The model a checkpoint names ("model" in its metadata): the built-in of that name, or the
+ * description stored with it ("model_config", written since 2026-12-02); only the header is read.
+ * NULL (an_error names the file) when it names none or an unknown one without a description. */
+const ModelSpec *checkpoint_model(const char *path);
 /* Momentum buffers and training state from a file opened by checkpoint_load_net. */
 int checkpoint_read_state(const char *path, const StFile *file, const Net *net, float *momentum,
                           TrainState *st);

@@ -411,7 +411,32 @@ static int read_whole(const char *path, StFile *f) {
     return 0;
 }
 
-static int parse_file(const char *path, StFile *f) {
+/* The 8-byte length and the JSON header only (st_read_header). */
+static int read_header(const char *path, StFile *f) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return an_error("%s: cannot open: %s", path, strerror(errno));
+    uint8_t len[8];
+    size_t got = fread(len, 1, 8, fp);
+    uint64_t hlen = 0;
+    for (int i = 7; got == 8 && i >= 0; i--) hlen = (hlen << 8) | len[i];
+    if (got != 8 || hlen > ST_MAX_HEADER) {
+        fclose(fp);
+        return got != 8 ? an_error("%s: truncated: file has %zu bytes, need at least 8", path, got)
+                        : an_error("%s: corrupt header: header length %llu exceeds the 100 MB limit", path,
+                                   (unsigned long long)hlen);
+    }
+    f->buffer = an_alloc((size_t)hlen + 8, "safetensors header");
+    if (!f->buffer) { fclose(fp); return an_error("%s: out of memory", path); }
+    memcpy(f->buffer, len, 8);
+    got = fread(f->buffer + 8, 1, (size_t)hlen, fp);
+    fclose(fp);
+    if (got != hlen)
+        return an_error("%s: truncated: header says %llu bytes, file has %zu", path, (unsigned long long)hlen, got + 8);
+    f->size = (size_t)hlen + 8;
+    return 0;
+}
+
+static int parse_file(const char *path, StFile *f, int header_only) {
     if (f->size < 8) return an_error("%s: truncated: file has %zu bytes, need at least 8", path, f->size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | f->buffer[i];
@@ -462,7 +487,7 @@ static int parse_file(const char *path, StFile *f) {
             if (end < begin)
                 return an_error("%s: tensor \"%s\": data_offsets [%lld, %lld] end before begin", path, SHOWN(t->name),
                                 (long long)begin, (long long)end);
-            if ((uint64_t)end > data_size)
+            if (!header_only && (uint64_t)end > data_size)
                 return an_error("%s: truncated: tensor \"%s\" data_offsets [%lld, %lld] past the data area "
                                 "(%zu bytes)", path, SHOWN(t->name), (long long)begin, (long long)end, data_size);
             if ((uint64_t)(end - begin) != want)
@@ -470,7 +495,7 @@ static int parse_file(const char *path, StFile *f) {
                                 "need %zu", path, SHOWN(t->name), (long long)begin, (long long)end,
                                 (long long)(end - begin), st_dtype_name(t->dtype), want);
             t->nbytes = want;
-            t->data = data + begin;
+            t->data = header_only ? NULL : data + begin;
         } while (accept(&p, ','));
         if (!accept(&p, '}')) return perr(&p, "expected ',' or '}'");
     }
@@ -495,7 +520,16 @@ static int parse_file(const char *path, StFile *f) {
 
 int st_read(const char *path, StFile *f) {
     memset(f, 0, sizeof *f);
-    if (read_whole(path, f) || parse_file(path, f)) {
+    if (read_whole(path, f) || parse_file(path, f, 0)) {
+        st_free(f);
+        return -1;
+    }
+    return 0;
+}
+
+int st_read_header(const char *path, StFile *f) {
+    memset(f, 0, sizeof *f);
+    if (read_header(path, f) || parse_file(path, f, 1)) {
         st_free(f);
         return -1;
     }

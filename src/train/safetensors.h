@@ -33,6 +33,9 @@ typedef struct StFile {
  * offsets inside the data area, sizes matching shapes. Returns 0, or -1 with an_error() naming the
  * file and the problem ("w.safetensors: truncated: header says 912 bytes, file has 40"). */
 int st_read(const char *path, StFile *f);
+/* The header alone (tensor names, shapes, metadata; every tensor's data NULL), without reading the
+ * tensors: what a file holds, cheaply. The same checks as st_read except the data area's size. */
+int st_read_header(const char *path, StFile *f);
 void st_free(StFile *f);
 const StTensor *st_find(const StFile *f, const char *name);          /* NULL when absent */
 const char *st_meta(const StFile *f, const char *key);               /* NULL when absent */

@@ -291,6 +291,8 @@ static int setup(Run *r) {
             memset(r->norm.mean_image, 0, (size_t)3 * 256 * 256 * sizeof(float));
         r->st = (TrainState){.lr = cfg->lr, .seed = cfg->seed, .best_err = 1.0};
     }
+    /* the classes' names go with every checkpoint: the dataset's (a resumed run's may be older) */
+    if (r->train.class_names && net_set_class_names(whole, r->train.class_names)) return -1;
     if (r->par == PARALLEL_TOWERS) { /* this rank's tower of the whole network */
         ModelSpec tspec;
         if (towers_spec(&r->full, r->rank, &tspec) ||
