@@ -604,3 +604,31 @@ TEST(st_write_errors) {
     free(big);
     free(before);
 }
+
+/* st_read_header: the names, shapes and metadata of st_read without the tensors' bytes; a file cut
+ * inside its data area still shows its header (st_read refuses it), one cut inside the header not */
+TEST(st_read_header_only) {
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    const int64_t s23[] = {2, 3};
+    StTensor ts[] = {tensor("w", ST_F32, 2, s23, w)};
+    const char *meta[] = {"model", "alexnet", "class_names", "a\nb", NULL};
+    const char *p = tmp_path("hdr.safetensors");
+    CHECK(st_write(p, ts, 1, meta) == 0, "%s", an_last_error());
+    StFile full, head;
+    CHECK(st_read(p, &full) == 0 && st_read_header(p, &head) == 0, "%s", an_last_error());
+    CHECK(head.n == 1 && head.tensors[0].ndim == 2 && head.tensors[0].shape[1] == 3 && head.tensors[0].data == NULL &&
+              head.tensors[0].nbytes == 24 && !strcmp(st_meta(&head, "class_names"), "a\nb") &&
+              head.size < full.size, "header: %d tensors, size %zu of %zu", head.n, head.size, full.size);
+    size_t n = 0;
+    unsigned char *bytes = harness_read_file(p, &n);
+    const char *cut = tmp_path("hdr_cut.safetensors");
+    CHECK(bytes && harness_write(cut, bytes, n - 8) == 0, "write");
+    StFile f;
+    CHECK(st_read(cut, &f) != 0 && strstr(an_last_error(), "truncated"), "st_read took a cut file");
+    CHECK(st_read_header(cut, &f) == 0 && f.n == 1, "st_read_header: %s", an_last_error());
+    st_free(&f);
+    CHECK(bytes && harness_write(cut, bytes, 20) == 0, "write");
+    CHECK(st_read_header(cut, &f) != 0 && strstr(an_last_error(), "truncated: header says"), "%s", an_last_error());
+    free(bytes);
+    st_free(&full), st_free(&head);
+}

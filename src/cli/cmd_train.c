@@ -4,10 +4,12 @@
 #include "../model/model.h"
 #include "../parallel/parallel.h"
 #include "../cuda/cuda_api.h"
+#include "../train/safetensors.h"
 #include "../train/train.h"
 #include "../util/common.h"
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *HELP =
@@ -48,7 +50,8 @@ static const char *HELP =
     "  --lighting X        std of the lighting alphas (default 0.1, the paper's; 0 = off)\n"
     "  --no-mean           do not subtract the mean image\n"
     "  --val-crops 10      also report the 10-crop validation error after every epoch (10x the work)\n"
-    "  --resume FILE       continue from a training checkpoint, exactly where it stopped\n"
+    "  --resume FILE       continue from a training checkpoint, exactly where it stopped; the run's\n"
+    "                      flags (--data, --out, --epochs, ...) come with it: give one to change it\n"
     "  --init FILE         fine-tuning: start from these weights (a checkpoint of the same model);\n"
     "                      the input statistics are the new data's\n"
     "  --reset LAYERS      with --init: these layers (e.g. fc8, for another class count) start afresh\n"
@@ -77,6 +80,8 @@ static const char *HELP =
     "  --lars-eta X        LARS trust coefficient (default 0.001)\n"
     "Threads per rank: OMP_NUM_THREADS (mpirun -x OMP_NUM_THREADS=N; bind with --map-by and --bind-to).\n";
 
+static int train_command(int argc, char **argv);
+
 /* Ctrl-C (SIGINT) and SIGTERM, which batch schedulers send before they kill a job: stop after the
  * current step with a checkpoint. A second one of the same kind stops at once. */
 static void on_stop_signal(int sig) {
@@ -91,7 +96,52 @@ static int fail_all(void) {
     return rc;
 }
 
+/* `--resume FILE` alone continues the run: the flags it was started with (the checkpoint's
+ * train_flags, "--flag=value" a line) go before the command line's, less those the command line
+ * gives itself, which win. *argv2 (and *store, its strings) malloc'd; argv unchanged without
+ * --resume or stored flags. 0, or -1 (the file cannot be read). */
+static int with_stored_flags(int argc, char **argv, int *argc2, char ***argv2, char **store) {
+    *argc2 = argc, *argv2 = argv, *store = NULL;
+    const char *path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume") && i + 1 < argc) path = argv[i + 1];
+        else if (!strncmp(argv[i], "--resume=", 9)) path = argv[i] + 9;
+    }
+    if (!path) return 0;
+    StFile f;
+    if (st_read_header(path, &f)) return -1;
+    const char *flags = st_meta(&f, "train_flags");
+    if (!flags || !(*store = strdup(flags))) { st_free(&f); return 0; }
+    st_free(&f);
+    int lines = 1;
+    for (const char *c = *store; *c; c++) lines += *c == '\n';
+    char **v = malloc((size_t)(argc + lines) * sizeof *v);
+    if (!v) { free(*store), *store = NULL; return an_error("out of memory"); }
+    int n = 0;
+    v[n++] = argv[0], v[n++] = argv[1];
+    for (char *tok = strtok(*store, "\n"); tok; tok = strtok(NULL, "\n")) {
+        size_t flen = strcspn(tok, "=");
+        int given = 0;
+        for (int i = 2; i < argc && !given; i++)
+            given = !strncmp(argv[i], tok, flen) && (argv[i][flen] == 0 || argv[i][flen] == '=');
+        if (!given) v[n++] = tok;
+    }
+    for (int i = 2; i < argc; i++) v[n++] = argv[i];
+    *argc2 = n, *argv2 = v;
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
+    char **stored_argv, *stored = NULL;
+    int stored_argc;
+    if (with_stored_flags(argc, argv, &stored_argc, &stored_argv, &stored)) return fail();
+    int rc = train_command(stored_argc, stored_argv);
+    if (stored_argv != argv) free(stored_argv);
+    free(stored);
+    return rc;
+}
+
+static int train_command(int argc, char **argv) {
     TrainConfig cfg;
     train_config_defaults(&cfg);
     int help = 0, ndrops = 0;
@@ -127,7 +177,9 @@ int cmd_train(int argc, char **argv) {
         snprintf(out, sizeof out, "runs/%s", cfg.model);
         cfg.out_dir = out;
     }
-    if (!cfg.out_dir && cfg.resume) return an_error("train: --out is required with --resume"), fail();
+    if (!cfg.out_dir && cfg.resume)
+        return an_error("train: --out is required with --resume (%s holds no flags of its run: written before "
+                        "2026-12-02?)", cfg.resume), fail();
     if (strcmp(optimizer, "sgd") != 0 && strcmp(optimizer, "lars") != 0)
         return an_error("train: --optimizer must be sgd or lars, not '%s'", optimizer), fail();
     cfg.lars = strcmp(optimizer, "lars") == 0;

@@ -1,4 +1,5 @@
-/* main.c: `alexnet <command> [flags]`: dispatch to train, eval, classify, info. */
+/* main.c: `alexnet <command> [flags]`: dispatch to the commands; `alexnet --version` prints the version. */
+#include "args.h"
 #include "commands.h"
 #include "../util/common.h"
 #include <stdio.h>
@@ -10,7 +11,7 @@ int fail(void) {
 }
 
 static const char *USAGE =
-    "usage: alexnet <command> [flags]     (alexnet <command> --help for its flags)\n"
+    "usage: alexnet <command> [flags]     (alexnet <command> --help for its flags; alexnet --version)\n"
     "\n"
     "AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012) in C: train, evaluate and run the paper's\n"
     "network and its relatives on the CPU.\n"
@@ -33,6 +34,14 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *c = argv[1];
+    if (strcmp(c, "--version") == 0 || strcmp(c, "version") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "alexnet: %s takes no arguments\n", c);
+            return 2;
+        }
+        printf("alexnet %s\n", ALEXNET_VERSION);
+        return 0;
+    }
     if (strcmp(c, "train") == 0) return cmd_train(argc, argv);
     if (strcmp(c, "eval") == 0) return cmd_eval(argc, argv);
     if (strcmp(c, "classify") == 0) return cmd_classify(argc, argv);

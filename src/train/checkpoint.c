@@ -56,6 +56,11 @@ static void meta_model(Meta *m, const Net *net) {
 
 int checkpoint_save(const char *path, const Net *net, const float *momentum, const TrainState *st,
                     const Norm *norm, const char *recipe) {
+    return checkpoint_save_run(path, net, momentum, st, norm, recipe, NULL);
+}
+
+int checkpoint_save_run(const char *path, const Net *net, const float *momentum, const TrainState *st,
+                        const Norm *norm, const char *recipe, const char *run_flags) {
     int nt = net_num_tensors(net), total = (momentum ? 2 * nt : nt) + (norm->paper ? 1 : 0);
     StTensor *t = calloc(total, sizeof *t);
     char (*names)[96] = calloc(total, sizeof *names);
@@ -115,6 +120,7 @@ int checkpoint_save(const char *path, const Net *net, const float *momentum, con
         meta_add(&m, "err_sum", "%a", st->err_sum);
         meta_add(&m, "seen", "%ld", st->seen);
         meta_add(&m, "seconds", "%a", st->seconds);
+        if (run_flags) meta_add(&m, "train_flags", "%s", run_flags);
     }
     int rc = m.oom ? an_error("%s: out of memory", path) : st_write(path, t, total, m.kv);
     meta_free(&m);

@@ -30,6 +30,11 @@ typedef struct TrainState {
 int checkpoint_save(const char *path, const Net *net, const float *momentum, const TrainState *st,
                     const Norm *norm, const char *recipe);
 
+/* The same, with the flags the run was started with ("--flag=value" a line: train_flags), so that
+ * `train --resume FILE` alone continues it. */
+int checkpoint_save_run(const char *path, const Net *net, const float *momentum, const TrainState *st,
+                        const Norm *norm, const char *recipe, const char *run_flags);
+
 /* Read a weights or training checkpoint for model `spec` and build the net from it: channels and
  * classes come from the tensor shapes. Errors name the file: wrong model, missing tensor, wrong
  * shape or dtype. On success *file stays open (for checkpoint_read_state) and *norm holds the

@@ -189,6 +189,41 @@ static int diverged(const Run *r, const char *what) {
 /* The whole network's weights and momentum to write: the towers' gathered on rank 0. */
 static const Net *whole_net(const Run *r) { return r->towers ? &r->full : &r->net; }
 
+/* The flags that define this run, "--flag=value" a line, for `train --resume FILE` alone (the
+ * checkpoint's train_flags): not those of one session (--max-steps, --quiet, --resume, --init,
+ * --reset, --lr: the rate is state), nor the machine's (--device, --precision, --parallel).
+ * nor the model (the checkpoint names it and holds its description). Paths are made absolute, so
+ * the run continues from any folder. malloc'd, or NULL. */
+static char *run_flags(const TrainConfig *cfg) {
+    char *text = NULL, abs_data[4096], abs_out[4096];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    fprintf(f, "--data=%s\n--out=%s\n", realpath(cfg->data, abs_data) ? abs_data : cfg->data,
+            realpath(cfg->out_dir, abs_out) ? abs_out : cfg->out_dir);
+    fprintf(f, "--epochs=%d\n--batch=%d\n--momentum=%.9g\n--weight-decay=%.9g\n--recipe=%s\n", cfg->epochs, cfg->batch,
+            cfg->momentum, cfg->weight_decay, cfg->recipe);
+    fprintf(f, "--patience=%d\n--max-drops=%d\n--lighting=%.9g\n--val-crops=%d\n", cfg->patience, cfg->max_drops,
+            cfg->lighting, cfg->val_crops);
+    if (cfg->n_drop_epochs) {
+        fprintf(f, "--lr-drops=");
+        for (int i = 0; i < cfg->n_drop_epochs; i++) fprintf(f, "%s%d", i ? "," : "", cfg->drop_epochs[i]);
+        fprintf(f, "\n");
+    }
+    if (cfg->limit_train) fprintf(f, "--limit-train=%d\n", cfg->limit_train);
+    if (cfg->limit_val) fprintf(f, "--limit-val=%d\n", cfg->limit_val);
+    if (cfg->save_every) fprintf(f, "--save-every=%d\n", cfg->save_every);
+    if (cfg->no_random_crop) fprintf(f, "--no-random-crop\n");
+    if (cfg->no_flip) fprintf(f, "--no-flip\n");
+    if (cfg->no_mean) fprintf(f, "--no-mean\n");
+    if (cfg->freeze) fprintf(f, "--freeze=%s\n", cfg->freeze);
+    if (cfg->warmup > 0) fprintf(f, "--warmup=%.9g\n", cfg->warmup);
+    if (cfg->lars) fprintf(f, "--optimizer=lars\n--lars-eta=%.9g\n", cfg->lars_eta);
+    fclose(f);
+    if (len) text[len - 1] = 0; /* no newline after the last */
+    return text;
+}
+
 static int save(Run *r) {
     int rc = net_from_gpu(&r->net, r->momentum);
     if (!rc && r->towers) rc = towers_to_full(&r->net, &r->full, r->rank, r->momentum, r->full_momentum);
@@ -200,8 +235,11 @@ static int save(Run *r) {
             snprintf(what, sizeof what, "%ld weights are NaN or infinite", bad);
             rc = diverged(r, what);
         } else {
-            rc = checkpoint_save(r->ckpt_path, whole_net(r), r->towers ? r->full_momentum : r->momentum, &r->st,
-                                 &r->norm, r->recipe);
+            char *flags = run_flags(r->cfg);
+            rc = flags ? checkpoint_save_run(r->ckpt_path, whole_net(r), r->towers ? r->full_momentum : r->momentum,
+                                             &r->st, &r->norm, r->recipe, flags)
+                       : an_error("out of memory");
+            free(flags);
         }
     }
     if (agree(r, rc, "writing the checkpoint")) return -1;
@@ -209,10 +247,53 @@ static int save(Run *r) {
     return 0;
 }
 
+/* Resuming into another --out than the checkpoint's folder: its log.csv, best.safetensors and
+ * curves.png come along (copied; files already in out are kept), so the new folder holds the whole
+ * run. 0, or -1 when a copy fails. */
+static int carry_run_files(const char *resume, const char *out, int quiet) {
+    char from[4096], real_from[4096], real_out[4096];
+    snprintf(from, sizeof from, "%s", resume);
+    char *slash = strrchr(from, '/');
+    if (slash) *slash = 0;
+    else snprintf(from, sizeof from, ".");
+    if (!realpath(from, real_from) || !realpath(out, real_out) || !strcmp(real_from, real_out)) return 0;
+    static const char *files[] = {"log.csv", "best.safetensors", "curves.png"};
+    char carried[128] = "";
+    for (int i = 0; i < 3; i++) {
+        char src[4200], dst[4200];
+        snprintf(src, sizeof src, "%s/%s", real_from, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", real_out, files[i]);
+        FILE *in = fopen(src, "rb"), *probe = fopen(dst, "rb");
+        if (probe) fclose(probe);
+        if (!in || probe) {
+            if (in) fclose(in);
+            continue;
+        }
+        FILE *o = fopen(dst, "wb");
+        if (!o) { fclose(in); return an_error("%s: cannot write: %s", dst, strerror(errno)); }
+        char buf[1 << 16];
+        size_t n;
+        int bad = 0;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0) bad |= fwrite(buf, 1, n, o) != n;
+        bad |= ferror(in);
+        fclose(in);
+        if (fclose(o) || bad) return an_error("%s: cannot copy to %s", src, dst);
+        snprintf(carried + strlen(carried), sizeof carried - strlen(carried), "%s%s", carried[0] ? ", " : "", files[i]);
+    }
+    if (!quiet && carried[0]) fprintf(stderr, "resuming into %s: carried %s from %s\n", out, carried, real_from);
+    char src_log[4200];
+    snprintf(src_log, sizeof src_log, "%s/log.csv", real_from);
+    FILE *l = fopen(src_log, "r");
+    if (l) fclose(l);
+    else if (!quiet) fprintf(stderr, "note: %s has no log.csv: the log in %s starts where this run resumes\n", real_from, out);
+    return 0;
+}
+
 static int setup(Run *r) {
     const TrainConfig *cfg = r->cfg;
     StFile file = {0};
     const char *model = cfg->model;
+    const ModelSpec *base = NULL;
     if (train_config_check(cfg)) return -1;
     r->par = cfg->parallel, r->rank = par_rank(), r->size = par_size();
     r->quiet = cfg->quiet || r->rank != 0;
@@ -239,20 +320,21 @@ static int setup(Run *r) {
             return -1;
         }
         snprintf(r->recipe, sizeof r->recipe, "%s", rc);
-        const ModelSpec *found = given ? given : model_find(m);
         st_free(&file);
-        if (!found) return an_error("%s: model '%s' is not built in: give its description file with --model", cfg->resume, m);
-        model = given ? model : found->name;
+        const ModelSpec *found = given ? given : checkpoint_model(cfg->resume); /* built in, or stored with it */
+        if (!found) return -1;
+        base = found;
     } else {
         if (!model) return an_error("train: --model is required (%s)", model_names());
         snprintf(r->recipe, sizeof r->recipe, "%s", cfg->recipe);
+        base = model_find(model);
     }
-    const ModelSpec *base = model_find(model);
     ModelSpec spec;
     if (!base || model_apply_recipe(base, r->recipe, &spec)) return -1;
     if (dataset_load(&r->train, cfg->data, 1) || dataset_load(&r->val, cfg->data, 0)) return -1;
     if (r->val.classes > r->train.classes) r->train.classes = r->val.classes;
     if (make_dirs(cfg->out_dir)) return -1;
+    if (cfg->resume && lead(r) && carry_run_files(cfg->resume, cfg->out_dir, r->quiet)) return -1;
     snprintf(r->log_path, sizeof r->log_path, "%s/log.csv", cfg->out_dir);
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", cfg->out_dir);
     snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", cfg->out_dir);
