@@ -32,7 +32,7 @@ TEST(cli_args_equals_form) {
     same_result("train --momentum 1.5", "train --momentum=1.5");
     CHECK(strstr(harness_err, "not 1.5") != NULL, "%s", harness_err);
     same_result("train --max-steps -3", "train --max-steps=-3");
-    CHECK(strstr(harness_err, "--max-steps must not be negative") != NULL, "%s", harness_err);
+    CHECK(strstr(harness_err, "--max-steps must be at least 0, not -3") != NULL, "%s", harness_err);
     /* u64 and int lists reach the same value checks */
     same_result("train --seed -1", "train --seed=-1");
     CHECK(strstr(harness_err, "bad value '-1' for --seed") != NULL, "%s", harness_err);

@@ -212,3 +212,9 @@ int args_parse(const char *command, int argc, char **argv, int first, const ArgS
     }
     return npos;
 }
+
+int arg_range(const char *command, const char *flag, long value, long lo, long hi) {
+    if (value >= lo && value <= hi) return 0;
+    if (hi == LONG_MAX) return an_error("%s: %s must be at least %ld, not %ld", command, flag, lo, value);
+    return an_error("%s: %s must be %ld to %ld, not %ld", command, flag, lo, hi, value);
+}

@@ -28,4 +28,7 @@ typedef struct ArgStrList { const char **values; int max, *count; } ArgStrList;
  * nearest flag ("did you mean --weights?") when one is within 2 edits or the only one it begins. */
 int args_parse(const char *command, int argc, char **argv, int first, const ArgSpec *specs, int nspecs,
                const char **positional, int max_pos, int *help);
+/* A number given to a flag within [lo, hi] (hi LONG_MAX: no upper bound): 0, or -1 with an_error()
+ * naming the command, the flag and the value ("eval: --limit must be at least 1, not -5"). */
+int arg_range(const char *command, const char *flag, long value, long lo, long hi);
 #endif

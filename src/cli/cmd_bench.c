@@ -10,13 +10,14 @@
 #include "../cpu/peak.h"
 #include "../util/common.h"
 #include <omp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 static const char *HELP =
-    "usage: alexnet bench --model NAME [--mode train|infer] [--batch N] [--precision fp32|bf16|tf32]\n"
+    "usage: alexnet bench --model NAME [--mode train|infer] [--batch N] [--precision fp32|bf16 (GPU: |tf32)]\n"
     "                     [--device cpu|cuda] [--steps N] [--warmup N] [--classes N] [--layers]\n"
     "       alexnet bench --loader --data PATH [--threads N] [--limit N] [--crop N] [--epochs N]\n"
     "       alexnet bench --peak\n"
@@ -148,10 +149,10 @@ done:
 
 int cmd_bench(int argc, char **argv) {
     const char *data = NULL, *model = NULL, *mode = "train", *precision = "fp32", *device = "cpu";
-    int loader = 0, peak = 0, threads = 0, limit = 0, crop = 224, epochs = 1, help = 0, threads_seen = 0;
+    int loader = 0, peak = 0, threads = 0, limit = 0, limit_given = 0, crop = 224, epochs = 1, help = 0, threads_seen = 0;
     int batch = 128, steps = 0, warmup = 2, classes = 1000, layers = 0;
     ArgSpec specs[] = {{"--loader", ARG_FLAG, &loader, NULL},   {"--data", ARG_STR, &data, NULL},
-                       {"--threads", ARG_INT, &threads, &threads_seen}, {"--limit", ARG_INT, &limit, NULL},
+                       {"--threads", ARG_INT, &threads, &threads_seen}, {"--limit", ARG_INT, &limit, &limit_given},
                        {"--crop", ARG_INT, &crop, NULL},         {"--epochs", ARG_INT, &epochs, NULL},
                        {"--model", ARG_STR, &model, NULL},       {"--mode", ARG_STR, &mode, NULL},
                        {"--batch", ARG_INT, &batch, NULL},       {"--precision", ARG_STR, &precision, NULL},
@@ -179,7 +180,9 @@ int cmd_bench(int argc, char **argv) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
-    if (threads < 1 || limit < 0 || crop < 1 || epochs < 1)
-        return an_error("bench: --threads, --crop and --epochs must be at least 1 and --limit not negative"), fail();
+    if (arg_range("bench", "--threads", threads, 1, LONG_MAX) || arg_range("bench", "--crop", crop, 1, LONG_MAX) ||
+        arg_range("bench", "--epochs", epochs, 1, LONG_MAX) ||
+        (limit_given && arg_range("bench", "--limit", limit, 1, LONG_MAX)))
+        return fail();
     return bench_loader(data, threads, limit, crop, epochs) ? fail() : 0;
 }

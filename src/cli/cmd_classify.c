@@ -6,6 +6,7 @@
 #include "../data/imagenet_classes.h"
 #include "../train/checkpoint.h"
 #include "../util/common.h"
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,7 @@ int cmd_classify(int argc, char **argv) {
     if (nmodels > 1 && nmodels != nweights)
         return an_error("classify: %d --model for %d --weights: give --model once, or once per --weights", nmodels,
                         nweights), fail();
-    if (top < 1) return an_error("classify: --top must be at least 1"), fail();
+    if (arg_range("classify", "--top", top, 1, LONG_MAX)) return fail();
     int gpu, gpu_math;
     if (device_select("classify", device, precision, &gpu, &gpu_math)) return fail();
     Net nets[MAX_MEMBERS];

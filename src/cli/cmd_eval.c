@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "../data/dataset.h"
 #include "../train/checkpoint.h"
+#include <limits.h>
 #include <string.h>
 #include "../train/eval.h"
 #include "../util/common.h"
@@ -49,8 +50,10 @@ static int report(const char *label, const char *who, Net *const *nets, const No
     if (r.nonfinite) /* a NaN network must not be reported as accurate */
         return an_error("%s: the network's outputs are NaN or infinite for %ld of %ld images (are its weights "
                         "finite?); no error rate reported", who, r.nonfinite, r.count);
-    printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%, top-5 error %.2f%%, loss %.4f (%.0f images/s)\n",
-           model, label, data, r.count, crops == 10 ? "10 crops" : "centre crop", 100 * r.top1_err, 100 * r.top5_err,
+    char top5[48] = ""; /* with 5 classes or fewer every image is in the top 5 */
+    if (nets[0]->classes > 5) snprintf(top5, sizeof top5, ", top-5 error %.2f%%", 100 * r.top5_err);
+    printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%%s, loss %.4f (%.0f images/s)\n",
+           model, label, data, r.count, crops == 10 ? "10 crops" : "centre crop", 100 * r.top1_err, top5,
            r.loss, r.count / (an_now() - t0));
     if (r.skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r.skipped);
     return 0;
@@ -59,11 +62,11 @@ static int report(const char *label, const char *who, Net *const *nets, const No
 int cmd_eval(int argc, char **argv) {
     const char *data = NULL, *precision = "fp32", *device = "cpu";
     const char *weights[EVAL_MAX_MEMBERS], *models[EVAL_MAX_MEMBERS];
-    int nweights = 0, nmodels = 0, batch = 100, limit = 0, crops = 1, help = 0;
+    int nweights = 0, nmodels = 0, batch = 100, limit = 0, limit_given = 0, crops = 1, help = 0;
     ArgStrList wl = {weights, EVAL_MAX_MEMBERS, &nweights}, ml = {models, EVAL_MAX_MEMBERS, &nmodels};
     ArgSpec specs[] = {{"--model", ARG_STRLIST, &ml, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
                        {"--data", ARG_STR, &data, NULL},   {"--batch", ARG_INT, &batch, NULL},
-                       {"--limit", ARG_INT, &limit, NULL},  {"--crops", ARG_INT, &crops, NULL},
+                       {"--limit", ARG_INT, &limit, &limit_given},  {"--crops", ARG_INT, &crops, NULL},
                        {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
     if (args_parse("eval", argc, argv, 2, specs, 8, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
@@ -71,8 +74,9 @@ int cmd_eval(int argc, char **argv) {
     if (nmodels > 1 && nmodels != nweights)
         return an_error("eval: %d --model for %d --weights: give --model once, or once per --weights", nmodels,
                         nweights), fail();
-    if (batch < 1 || limit < 0) return an_error("eval: --batch must be at least 1 and --limit not negative"), fail();
-    if (crops != 1 && crops != 10) return an_error("eval: --crops must be 1 or 10"), fail();
+    if (arg_range("eval", "--batch", batch, 1, LONG_MAX) || (limit_given && arg_range("eval", "--limit", limit, 1, LONG_MAX)))
+        return fail(); /* no --limit: every image */
+    if (crops != 1 && crops != 10) return an_error("eval: --crops must be 1 or 10, not %d", crops), fail();
     int gpu, gpu_math;
     if (device_select("eval", device, precision, &gpu, &gpu_math)) return fail();
     if (crops == 10 && batch < 10) batch = 10;

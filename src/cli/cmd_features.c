@@ -12,6 +12,7 @@
 #include "../util/png.h"
 #include <math.h>
 #include <omp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,16 +70,16 @@ static int feature_layer(const Net *net, const char *name) {
 
 int cmd_features(int argc, char **argv) {
     const char *weights = NULL, *data = NULL, *out = NULL, *layer = NULL, *split = "train", *model = NULL;
-    int limit = 0, help = 0;
+    int limit = 0, limit_given = 0, help = 0;
     ArgSpec specs[] = {{"--weights", ARG_STR, &weights, NULL}, {"--data", ARG_STR, &data, NULL},
                        {"--out", ARG_STR, &out, NULL},         {"--layer", ARG_STR, &layer, NULL},
                        {"--split", ARG_STR, &split, NULL},     {"--model", ARG_STR, &model, NULL},
-                       {"--limit", ARG_INT, &limit, NULL}};
+                       {"--limit", ARG_INT, &limit, &limit_given}};
     if (args_parse("features", argc, argv, 2, specs, 7, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(FEATURES_HELP, stdout); return 0; }
     if (!weights || !data || !out) return an_error("features: --weights, --data and --out are required"), fail();
     if (strcmp(split, "train") && strcmp(split, "val")) return an_error("features: --split must be train or val"), fail();
-    if (limit < 0) return an_error("features: --limit must not be negative"), fail();
+    if (limit_given && arg_range("features", "--limit", limit, 1, LONG_MAX)) return fail(); /* none: every image */
     Net net;
     Norm norm;
     if (load_weights(weights, model, 64, &net, &norm)) return fail();

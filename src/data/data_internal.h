@@ -4,6 +4,7 @@
 #define ALEXNET_DATA_INTERNAL_H
 #include "dataset.h"
 #include <stddef.h>
+#include <stdint.h>
 
 /* Detectors: 1 when `path` (an existing folder) looks like that kind of dataset, else 0. */
 int idx_detect(const char *path);
@@ -15,6 +16,9 @@ int folder_detect(const char *path);
 int idx_load(Dataset *ds, const char *path, int train);
 int cifar10_load(Dataset *ds, const char *path, int train);
 int folder_load(Dataset *ds, const char *path, int train);
+/* A folder without val/, split into training (train = 1) and held-out validation (0) images of its
+ * train/, val_split in (0, 1) of each class (folder.c says how they are chosen). */
+int folder_load_split(Dataset *ds, const char *path, int train, float val_split, uint64_t seed);
 
 /* "dir/name" into out (size n). Returns 0, or -1 with an_error() set when it does not fit. */
 int data_path_join(char *out, size_t n, const char *dir, const char *name);

@@ -29,19 +29,37 @@ int data_path_kind(const char *path) {
 static int shard_load(Dataset *ds, const char *path, int train);
 
 int dataset_load(Dataset *ds, const char *path, int train) {
+    return dataset_load_split(ds, path, train, 0.0f, 0);
+}
+
+/* The error for --val-split on a dataset that brings its own validation or test split. */
+static int split_refused(const char *path, const char *what) {
+    return an_error("%s: --val-split is for image folders (train/CLASS/IMAGE without val/), not %s", path,
+                    what);
+}
+
+int dataset_load_split(Dataset *ds, const char *path, int train, float val_split, unsigned long long seed) {
     memset(ds, 0, sizeof *ds);
+    if (!(val_split >= 0.0f && val_split < 1.0f)) /* NaN too */
+        return an_error("--val-split %g: expected a fraction in [0, 1) of train/ (e.g. 0.1 holds out 10%%)",
+                        (double)val_split);
+    int held_out = val_split > 0.0f;
     struct stat st;
     if (!path || !*path) return an_error("dataset: no folder given");
     if (stat(path, &st) != 0) return an_error("%s: no such folder", path);
-    if (S_ISREG(st.st_mode) && shard_is_file(path)) return shard_load(ds, path, train);
+    if (S_ISREG(st.st_mode) && shard_is_file(path)) {
+        if (held_out) return split_refused(path, "shard files (they hold their own validation split)");
+        return shard_load(ds, path, train);
+    }
     if (!S_ISDIR(st.st_mode)) return an_error("%s: not a folder or shard file", path);
     int rc;
     if (idx_detect(path))
-        rc = idx_load(ds, path, train);
+        rc = held_out ? split_refused(path, "IDX files (they have their own test split)") : idx_load(ds, path, train);
     else if (cifar10_detect(path))
-        rc = cifar10_load(ds, path, train);
+        rc = held_out ? split_refused(path, "CIFAR-10 files (they have their own test batch)")
+                      : cifar10_load(ds, path, train);
     else if (folder_detect(path))
-        rc = folder_load(ds, path, train);
+        rc = held_out ? folder_load_split(ds, path, train, val_split, (uint64_t)seed) : folder_load(ds, path, train);
     else
         return an_error("%s: not a dataset folder (expected IDX files, CIFAR-10 .bin files, "
                         "or train/ and val/ subfolders)", path);

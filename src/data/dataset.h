@@ -6,6 +6,7 @@
  *   CIFAR-10 binary:           data_batch_1..5.bin, test_batch.bin (in PATH or PATH/cifar-10-batches-bin)
  *   image folder (ImageNet):   PATH/train/CLASS/FILE.{JPEG,jpg,png}, PATH/val/CLASS/FILE, or a flat
  *                              PATH/val/ with PATH/val_labels.txt ("FILE CLASS" lines)
+ *                              (or no val/: dataset_load_split holds out part of train/)
  *   shard file:                PATH is a file written by `alexnet prep` (see shard.h)
  * IDX and CIFAR are held in memory as uint8 (n, c, h, w). Folder sets hold file paths and decode
  * each image when it is asked for. */
@@ -34,6 +35,21 @@ typedef struct Dataset {
  * `path`. Returns 0, or -1 with an_error() set to a one-line message naming the file and problem
  * (missing folder, wrong IDX magic, truncated file, no images, ...). */
 int dataset_load(Dataset *ds, const char *path, int train);
+
+/* dataset_load with a validation split held out of train/, for image folders without val/ (what
+ * torchvision users split by hand). val_split == 0: exactly dataset_load. val_split in (0, 1),
+ * folder datasets only: of each class of train/ with n images, round(val_split * n) (half away
+ * from zero) but at least 1 when n >= 2 and at most n - 1 are held out for validation (train = 0);
+ * train = 1 gives the rest, so the two calls with the same arguments partition train/ exactly, and
+ * a class of 1 image stays in training. Which images: a shuffle seeded by `seed` and keyed on the
+ * names CLASS/FILE alone, so the same (seed, files) give the same split whatever the file system's
+ * listing order, the thread count or where the folder lies; another seed, another split. Both
+ * splits keep the sorted (class, name) order and train/'s class names and indices, as dataset_load
+ * does. Errors (-1, an_error() set): val_split outside [0, 1) (naming the value); a folder that has
+ * a val/ folder ("PATH has a val/ folder: --val-split is for folders without one"); IDX, CIFAR-10
+ * and shard datasets ("--val-split is for image folders"); a split that would be empty (train/
+ * without images, or no class with 2 or more); and whatever dataset_load reports. */
+int dataset_load_split(Dataset *ds, const char *path, int train, float val_split, unsigned long long seed);
 void dataset_free(Dataset *ds);
 
 /* The image of example i as uint8 (out_c, size, size), planar RGB (or gray when out_c = 1).

@@ -13,7 +13,15 @@
  * Blank lines and lines starting with '#' are skipped, and so is a first line in which neither
  * field resolves (a CSV header such as LOC_val_solution.csv's `ImageId,PredictionString`).
  * Every image needs a label (else an error names it); labels of files not in val/ are ignored,
- * counted in one warning line. The images keep their sorted-name order. */
+ * counted in one warning line. The images keep their sorted-name order.
+ *
+ * Held-out validation (folder_load_split, for folders without val/): each class of train/ gives
+ * v = round(frac * n) of its n images (half away from zero; frac taken to 6 decimals), at least 1
+ * when n >= 2 and at most n - 1, so every class keeps an image for training (a class of 1 image
+ * gives none). The held-out images are the v with the smallest keys an_hash64(seed,
+ * FNV-1a("CLASS/FILE")): a seeded shuffle of the names alone, so the split is the same whatever
+ * the listing order, the thread count or where the folder lies, and adding an image moves few
+ * others. Both splits keep the sorted order (class, then name) and use train/'s classes. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strdup, fileno, strcasecmp, d_type */
 #endif
@@ -22,6 +30,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,15 +133,73 @@ static int folder_check_split(const char *split, const StrList *classes, int *ns
     return 0;
 }
 
-/* Append split/<class k>/<image> for every image of class k, with label k. */
-static int folder_add_class(const char *split, const char *name, int k, StrList *paths, int **labels,
-                            int *labels_cap) {
+/* Which images of a class a held-out split takes (folder_load_split); NULL: all of them. */
+typedef struct {
+    double frac;   /* fraction of each class held out for validation, in (0, 1) */
+    uint64_t seed;
+    int train;     /* 1: the images not held out; 0: the held-out ones */
+} HoldOut;
+
+/* How many of a class's n images are held out for validation. */
+static int held_out_count(double frac, int n) {
+    if (n < 2) return 0;
+    long v = lround(frac * n);
+    if (v < 1) v = 1;
+    if (v > n - 1) v = n - 1;
+    return (int)v;
+}
+
+/* FNV-1a of "cls/file": an image's key depends on its names only, not on where the folder lies. */
+static uint64_t name_hash(const char *cls, const char *file) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *s = (const unsigned char *)cls; *s; s++) h = (h ^ *s) * 0x100000001b3ull;
+    h = (h ^ '/') * 0x100000001b3ull;
+    for (const unsigned char *s = (const unsigned char *)file; *s; s++) h = (h ^ *s) * 0x100000001b3ull;
+    return h;
+}
+
+typedef struct {
+    uint64_t key;
+    int index; /* in the sorted file list: equal keys fall back to name order */
+} Ranked;
+
+static int cmp_ranked(const void *a, const void *b) {
+    const Ranked *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* held[i] = 1 for the images of class `name` (sorted files) that `ho` holds out for validation. */
+static int mark_held_out(const HoldOut *ho, const char *name, const StrList *files, char *held) {
+    int n = files->n, v = held_out_count(ho->frac, n);
+    memset(held, 0, (size_t)n);
+    if (v == 0) return 0;
+    Ranked *r = malloc((size_t)n * sizeof *r);
+    if (!r) return an_error("out of memory (%d images of class %s)", n, name);
+    for (int i = 0; i < n; i++) r[i] = (Ranked){an_hash64(ho->seed, name_hash(name, files->v[i])), i};
+    qsort(r, (size_t)n, sizeof *r, cmp_ranked);
+    for (int i = 0; i < v; i++) held[r[i].index] = 1;
+    free(r);
+    return 0;
+}
+
+/* Append split/<class k>/<image> for every image of class k (or, with ho, those of its side of
+ * the held-out split), with label k. *count (when not NULL) += the class's image count. */
+static int folder_add_class(const char *split, const char *name, int k, const HoldOut *ho, StrList *paths,
+                            int **labels, int *labels_cap, int *count) {
     char dir[4096], full[4096];
     StrList files = {0};
+    char *held = NULL;
     if (data_path_join(dir, sizeof dir, split, name) != 0) return -1;
     if (data_path_kind(dir) != 1) return 0; /* a class with no images in this split */
     int rc = list_dir(dir, 0, &files);
+    if (rc == 0 && count) *count += files.n;
+    if (rc == 0 && ho && files.n > 0) {
+        if (!(held = malloc((size_t)files.n))) rc = an_error("out of memory (%d images of class %s)", files.n, name);
+        else rc = mark_held_out(ho, name, &files, held);
+    }
     for (int i = 0; rc == 0 && i < files.n; i++) {
+        if (held && held[i] == ho->train) continue; /* on the other side of the split */
         rc = data_path_join(full, sizeof full, dir, files.v[i]);
         if (rc == 0) rc = list_push(paths, full);
         if (rc == 0 && *labels_cap < paths->cap) {
@@ -141,6 +209,7 @@ static int folder_add_class(const char *split, const char *name, int k, StrList 
         }
         if (rc == 0) (*labels)[paths->n - 1] = k;
     }
+    free(held);
     list_free(&files);
     return rc;
 }
@@ -299,17 +368,49 @@ int folder_load(Dataset *ds, const char *path, int train) {
     ds->kind = DATASET_FOLDER;
     int rc = folder_classes(path, &classes);
     if (rc == 0) rc = data_path_join(split, sizeof split, path, train ? "train" : "val");
-    if (rc == 0 && data_path_kind(split) != 1) rc = an_error("%s: no such folder", split);
+    if (rc == 0 && data_path_kind(split) != 1)
+        rc = train ? an_error("%s: no such folder", split)
+                   : an_error("%s: no such folder (give --val-split 0.1 to hold out 10%% of train/ for "
+                              "validation)", split);
     if (rc == 0 && !train) rc = folder_check_split(split, &classes, &nsubs);
     if (rc == 0 && nsubs == 0) rc = list_dir(split, 0, &flat); /* val/ without class folders */
     if (rc == 0 && flat.n > 0)
         rc = folder_add_flat(path, split, &classes, &flat, &paths, &labels, &labels_cap);
     for (int k = 0; rc == 0 && flat.n == 0 && k < classes.n; k++)
-        rc = folder_add_class(split, classes.v[k], k, &paths, &labels, &labels_cap);
+        rc = folder_add_class(split, classes.v[k], k, NULL, &paths, &labels, &labels_cap, NULL);
     list_free(&flat);
     if (rc == 0 && paths.n == 0)
         rc = an_error("%s: no images (.jpg, .jpeg or .png files in class subfolders)", split);
     /* hand everything to ds, so dataset_free releases it on error as well */
+    ds->class_names = classes.v;
+    ds->classes = classes.n;
+    ds->paths = paths.v;
+    ds->labels = labels;
+    ds->n = paths.n;
+    ds->c = 3;
+    ds->h = ds->w = 0;
+    return rc;
+}
+
+int folder_load_split(Dataset *ds, const char *path, int train, float val_split, uint64_t seed) {
+    StrList classes = {0}, paths = {0};
+    int *labels = NULL, labels_cap = 0, total = 0;
+    char split[4096];
+    /* to 6 decimals, so that 0.7 (0.69999999 as a float) of 5 images rounds as 3.5 does */
+    HoldOut ho = {round((double)val_split * 1e6) / 1e6, seed, train ? 1 : 0};
+    ds->kind = DATASET_FOLDER;
+    int rc = data_path_join(split, sizeof split, path, "val");
+    if (rc == 0 && data_path_kind(split) == 1)
+        rc = an_error("%s has a val/ folder: --val-split is for folders without one", path);
+    if (rc == 0) rc = folder_classes(path, &classes);
+    if (rc == 0) rc = data_path_join(split, sizeof split, path, "train");
+    for (int k = 0; rc == 0 && k < classes.n; k++)
+        rc = folder_add_class(split, classes.v[k], k, &ho, &paths, &labels, &labels_cap, &total);
+    if (rc == 0 && total == 0)
+        rc = an_error("%s: no images (.jpg, .jpeg or .png files in class subfolders)", split);
+    else if (rc == 0 && paths.n == 0) /* only the validation side can be empty */
+        rc = an_error("%s: no class has 2 or more images, so --val-split %g holds none out for "
+                      "validation", split, (double)val_split);
     ds->class_names = classes.v;
     ds->classes = classes.n;
     ds->paths = paths.v;

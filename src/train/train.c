@@ -48,11 +48,15 @@ int train_config_check(const TrainConfig *cfg) {
         return an_error("train: --weight-decay must be a finite number of at least 0, not %g", cfg->weight_decay);
     if (!(cfg->lighting >= 0.0f) || isinf(cfg->lighting))
         return an_error("train: --lighting must be a finite number of at least 0, not %g", cfg->lighting);
-    if (cfg->batch < 1 || cfg->epochs < 1) return an_error("train: --batch and --epochs must be at least 1");
-    if (cfg->patience < 1 || cfg->max_drops < 0) return an_error("train: --patience must be at least 1, --max-drops at least 0");
-    if (cfg->limit_train < 0 || cfg->limit_val < 0 || cfg->save_every < 0 || cfg->max_steps < 0)
-        return an_error("train: --limit-train, --limit-val, --save-every and --max-steps must not be negative");
-    if (cfg->val_crops != 1 && cfg->val_crops != 10) return an_error("train: --val-crops must be 1 or 10");
+    const struct { const char *flag; long value, least; } counts[] = {
+        {"--batch", cfg->batch, 1},          {"--epochs", cfg->epochs, 1},        {"--patience", cfg->patience, 1},
+        {"--max-drops", cfg->max_drops, 0}, {"--limit-train", cfg->limit_train, 0}, {"--limit-val", cfg->limit_val, 0},
+        {"--save-every", cfg->save_every, 0}, {"--max-steps", cfg->max_steps, 0}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].value < counts[i].least)
+            return an_error("train: %s must be at least %ld, not %ld", counts[i].flag, counts[i].least, counts[i].value);
+    if (cfg->val_crops != 1 && cfg->val_crops != 10)
+        return an_error("train: --val-crops must be 1 or 10, not %d", cfg->val_crops);
     if (!(cfg->warmup >= 0.0f) || isinf(cfg->warmup))
         return an_error("train: --warmup must be a finite number of epochs, at least 0, not %g", cfg->warmup);
     if (!(cfg->lars_eta > 0.0f) || isinf(cfg->lars_eta))
@@ -213,6 +217,7 @@ static char *run_flags(const TrainConfig *cfg) {
     if (cfg->limit_train) fprintf(f, "--limit-train=%d\n", cfg->limit_train);
     if (cfg->limit_val) fprintf(f, "--limit-val=%d\n", cfg->limit_val);
     if (cfg->save_every) fprintf(f, "--save-every=%d\n", cfg->save_every);
+    if (cfg->save_best_only) fprintf(f, "--save-best-only\n");
     if (cfg->no_random_crop) fprintf(f, "--no-random-crop\n");
     if (cfg->no_flip) fprintf(f, "--no-flip\n");
     if (cfg->no_mean) fprintf(f, "--no-mean\n");
@@ -224,10 +229,18 @@ static char *run_flags(const TrainConfig *cfg) {
     return text;
 }
 
-static int save(Run *r) {
+/* The weights on the host (and, with towers, gathered on rank 0), then the training checkpoint;
+ * at an epoch's end with --save-best-only only the former (best.safetensors is written after),
+ * and a checkpoint an earlier stop left is removed, being older than the run. */
+static int save(Run *r, int epoch_end) {
     int rc = net_from_gpu(&r->net, r->momentum);
     if (!rc && r->towers) rc = towers_to_full(&r->net, &r->full, r->rank, r->momentum, r->full_momentum);
     if (rc) return -1; /* an MPI or GPU failure of this rank */
+    if (epoch_end && r->cfg->save_best_only) {
+        if (lead(r)) remove(r->ckpt_path);
+        r->saved_step = -1;
+        return 0;
+    }
     if (lead(r)) {
         long bad = net_nonfinite_params(whole_net(r)); /* never write a checkpoint that cannot be resumed */
         if (bad) {
@@ -309,6 +322,8 @@ static int setup(Run *r) {
     if (cfg->freeze && r->par == PARALLEL_TOWERS) return an_error("train: --freeze with --parallel towers is not supported");
     if (cfg->freeze && cfg->gpu) return an_error("train: --freeze runs on the CPU (no --device cuda)");
     if (!cfg->out_dir) return an_error("train: --out is required");
+    if (cfg->save_best_only && cfg->save_every)
+        return an_error("train: --save-best-only writes no checkpoints along the way: not with --save-every");
     if (cfg->resume) { /* the model of a resumed run comes from its checkpoint */
         if (st_read(cfg->resume, &file)) return -1;
         const char *m = st_meta(&file, "model"), *rc = st_meta(&file, "recipe");
@@ -460,13 +475,18 @@ static int end_epoch(Run *r, double ips) {
     }
     double loss = st->loss_sum / st->seen, terr = st->err_sum / st->seen;
     st->epoch++;
+    char top5[48] = "", top5_10[48] = ""; /* with 5 classes or fewer every image is in the top 5 */
+    if (whole_net(r)->classes > 5) {
+        snprintf(top5, sizeof top5, ", top-5 error %.2f%%", 100 * ev.top5_err);
+        snprintf(top5_10, sizeof top5_10, ", top-5 error %.2f%%", 100 * ev10.top5_err);
+    }
     if (!r->quiet)
         fprintf(stderr, "%sepoch %d: train loss %.4f, train top-1 error %.2f%%; validation (%ld images) top-1 error "
-                "%.2f%%, top-5 error %.2f%%; %.0f img/s, %.0f s\n", isatty(2) ? "\r" : "", st->epoch, loss,
-                100 * terr, ev.count, 100 * ev.top1_err, 100 * ev.top5_err, ips, st->seconds);
+                "%.2f%%%s; %.0f img/s, %.0f s\n", isatty(2) ? "\r" : "", st->epoch, loss,
+                100 * terr, ev.count, 100 * ev.top1_err, top5, ips, st->seconds);
     if (!r->quiet && cfg->val_crops == 10)
-        fprintf(stderr, "epoch %d: validation with 10 crops: top-1 error %.2f%%, top-5 error %.2f%%\n", st->epoch,
-                100 * ev10.top1_err, 100 * ev10.top5_err);
+        fprintf(stderr, "epoch %d: validation with 10 crops: top-1 error %.2f%%%s\n", st->epoch, 100 * ev10.top1_err,
+                top5_10);
     r->skipped += ev.skipped;
     if (lead(r)) {
         FILE *f = fopen(r->log_path, "a");
@@ -496,7 +516,7 @@ static int end_epoch(Run *r, double ips) {
         if (!r->quiet) fprintf(stderr, "learning rate divided by 10: now %g\n", st->lr);
     }
     st->step_in_epoch = 0, st->loss_sum = st->err_sum = 0.0, st->seen = 0, st->seconds = 0.0;
-    if (save(r)) return -1; /* (towers: it gathered the whole network on rank 0) */
+    if (save(r, 1)) return -1; /* (towers: it gathered the whole network on rank 0) */
     int rc = 0;
     if (lead(r)) {
         if (improved) rc = checkpoint_save(r->best_path, whole_net(r), NULL, NULL, &r->norm, NULL);
@@ -643,7 +663,7 @@ static int train_epoch(Run *r, double t_start, double *last_print, int *steps_th
         if (st->step_in_epoch == epoch_steps) break; /* the epoch end saves */
         int stop = r->stop_all || (cfg->max_steps && st->step >= cfg->max_steps);
         if (stop || (cfg->save_every && st->step % cfg->save_every == 0)) {
-            if (save(r)) { rc = -1; break; }
+            if (save(r, 0)) { rc = -1; break; }
             if (stop) { *stopped = 1; break; }
         }
     }
@@ -683,9 +703,10 @@ static int run_epochs(Run *r) {
             return 0;
         }
     }
-    if (!r->quiet) {
-        fprintf(stderr, "done: %d epochs, best validation top-1 error %.2f%% (accuracy %.2f%%); wrote %s, %s, %s\n",
-                st->epoch, 100 * st->best_err, 100 * (1 - st->best_err), r->log_path, r->curves_path, r->ckpt_path);
+    if (lead(r)) { /* the summary, with --quiet too: it is the result, not progress */
+        fprintf(stderr, "done: %d epochs, best validation top-1 error %.2f%% (accuracy %.2f%%); wrote %s, %s, %s%s%s\n",
+                st->epoch, 100 * st->best_err, 100 * (1 - st->best_err), r->log_path, r->curves_path, r->best_path,
+                cfg->save_best_only ? "" : ", ", cfg->save_best_only ? "" : r->ckpt_path);
         if (r->skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r->skipped);
     }
     return 0;

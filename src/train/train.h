@@ -21,6 +21,7 @@ typedef struct TrainConfig {
     int limit_train, limit_val; /* use a fixed random subset of this many examples (0 = all) */
     long max_steps;           /* stop (with a checkpoint) after this many steps in total (0 = none) */
     int save_every;           /* also checkpoint every this many steps (0 = at epoch ends only) */
+    int save_best_only;       /* no checkpoint at epoch ends (best.safetensors only); a stop still writes one */
     int quiet;                /* no progress lines */
     /* the paper's augmentation (3-channel image sets): each can be switched off */
     int no_random_crop, no_flip, no_mean;

@@ -1,0 +1,86 @@
+/* test_cli_messages.c: what the command line says, checked through the real binary (issue 18,
+ * points 6, 8 and 9): range errors name the flag and the value; --limit 0 is refused rather than
+ * meaning "all"; the final summary survives --quiet and names best.safetensors; a 2-class run
+ * prints no top-5 error; the help mentions bench --model and --peak and keeps tf32 to the GPU;
+ * --save-best-only writes the weights alone at epoch ends and a stop still writes a checkpoint. */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int exists(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+TEST(cli_range_errors_name_flag_and_value) {
+    NEED_FMNIST();
+    harness_expect_error("train --model convnet4 --data " FMNIST " --lr -1", "train: --lr must be a positive finite number, not -1");
+    harness_expect_error("train --model convnet4 --data " FMNIST " --batch 0", "train: --batch must be at least 1, not 0");
+    harness_expect_error("train --model convnet4 --data " FMNIST " --patience 0", "--patience must be at least 1, not 0");
+    harness_expect_error("train --model convnet4 --data " FMNIST " --val-crops 3", "--val-crops must be 1 or 10, not 3");
+    harness_expect_error("eval --weights x.safetensors --data " FMNIST " --limit -5", "eval: --limit must be at least 1, not -5");
+    harness_expect_error("eval --weights x.safetensors --data " FMNIST " --limit 0", "eval: --limit must be at least 1, not 0");
+    harness_expect_error("classify --weights x.safetensors --top 0 a.png", "classify: --top must be at least 1, not 0");
+    harness_expect_error("bench --loader --data " FMNIST " --threads 0", "bench: --threads must be at least 1, not 0");
+}
+
+TEST(cli_help_says_what_runs_where) {
+    CHECK(harness_run("--help") == 0 && strstr(harness_out, "bench") && strstr(harness_out, "--model NAME times") &&
+              strstr(harness_out, "--peak"), "%s", harness_out);
+    CHECK(harness_run("bench --help") == 0 && !strstr(harness_out, "fp32|bf16|tf32") && strstr(harness_out, "GPU"),
+          "bench --help lists tf32 as a CPU precision: %s", harness_out);
+    CHECK(harness_run("train --help") == 0 && strstr(harness_out, "--save-best-only") && strstr(harness_out, "455 MB"),
+          "train --help does not say what checkpoints cost: %s", harness_out);
+}
+
+TEST(cli_quiet_run_still_reports_and_save_best_only) {
+    NEED_FMNIST();
+    char out[700], args[2000], path[800];
+    snprintf(out, sizeof out, "%s", harness_path("bestonly"));
+    snprintf(args, sizeof args, "train --model convnet4 --data " FMNIST " --out %s --epochs 1 --limit-train 256 "
+             "--limit-val 64 --batch 32 --quiet --save-best-only", out);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    CHECK(strstr(harness_err, "done: 1 epochs") && strstr(harness_err, "best.safetensors") &&
+              !strstr(harness_err, "checkpoint.safetensors") && !strstr(harness_err, "epoch 1:"),
+          "--quiet summary: %s", harness_err);
+    snprintf(path, sizeof path, "%s/best.safetensors", out);
+    CHECK(exists(path), "no best.safetensors");
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+    CHECK(!exists(path), "--save-best-only wrote a checkpoint at the epoch's end");
+    /* a stop still writes one */
+    snprintf(args, sizeof args, "train --model convnet4 --data " FMNIST " --out %s2 --epochs 1 --limit-train 256 "
+             "--limit-val 64 --batch 32 --quiet --save-best-only --max-steps 3", out);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    snprintf(path, sizeof path, "%s2/checkpoint.safetensors", out);
+    CHECK(exists(path), "a stop under --save-best-only left no checkpoint");
+    snprintf(args, sizeof args, "train --model convnet4 --data " FMNIST " --out %s3 --save-best-only --save-every 5", out);
+    harness_expect_error(args, "not with --save-every");
+}
+
+TEST(cli_two_classes_print_no_top5) {
+    /* a folder of 2 classes, 6 training and 2 validation images each */
+    const char *root = harness_path("two");
+    char dir[900], file[1000];
+    unsigned char px[32 * 32 * 3];
+    for (int split = 0; split < 2; split++)
+        for (int c = 0; c < 2; c++) {
+            snprintf(dir, sizeof dir, "%s/%s/c%d", root, split ? "val" : "train", c);
+            harness_mkdirs(dir);
+            for (int i = 0; i < (split ? 2 : 6); i++) {
+                for (int q = 0; q < 32 * 32 * 3; q++) px[q] = (unsigned char)(c ? 200 - q % 50 : 30 + (q * 7 + i) % 40);
+                snprintf(file, sizeof file, "%s/%d.jpg", dir, i);
+                CHECK(harness_write_jpeg(file, px, 32, 32, 3, 90) == 0, "jpeg");
+            }
+        }
+    char out[900], args[2400];
+    snprintf(out, sizeof out, "%s", harness_path("two_run"));
+    snprintf(args, sizeof args, "train --model convnet4 --data %s --out %s --epochs 1 --batch 4", root, out);
+    CHECK(harness_run(args) == 0 && strstr(harness_err, "epoch 1: ") && !strstr(harness_err, "top-5"),
+          "a 2-class run: %s", harness_err);
+    snprintf(args, sizeof args, "eval --weights %s/best.safetensors --data %s", out, root);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "top-1 error") && !strstr(harness_out, "top-5"), "%s %s",
+          harness_out, harness_err);
+}
