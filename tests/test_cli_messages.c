@@ -84,3 +84,37 @@ TEST(cli_two_classes_print_no_top5) {
     CHECK(harness_run(args) == 0 && strstr(harness_out, "top-1 error") && !strstr(harness_out, "top-5"), "%s %s",
           harness_out, harness_err);
 }
+
+/* an image folder without val/: --val-split holds out a fixed share of train/ in train, eval, prep
+ * and features alike (issue 18, point 7) */
+TEST(cli_val_split_for_folders_without_val) {
+    const char *root = harness_path("noval");
+    char dir[900], file[1000];
+    unsigned char px[32 * 32 * 3];
+    for (int c = 0; c < 2; c++) {
+        snprintf(dir, sizeof dir, "%s/train/c%d", root, c);
+        harness_mkdirs(dir);
+        for (int i = 0; i < 8; i++) {
+            for (int q = 0; q < 32 * 32 * 3; q++) px[q] = (unsigned char)(c ? 220 - (q + i) % 60 : 20 + (q * 3 + i) % 50);
+            snprintf(file, sizeof file, "%s/%d.jpg", dir, i);
+            CHECK(harness_write_jpeg(file, px, 32, 32, 3, 90) == 0, "jpeg");
+        }
+    }
+    char out[900], args[2400];
+    snprintf(out, sizeof out, "%s", harness_path("noval_run"));
+    snprintf(args, sizeof args, "train --model convnet4 --data %s --out %s --epochs 1 --batch 4", root, out);
+    harness_expect_error(args, "--val-split");
+    snprintf(args, sizeof args, "train --model convnet4 --data %s --out %s --epochs 1 --batch 4 --val-split 0.25", root, out);
+    CHECK(harness_run(args) == 0 && strstr(harness_err, "training on 12 images") && strstr(harness_err, "validating on 4"),
+          "%s", harness_err);
+    snprintf(args, sizeof args, "eval --weights %s/best.safetensors --data %s --val-split 0.25", out, root);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "(4 images"), "%s %s", harness_out, harness_err);
+    snprintf(args, sizeof args, "prep --data %s --out %s/s.shard --val-split 0.25 --quiet", root, out);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "12 train + 4 val images"), "%s %s", harness_out, harness_err);
+    snprintf(args, sizeof args, "features --weights %s/best.safetensors --data %s --split val --val-split 0.25 --out %s/f.st",
+             out, root, out);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, ": 4 images"), "%s %s", harness_out, harness_err);
+    snprintf(args, sizeof args, "neighbours --features %s/f.st --query %s/train/c0/0.jpg --k 2 --out %s/n.png", out, root,
+             out);
+    CHECK(harness_run(args) == 0, "neighbours of val-split features: %s", harness_err);
+}

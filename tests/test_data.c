@@ -88,7 +88,9 @@ TEST(data_idx_fashion_mnist) {
     if (rc) return;
     CHECK(tr.kind == DATASET_IDX && tr.n == 60000 && tr.c == 1 && tr.h == 28 && tr.w == 28,
           "kind %d n %d shape %dx%dx%d", tr.kind, tr.n, tr.c, tr.h, tr.w);
-    CHECK(tr.classes == 10 && tr.paths == NULL && tr.class_names == NULL, "classes %d", tr.classes);
+    CHECK(tr.classes == 10 && tr.paths == NULL && tr.class_names && !strcmp(tr.class_names[0], "T-shirt/top") &&
+              !strcmp(tr.class_names[9], "Ankle boot"), "classes %d, names %s", tr.classes,
+          tr.class_names ? tr.class_names[0] : "none"); /* Fashion-MNIST's (the folder's name says so) */
     static const int first[10] = {9, 0, 0, 3, 0, 2, 7, 2, 5, 5};
     for (int i = 0; i < 10; i++) CHECK(tr.labels[i] == first[i], "label %d is %d", i, tr.labels[i]);
     int count[10] = {0}, bad = 0;

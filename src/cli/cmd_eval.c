@@ -24,6 +24,7 @@ static const char *HELP =
     "  --weights FILE given several times: an ensemble (the paper's 5 CNNs): the networks' softmax\n"
     "               outputs averaged; each member is also reported alone. --model once: every member is\n"
     "               that network; once per --weights (in the same order): members of different networks\n"
+    "  --val-split F the held-out share of train/ of a folder without val/ (as train --val-split F)\n"
     "  --batch N   images per forward pass (default 100)     --limit N   N images spread evenly over the split\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
     "  --device cpu|cuda       cuda: on the GPU (--precision fp32, tf32 or bf16)\n";
@@ -62,13 +63,14 @@ static int report(const char *label, const char *who, Net *const *nets, const No
 int cmd_eval(int argc, char **argv) {
     const char *data = NULL, *precision = "fp32", *device = "cpu";
     const char *weights[EVAL_MAX_MEMBERS], *models[EVAL_MAX_MEMBERS];
+    float val_split = 0.0f;
     int nweights = 0, nmodels = 0, batch = 100, limit = 0, limit_given = 0, crops = 1, help = 0;
     ArgStrList wl = {weights, EVAL_MAX_MEMBERS, &nweights}, ml = {models, EVAL_MAX_MEMBERS, &nmodels};
     ArgSpec specs[] = {{"--model", ARG_STRLIST, &ml, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
                        {"--data", ARG_STR, &data, NULL},   {"--batch", ARG_INT, &batch, NULL},
-                       {"--limit", ARG_INT, &limit, &limit_given},  {"--crops", ARG_INT, &crops, NULL},
+                       {"--limit", ARG_INT, &limit, &limit_given}, {"--val-split", ARG_FLOAT, &val_split, NULL},  {"--crops", ARG_INT, &crops, NULL},
                        {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
-    if (args_parse("eval", argc, argv, 2, specs, 8, NULL, 0, &help) < 0) return fail();
+    if (args_parse("eval", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
     if (!nweights || !data) return an_error("eval: --weights and --data are required"), fail();
     if (nmodels > 1 && nmodels != nweights)
@@ -94,7 +96,7 @@ int cmd_eval(int argc, char **argv) {
                           nets[m].classes, weights[0], nets[0].classes);
     }
     Dataset ds = {0};
-    if (!rc && dataset_load(&ds, data, 0)) rc = -1;
+    if (!rc && dataset_load_split(&ds, data, 0, val_split, DATASET_SPLIT_SEED)) rc = -1;
     if (!rc && crops == 10 && (ds.kind == DATASET_IDX || ds.kind == DATASET_CIFAR10))
         rc = an_error("%s: --crops 10 takes the paper's crops of 256x256 images, and this set's images are %dx%d, "
                       "no larger than the network's input: use --crops 1", data, ds.w, ds.h);

@@ -27,7 +27,7 @@ static const char *HELP =
     "(--weight-decay), no augmentation, a constant rate. Prints each run's training error per epoch,\n"
     "the epochs to the target and the ratio (paper: about 6), and writes OUT/figure1.png, OUT/curves.csv.\n"
     "  --models A,B        (default convnet4,convnet4-tanh; names or description files)\n"
-    "  --epochs N          at most (default 30)          --target P    training error %% (default 25)\n"
+    "  --epochs N          at most (default 30)          --target P    training error % (default 25)\n"
     "  --seeds 1,2         (default 1,2)                 --lrs X,Y,..  (default 0.001,0.003,0.01,0.03,0.1)\n"
     "  --sweep-epochs N    (default 1)                   --sweep-images N (default 10000)\n"
     "\n"
@@ -36,12 +36,14 @@ static const char *HELP =
     "top-1 / top-5 error and the difference to the baseline beside the paper's claims.\n"
     "  --models A,B,..     (default alexnet,alexnet-nolrn,alexnet-pool2,alexnet-1tower; on CIFAR-10\n"
     "                      convnet4,convnet4-lrn,convnet4-pool2,convnet4-2tower)\n"
-    "  --seeds 1           --lighting-off                --limit-train N  --limit-val N\n"
+    "  --seeds N           the one seed of every run (default 1)\n"
+    "  --lighting-off      also train the baseline without PCA lighting (the paper's section 4.1)\n"
+    "  --limit-train N     train on a fixed subset of N images (both)   --limit-val N  validate on N\n"
     "\n"
     "Both: rerun the same command after a stop: finished runs are read back from OUT/RUN/log.csv,\n"
     "unfinished ones continue from their checkpoints (remove OUT to start again).\n"
     "--out DIR (default runs/experiment-NAME), --batch N (128), --lr X (ablate: 0.01),\n"
-    "--momentum X (0.9), --weight-decay X (relu-vs-tanh 0, ablate 0.0005), --recipe NAME.\n";
+    "--momentum X (0.9), --weight-decay X (relu-vs-tanh 0, ablate 0.0005), --recipe NAME (as train: caffe).\n";
 
 enum { MAX_RUN_EPOCHS = 512, MAX_LIST = 8 };
 

@@ -19,14 +19,15 @@
 
 static const char *FEATURES_HELP =
     "usage: alexnet features --weights FILE --data PATH --out FILE [--layer NAME] [--split train|val]\n"
-    "                        [--model NAME] [--limit N]\n"
+    "                        [--model NAME] [--limit N] [--val-split F]\n"
     "\n"
     "Writes the activations of one layer (after its ReLU) for every image of a split, centre crop,\n"
     "as safetensors: features F32 (images, units), index I32 (each image's place in the split),\n"
     "labels I32; the metadata names the model, layer, weights, data and split. The paper's Figure 4\n"
     "used the last hidden layer (fc7, 4096 units). Images that cannot be read are left out.\n"
     "  --layer NAME   a layer with weights (default: the last hidden one, fc7 for alexnet)\n"
-    "  --split S      train (default) or val       --limit N   the first N images only\n";
+    "  --split S      train (default) or val       --limit N   the first N images only\n"
+    "  --val-split F  a folder without val/: its fixed held-out share of train/ (as train --val-split F)\n";
 
 static const char *NEIGHBOURS_HELP =
     "usage: alexnet neighbours --features FILE --query IMAGE [--query IMAGE...] [--k N] --out PNG\n"
@@ -71,11 +72,12 @@ static int feature_layer(const Net *net, const char *name) {
 int cmd_features(int argc, char **argv) {
     const char *weights = NULL, *data = NULL, *out = NULL, *layer = NULL, *split = "train", *model = NULL;
     int limit = 0, limit_given = 0, help = 0;
+    float val_split = 0.0f;
     ArgSpec specs[] = {{"--weights", ARG_STR, &weights, NULL}, {"--data", ARG_STR, &data, NULL},
                        {"--out", ARG_STR, &out, NULL},         {"--layer", ARG_STR, &layer, NULL},
                        {"--split", ARG_STR, &split, NULL},     {"--model", ARG_STR, &model, NULL},
-                       {"--limit", ARG_INT, &limit, &limit_given}};
-    if (args_parse("features", argc, argv, 2, specs, 7, NULL, 0, &help) < 0) return fail();
+                       {"--limit", ARG_INT, &limit, &limit_given}, {"--val-split", ARG_FLOAT, &val_split, NULL}};
+    if (args_parse("features", argc, argv, 2, specs, 8, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(FEATURES_HELP, stdout); return 0; }
     if (!weights || !data || !out) return an_error("features: --weights, --data and --out are required"), fail();
     if (strcmp(split, "train") && strcmp(split, "val")) return an_error("features: --split must be train or val"), fail();
@@ -84,7 +86,7 @@ int cmd_features(int argc, char **argv) {
     Norm norm;
     if (load_weights(weights, model, 64, &net, &norm)) return fail();
     Dataset ds = {0};
-    int rc = dataset_load(&ds, data, !strcmp(split, "train"));
+    int rc = dataset_load_split(&ds, data, !strcmp(split, "train"), val_split, DATASET_SPLIT_SEED);
     int at = rc ? -1 : feature_layer(&net, layer);
     if (at < 0) rc = -1;
     int count = !rc && limit && limit < ds.n ? limit : ds.n;
@@ -121,8 +123,10 @@ int cmd_features(int argc, char **argv) {
         StTensor t[3] = {{"features", ST_F32, 2, {done, dim}, (size_t)done * dim * 4, feat},
                          {"index", ST_I32, 1, {done}, (size_t)done * 4, index},
                          {"labels", ST_I32, 1, {done}, (size_t)done * 4, labels}};
+        char vs[32];
+        snprintf(vs, sizeof vs, "%.9g", val_split);
         const char *meta[] = {"model", net.spec.name, "layer", fl->spec->name ? fl->spec->name : net.layers[at].spec->name,
-                              "weights", weights, "data", data, "split", split, NULL};
+                              "weights", weights, "data", data, "split", split, "val_split", vs, NULL};
         for (int i = at; i >= 0; i--) /* the layer with weights the feature comes from */
             if (net.layers[i].w_size) { meta[3] = net.layers[i].spec->name; break; }
         rc = st_write(out, t, 3, meta);
@@ -191,7 +195,9 @@ int cmd_neighbours(int argc, char **argv) {
     if (!rc && (long)net.layers[at].out_c * net.layers[at].out_h * net.layers[at].out_w != dim)
         rc = an_error("%s: %ld units per image, but layer %s of %s has %d", features, dim, layer, weights,
                       net.layers[at].out_c * net.layers[at].out_h * net.layers[at].out_w);
-    if (!rc) rc = dataset_load(&ds, data, !strcmp(split, "train"));
+    const char *vs = st_meta(&f, "val_split"); /* the same images as the features (absent before 2026-12-02: 0) */
+    float val_split = vs ? strtof(vs, NULL) : 0.0f;
+    if (!rc) rc = dataset_load_split(&ds, data, !strcmp(split, "train"), val_split, DATASET_SPLIT_SEED);
     int width = PAD + THUMB + QUERY_GAP + k * (THUMB + PAD), height = PAD + nq * (THUMB + PAD);
     uint8_t *sheet = rc ? NULL : malloc((size_t)width * height * 3), *pix = malloc((size_t)3 * 256 * 256);
     float *q = malloc((size_t)dim * sizeof(float));

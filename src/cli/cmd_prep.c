@@ -17,22 +17,26 @@ static const char *HELP =
     "and the training split's mean image and RGB eigenpairs for PCA lighting (docs/FORMATS.md).\n"
     "Pass FILE as --data to train and eval. Files that do not decode are skipped with a warning.\n"
     "The output is byte-identical whatever the thread count.\n"
-    "  --threads N   decoding threads (default: all cores)     --quiet   no progress lines\n";
+    "  --threads N   decoding threads (default: all cores)     --quiet   no progress lines\n"
+    "  --val-split F a folder without val/: hold out this share of each class of train/ as the val split\n"
+    "                (the same fixed split as train --val-split F)\n";
 
 int cmd_prep(int argc, char **argv) {
     const char *data = NULL, *out = NULL;
     int threads = omp_get_max_threads(), quiet = 0, help = 0;
+    float val_split = 0.0f;
     ArgSpec specs[] = {{"--data", ARG_STR, &data, NULL},
                        {"--out", ARG_STR, &out, NULL},
                        {"--threads", ARG_INT, &threads, NULL},
-                       {"--quiet", ARG_FLAG, &quiet, NULL}};
-    if (args_parse("prep", argc, argv, 2, specs, 4, NULL, 0, &help) < 0) return fail();
+                       {"--quiet", ARG_FLAG, &quiet, NULL},
+                       {"--val-split", ARG_FLOAT, &val_split, NULL}};
+    if (args_parse("prep", argc, argv, 2, specs, 5, NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
     if (!data || !out) return an_error("prep: --data and --out are required"), fail();
     if (threads < 1) return an_error("prep: --threads must be at least 1"), fail();
     double t0 = an_now();
     int skipped = 0;
-    if (shard_prep(data, out, threads, !quiet, &skipped) != 0) return fail();
+    if (shard_prep_split(data, out, threads, !quiet, &skipped, val_split) != 0) return fail();
     double seconds = an_now() - t0;
     Shard s;
     if (shard_open(out, &s) != 0) return fail();

@@ -58,6 +58,8 @@ static const char *HELP =
     "                      the input statistics are the new data's\n"
     "  --reset LAYERS      with --init: these layers (e.g. fc8, for another class count) start afresh\n"
     "  --freeze LAYERS     never update these layers (e.g. conv1,conv2); give it again on --resume\n"
+    "  --val-split F       an image folder without val/: hold out this share of each class of train/ for\n"
+    "                      validation (a fixed split: eval, features and prep take the same flag)\n"
     "  --limit-train N     train on a fixed random subset of N images (default all)\n"
     "  --limit-val N       validate on a fixed random subset of N images (default all)\n"
     "  --save-every N      also checkpoint every N steps\n"
@@ -161,6 +163,7 @@ static int train_command(int argc, char **argv) {
         {"--momentum", ARG_FLOAT, &cfg.momentum, NULL}, {"--weight-decay", ARG_FLOAT, &cfg.weight_decay, NULL},
         {"--seed", ARG_U64, &cfg.seed, NULL},         {"--patience", ARG_INT, &cfg.patience, NULL},
         {"--max-drops", ARG_INT, &cfg.max_drops, NULL}, {"--lr-drops", ARG_INTLIST, &drops, NULL},
+        {"--val-split", ARG_FLOAT, &cfg.val_split, NULL},
         {"--limit-train", ARG_INT, &cfg.limit_train, NULL}, {"--limit-val", ARG_INT, &cfg.limit_val, NULL},
         {"--save-every", ARG_INT, &cfg.save_every, NULL}, {"--save-best-only", ARG_FLAG, &cfg.save_best_only, NULL}, {"--max-steps", ARG_LONG, &cfg.max_steps, NULL},
         {"--quiet", ARG_FLAG, &cfg.quiet, NULL},

@@ -49,6 +49,8 @@ int dataset_load(Dataset *ds, const char *path, int train);
  * a val/ folder ("PATH has a val/ folder: --val-split is for folders without one"); IDX, CIFAR-10
  * and shard datasets ("--val-split is for image folders"); a split that would be empty (train/
  * without images, or no class with 2 or more); and whatever dataset_load reports. */
+/* The seed of every --val-split: one fixed split of a folder, whatever the run's --seed. */
+#define DATASET_SPLIT_SEED 2012ull
 int dataset_load_split(Dataset *ds, const char *path, int train, float val_split, unsigned long long seed);
 void dataset_free(Dataset *ds);
 

@@ -519,6 +519,11 @@ static int prep_split(const Dataset *ds, Out *o, int threads, ImageStats *stats,
 }
 
 int shard_prep(const char *data_dir, const char *out_path, int threads, int progress, int *skipped) {
+    return shard_prep_split(data_dir, out_path, threads, progress, skipped, 0.0f);
+}
+
+int shard_prep_split(const char *data_dir, const char *out_path, int threads, int progress, int *skipped,
+                     float val_split) {
     int skipped_local = 0;
     if (!skipped) skipped = &skipped_local;
     *skipped = 0;
@@ -528,12 +533,12 @@ int shard_prep(const char *data_dir, const char *out_path, int threads, int prog
     if (!host_is_little_endian()) return an_error("%s: shard files need a little-endian machine", out_path);
     Dataset split[2];
     memset(split, 0, sizeof split);
-    if (dataset_load(&split[0], data_dir, 1) != 0) return -1;
+    if (dataset_load_split(&split[0], data_dir, 1, val_split, DATASET_SPLIT_SEED) != 0) return -1;
     if (split[0].kind != DATASET_FOLDER) {
         dataset_free(&split[0]);
         return an_error("%s: not an image folder (prep reads train/<class>/* and val/<class>/*)", data_dir);
     }
-    if (dataset_load(&split[1], data_dir, 0) != 0) {
+    if (dataset_load_split(&split[1], data_dir, 0, val_split, DATASET_SPLIT_SEED) != 0) {
         dataset_free(&split[0]);
         return -1;
     }

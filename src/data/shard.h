@@ -43,6 +43,9 @@ int shard_read(const Shard *s, const void *at, size_t n, void *out);
  * rename). Files that do not decode are skipped with one warning each on stderr; *skipped gets
  * their count. progress: print images/s and ETA. Returns 0 or -1. */
 int shard_prep(const char *data_dir, const char *out_path, int threads, int progress, int *skipped);
+/* The same for a folder without val/: val_split of train/ held out (dataset_load_split). */
+int shard_prep_split(const char *data_dir, const char *out_path, int threads, int progress, int *skipped,
+                     float val_split);
 
 /* Running statistics of planar (3, size, size) uint8 images in float64: the mean image and the
  * RGB covariance of all pixels, whose eigenpairs drive PCA lighting. Used by shard_prep and by

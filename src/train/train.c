@@ -216,6 +216,7 @@ static char *run_flags(const TrainConfig *cfg) {
     }
     if (cfg->limit_train) fprintf(f, "--limit-train=%d\n", cfg->limit_train);
     if (cfg->limit_val) fprintf(f, "--limit-val=%d\n", cfg->limit_val);
+    if (cfg->val_split > 0) fprintf(f, "--val-split=%.9g\n", cfg->val_split);
     if (cfg->save_every) fprintf(f, "--save-every=%d\n", cfg->save_every);
     if (cfg->save_best_only) fprintf(f, "--save-best-only\n");
     if (cfg->no_random_crop) fprintf(f, "--no-random-crop\n");
@@ -346,7 +347,9 @@ static int setup(Run *r) {
     }
     ModelSpec spec;
     if (!base || model_apply_recipe(base, r->recipe, &spec)) return -1;
-    if (dataset_load(&r->train, cfg->data, 1) || dataset_load(&r->val, cfg->data, 0)) return -1;
+    if (dataset_load_split(&r->train, cfg->data, 1, cfg->val_split, DATASET_SPLIT_SEED) ||
+        dataset_load_split(&r->val, cfg->data, 0, cfg->val_split, DATASET_SPLIT_SEED))
+        return -1;
     if (r->val.classes > r->train.classes) r->train.classes = r->val.classes;
     if (make_dirs(cfg->out_dir)) return -1;
     if (cfg->resume && lead(r) && carry_run_files(cfg->resume, cfg->out_dir, r->quiet)) return -1;

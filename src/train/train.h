@@ -19,6 +19,7 @@ typedef struct TrainConfig {
     int patience, max_drops;  /* plateau schedule: drop after `patience` epochs without improvement */
     int drop_epochs[MAX_LR_DROPS], n_drop_epochs; /* or drop at these epochs (then no plateau rule) */
     int limit_train, limit_val; /* use a fixed random subset of this many examples (0 = all) */
+    float val_split;          /* image folders without val/: this share of train/ validates (0 = none) */
     long max_steps;           /* stop (with a checkpoint) after this many steps in total (0 = none) */
     int save_every;           /* also checkpoint every this many steps (0 = at epoch ends only) */
     int save_best_only;       /* no checkpoint at epoch ends (best.safetensors only); a stop still writes one */
