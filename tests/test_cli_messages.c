@@ -118,3 +118,13 @@ TEST(cli_val_split_for_folders_without_val) {
              out);
     CHECK(harness_run(args) == 0, "neighbours of val-split features: %s", harness_err);
 }
+
+/* the README's command lines and parameter counts against the program (tools/readme_check.sh;
+ * its --full mode also walks the main job from a fresh clone, too long for the tests) */
+TEST(cli_readme_claims_hold) {
+    FILE *p = popen("tools/readme_check.sh 2>&1", "r");
+    char line[1024] = "", last[1024] = "";
+    while (p && fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
+    int rc = p ? pclose(p) : -1;
+    CHECK(rc == 0 && strstr(last, "claims of the Commands block and the Models table hold"), "%s", last);
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# readme_check.sh: the README against the program. Checks that every command line of the README's
+# "Commands" block names flags its command's --help knows, that the Models table's parameter
+# counts are what `alexnet info` prints, and that the built-in models it names exist.
+# With --full it also walks the README from a fresh clone: the first command (the main job, less
+# the apt-get part: install the packages first) and the test command, and checks the numbers the
+# README gives for them: test accuracy "about 90%" (88-92%), "under 15 minutes", and the test
+# summary "N passed, 0 failed, K skipped".
+#   usage: tools/readme_check.sh [--full]        (from anywhere; exits 1 on the first mismatch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+readme=README.md
+bin=${ALEXNET_BIN:-./build/alexnet}
+fail() { echo "readme_check: $*" >&2; exit 1; }
+[ -x "$bin" ] || fail "no $bin: run make first"
+checked=0
+
+# 1. the Commands block: each line's flags are in its command's --help
+block=$(awk '/^## Commands/ { on = 1; next } on && /^```/ { n++; if (n == 2) exit; next } on && n == 1' "$readme")
+cmd=
+while IFS= read -r line; do # continuation lines (indented) belong to the command above
+    case $line in alexnet\ *) cmd=$(echo "$line" | awk '{ print $2 }') ;; " "*) ;; *) continue ;; esac
+    [ -n "$cmd" ] || continue
+    [ "$cmd" = "--version" ] && { "$bin" --version | grep -q '^alexnet ' || fail "alexnet --version"; continue; }
+    help=$("$bin" "$cmd" --help) || fail "alexnet $cmd --help failed"
+    for flag in $(echo "$line" | sed 's/(.*)//' | grep -o -- '--[a-z0-9-]*' | sort -u); do
+        grep -q -- "$flag" <<<"$help" || fail "README: 'alexnet $cmd ... $flag': $cmd --help knows no $flag"
+        checked=$((checked + 1))
+    done
+done <<<"$block"
+
+# 2. the Models table: "| `NAME` | ... | COUNT (N classes) |" and "COUNT on HxWxC" against info
+params() { # params MODEL CLASSES [SIZE CHANNELS]
+    local extra=()
+    [ $# -gt 2 ] && extra=(--size "$3" --channels "$4")
+    "$bin" info --model "$1" --classes "$2" "${extra[@]}" | sed -n 's/^total parameters: //p'
+}
+while IFS= read -r row; do
+    name=$(echo "$row" | sed -n 's/^| `\([a-z0-9-]*\)` |.*/\1/p')
+    [ -n "$name" ] || continue
+    last=$(echo "$row" | awk -F'|' '{ print $(NF - 1) }')
+    classes=$(echo "$last" | sed -n 's/.*(\([0-9]*\) classes).*/\1/p')
+    [ -n "$classes" ] || continue
+    for claim in $(echo "$last" | grep -o '[0-9][0-9,]* on [0-9]*x[0-9]*x[0-9]' | tr ' ' '_'); do
+        count=${claim%%_on_*}; shape=${claim##*_on_}
+        size=${shape%%x*}; ch=${shape##*x}
+        got=$(params "$name" "$classes" "$size" "$ch")
+        [ "$got" = "$count" ] || fail "README: $name on ${size}x${size}x$ch: $count parameters, info says $got"
+        checked=$((checked + 1))
+    done
+    if ! grep -q ' on ' <<<"$last"; then
+        count=$(echo "$last" | grep -o '[0-9][0-9,]*[0-9]' | head -1)
+        got=$(params "$name" "$classes")
+        [ "$got" = "$count" ] || fail "README: $name: $count parameters, info says $got"
+        checked=$((checked + 1))
+    fi
+done < <(awk '/^## Models/ { on = 1; next } on && /^## / { exit } on' "$readme")
+echo "readme_check: $checked claims of the Commands block and the Models table hold"
+
+[ "${1:-}" = "--full" ] || exit 0
+
+# 3. the walk from a fresh clone: the main job and the tests, timed
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+git clone -q . "$tmp/alexnet"
+main=$(awk '/^```sh/ { getline; print; exit }' "$readme" | sed 's/^.*&& make -j/make -j/')
+echo "readme_check: running the main job in a fresh clone: $main"
+start=$(date +%s)
+(cd "$tmp/alexnet" && bash -c "$main") >"$tmp/main.log" 2>&1 || { tail -5 "$tmp/main.log"; fail "the main job failed"; }
+minutes=$(( ($(date +%s) - start + 59) / 60 ))
+acc=$(sed -n 's/.*best validation top-1 error [0-9.]*% (accuracy \([0-9.]*\)%).*/\1/p' "$tmp/main.log" | tail -1)
+[ -n "$acc" ] || fail "the main job printed no accuracy"
+awk -v a="$acc" 'BEGIN { exit !(a >= 88 && a <= 92) }' || fail "README says about 90%; the main job reached $acc%"
+[ "$minutes" -le 15 ] || fail "README says under 15 minutes; the main job took $minutes (on $(nproc) cores)"
+echo "readme_check: main job: accuracy $acc% in at most $minutes minutes on $(nproc) cores (README: about 90%, under 15)"
+(cd "$tmp/alexnet" && make test) >"$tmp/test.log" 2>&1 || { tail -5 "$tmp/test.log"; fail "make test failed"; }
+grep -Eq '^[0-9]+ passed, 0 failed, [0-9]+ skipped' "$tmp/test.log" || fail "make test's summary is not 'N passed, 0 failed, K skipped'"
+echo "readme_check: make test: $(grep -E '^[0-9]+ passed' "$tmp/test.log" | tail -1)"
