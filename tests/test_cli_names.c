@@ -59,6 +59,33 @@ TEST(cli_classify_prints_the_checkpoints_class_names) {
     harness_expect_error(args, "has more than 10 names, the model has 10 classes");
 }
 
+/* eval names the hardest classes, and with --per-class every class with its share of errors */
+TEST(cli_eval_names_the_classes) {
+    NEED_FMNIST();
+    const char *w = weights();
+    if (!w) return;
+    char args[2400];
+    snprintf(args, sizeof args, "eval --weights %s --data " FMNIST " --limit 200", w);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    const char *hard = strstr(harness_out, "hardest classes (top-1 error): ");
+    int named = 0;
+    for (int k = 0; hard && k < 10; k++) named += strstr(hard, FASHION[k]) != NULL;
+    CHECK(named == 5, "hardest classes: %s", harness_out);
+    snprintf(args, sizeof args, "eval --weights %s --data " FMNIST " --limit 200 --per-class", w);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    /* every class, and the images of the classes add up to the 200 */
+    const char *all = strstr(harness_out, "top-1 error by class: ");
+    long total = 0;
+    named = 0;
+    for (int k = 0; all && k < 10; k++) {
+        const char *at = strstr(all, FASHION[k]);
+        double err;
+        long n;
+        if (at && sscanf(at + strlen(FASHION[k]), " %lf%% (%ld)", &err, &n) == 2) named++, total += n;
+    }
+    CHECK(named == 10 && total == 200, "%d classes, %ld images: %s", named, total, harness_out);
+}
+
 TEST(cli_model_comes_from_the_weights) {
     NEED_FMNIST();
     const char *w = weights();

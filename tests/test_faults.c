@@ -90,7 +90,7 @@ TEST(nonfinite_network_evaluates_as_all_wrong) {
     }
     net_init(&net, 1);
     for (size_t i = 0; i < net.nparams; i++) net.params[i] = NAN;
-    EvalResult r;
+    EvalResult r = {0};
     CHECK(evaluate(&net, &ds, NULL, 200, &norm, 1, 0, &r) == 0, "%s", an_last_error());
     CHECK(r.count == 200 && r.top1_err == 1.0 && r.top5_err == 1.0 && r.nonfinite == 200,
           "NaN network: %ld images, top-1 error %g, top-5 error %g, %ld non-finite", r.count, r.top1_err, r.top5_err,

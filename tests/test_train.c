@@ -112,7 +112,7 @@ TEST(train_convnet4_fashion_mnist) {
     st_free(&f);
     Dataset test;
     CHECK(dataset_load(&test, FMNIST, 0) == 0, "%s", an_last_error());
-    EvalResult r;
+    EvalResult r = {0};
     CHECK(evaluate(&net, &test, NULL, 2000, &norm, 1, 0, &r) == 0, "%s", an_last_error());
     fprintf(stderr, "(test accuracy %.1f%%) ", 100 * (1 - r.top1_err));
     CHECK(r.top1_err < 0.30, "test top-1 error %.3f after 2 short epochs", r.top1_err);

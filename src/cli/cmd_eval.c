@@ -25,6 +25,8 @@ static const char *HELP =
     "               outputs averaged; each member is also reported alone. --model once: every member is\n"
     "               that network; once per --weights (in the same order): members of different networks\n"
     "  --val-split F the held-out share of train/ of a folder without val/ (as train --val-split F)\n"
+    "  --per-class  every class's top-1 error (by the names stored with the weights), hardest first;\n"
+    "               without it, the 5 hardest\n"
     "  --batch N   images per forward pass (default 100)     --limit N   N images spread evenly over the split\n"
     "  --precision fp32|bf16   bf16: matrix products with bfloat16 operands, float32 sums\n"
     "  --device cpu|cuda       cuda: on the GPU (--precision fp32, tf32 or bf16)\n";
@@ -41,21 +43,54 @@ static int load_member(const char *path, const ModelSpec *spec, int batch, int g
     return 0;
 }
 
+/* The result line, then the classes by top-1 error: the 5 hardest, or with per_class every class
+ * (names from the weights, else indices) */
+static void print_result(const EvalResult *r, const Net *net, const char *label, const char *model, const char *data,
+                         int crops, double seconds, int per_class) {
+    char top5[48] = ""; /* with 5 classes or fewer every image is in the top 5 */
+    if (net->classes > 5) snprintf(top5, sizeof top5, ", top-5 error %.2f%%", 100 * r->top5_err);
+    printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%%s, loss %.4f (%.0f images/s)\n", model, label, data,
+           r->count, crops == 10 ? "10 crops" : "centre crop", 100 * r->top1_err, top5, r->loss,
+           r->count / (seconds > 0 ? seconds : 1e-9));
+    int *order = malloc((size_t)net->classes * sizeof(int)), n = 0;
+    if (!order) return;
+    for (int j = 0; j < net->classes; j++)
+        if (r->class_count[j]) order[n++] = j;
+    for (int a = 1; a < n; a++) /* by error, highest first (insertion sort: stable, classes in order on ties) */
+        for (int b = a; b > 0; b--) {
+            int x = order[b - 1], y = order[b];
+            if ((double)r->class_wrong[y] / r->class_count[y] <= (double)r->class_wrong[x] / r->class_count[x]) break;
+            order[b - 1] = y, order[b] = x;
+        }
+    int shown = per_class ? n : n < 5 ? n : 5;
+    printf("  %s", per_class ? "top-1 error by class:" : "hardest classes (top-1 error):");
+    for (int i = 0; i < shown; i++) {
+        int j = order[i];
+        char idx[16];
+        snprintf(idx, sizeof idx, "class %d", j);
+        printf("%s %s %.1f%% (%ld)", i ? "," : "", net->class_names ? net->class_names[j] : idx,
+               100.0 * r->class_wrong[j] / r->class_count[j], r->class_count[j]);
+    }
+    printf("\n");
+    free(order);
+}
+
 /* Evaluate the k networks together (an ensemble when k > 1); prints one line. who: what an error
  * names (the weights file). 0 or -1. */
 static int report(const char *label, const char *who, Net *const *nets, const Norm *norms, int k, const Dataset *ds,
-                  const int *idx, int count, int crops, const char *model, const char *data) {
-    EvalResult r;
+                  const int *idx, int count, int crops, const char *model, const char *data, int per_class) {
+    int classes = nets[0]->classes;
+    EvalResult r = {.class_count = calloc((size_t)classes, sizeof(long)),
+                    .class_wrong = calloc((size_t)classes, sizeof(long))};
     double t0 = an_now();
-    if (evaluate_ensemble(nets, norms, k, ds, idx, count, crops, 1, &r)) return -1;
+    int rc = r.class_count && r.class_wrong ? evaluate_ensemble(nets, norms, k, ds, idx, count, crops, 1, &r)
+                                           : an_error("out of memory");
+    if (!rc && !r.nonfinite) print_result(&r, nets[0], label, model, data, crops, an_now() - t0, per_class);
+    free(r.class_count), free(r.class_wrong);
+    if (rc) return -1;
     if (r.nonfinite) /* a NaN network must not be reported as accurate */
         return an_error("%s: the network's outputs are NaN or infinite for %ld of %ld images (are its weights "
                         "finite?); no error rate reported", who, r.nonfinite, r.count);
-    char top5[48] = ""; /* with 5 classes or fewer every image is in the top 5 */
-    if (nets[0]->classes > 5) snprintf(top5, sizeof top5, ", top-5 error %.2f%%", 100 * r.top5_err);
-    printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%%s, loss %.4f (%.0f images/s)\n",
-           model, label, data, r.count, crops == 10 ? "10 crops" : "centre crop", 100 * r.top1_err, top5,
-           r.loss, r.count / (an_now() - t0));
     if (r.skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r.skipped);
     return 0;
 }
@@ -64,11 +99,13 @@ int cmd_eval(int argc, char **argv) {
     const char *data = NULL, *precision = "fp32", *device = "cpu";
     const char *weights[EVAL_MAX_MEMBERS], *models[EVAL_MAX_MEMBERS];
     float val_split = 0.0f;
+    int per_class = 0;
     int nweights = 0, nmodels = 0, batch = 100, limit = 0, limit_given = 0, crops = 1, help = 0;
     ArgStrList wl = {weights, EVAL_MAX_MEMBERS, &nweights}, ml = {models, EVAL_MAX_MEMBERS, &nmodels};
     ArgSpec specs[] = {{"--model", ARG_STRLIST, &ml, NULL}, {"--weights", ARG_STRLIST, &wl, NULL},
                        {"--data", ARG_STR, &data, NULL},   {"--batch", ARG_INT, &batch, NULL},
-                       {"--limit", ARG_INT, &limit, &limit_given}, {"--val-split", ARG_FLOAT, &val_split, NULL},  {"--crops", ARG_INT, &crops, NULL},
+                       {"--limit", ARG_INT, &limit, &limit_given}, {"--val-split", ARG_FLOAT, &val_split, NULL},
+                       {"--per-class", ARG_FLAG, &per_class, NULL},  {"--crops", ARG_INT, &crops, NULL},
                        {"--precision", ARG_STR, &precision, NULL}, {"--device", ARG_STR, &device, NULL}};
     if (args_parse("eval", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, &help) < 0) return fail();
     if (help) { fputs(HELP, stdout); return 0; }
@@ -106,11 +143,12 @@ int cmd_eval(int argc, char **argv) {
     int *idx = rc ? NULL : malloc((size_t)(count ? count : 1) * sizeof(int)); /* spread over the whole split */
     if (!rc && !idx) rc = an_error("out of memory");
     for (int k = 0; !rc && k < count; k++) idx[k] = (int)((long)k * ds.n / count);
-    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, nets[0].spec.name, data);
+    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, nets[0].spec.name, data, per_class);
     for (int m = 0; !rc && nweights > 1 && m < nweights; m++) {
         char label[64];
         snprintf(label, sizeof label, " (member %d of %d)", m + 1, nweights);
-        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, nets[m].spec.name, data);
+        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, nets[m].spec.name, data,
+                    per_class);
     }
     if (!rc && nweights > 1) {
         char label[64];
@@ -118,7 +156,7 @@ int cmd_eval(int argc, char **argv) {
         int same = 1;
         for (int m = 1; m < nweights; m++) same &= !strcmp(nets[m].spec.name, nets[0].spec.name);
         rc = report(label, "the ensemble", members, norms, nweights, &ds, idx, count, crops,
-                    same ? nets[0].spec.name : "networks", data);
+                    same ? nets[0].spec.name : "networks", data, per_class);
     }
     free(idx);
     dataset_free(&ds);

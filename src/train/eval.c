@@ -38,9 +38,12 @@ int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset 
         for (int i = 0; i < count; i++) all[i] = i;
         idx = all;
     }
+    long *class_count = r->class_count, *class_wrong = r->class_wrong;
+    if (class_count) memset(class_count, 0, (size_t)classes * sizeof(long));
+    if (class_wrong) memset(class_wrong, 0, (size_t)classes * sizeof(long));
     if (count == 0) {
         free(all);
-        *r = (EvalResult){0};
+        *r = (EvalResult){.class_count = class_count, .class_wrong = class_wrong};
         return 0;
     }
     /* one loader per member (each its own input normalisation), in step: the same examples, and the
@@ -94,6 +97,7 @@ int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset 
                 nonfinite += !finite;
                 loss -= log(a[label] > 1e-30f ? a[label] : 1e-30f);
                 top1 += rank >= 1, top5 += rank >= 5;
+                if (class_count && label >= 0 && label < classes) class_count[label]++, class_wrong[label] += rank >= 1;
             }
             if (!rc) done += n;
         }

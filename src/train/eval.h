@@ -9,6 +9,9 @@ typedef struct EvalResult {
     long count;
     int skipped;
     long nonfinite; /* images whose outputs hold a NaN or infinity (counted as errors) */
+    /* optional, set by the caller before the call (classes entries each, or NULL): images and top-1
+     * errors per true class */
+    long *class_count, *class_wrong;
 } EvalResult;
 
 /* Rank of the true class among the probabilities (0 = best); ties count against the prediction,
