@@ -361,6 +361,18 @@ static int folder_add_flat(const char *path, const char *split, const StrList *c
     return rc;
 }
 
+/* The lists become the dataset's (so dataset_free releases them on an error as well); returns rc. */
+static int hand_over(Dataset *ds, StrList *classes, StrList *paths, int *labels, int rc) {
+    ds->class_names = classes->v;
+    ds->classes = classes->n;
+    ds->paths = paths->v;
+    ds->labels = labels;
+    ds->n = paths->n;
+    ds->c = 3;
+    ds->h = ds->w = 0;
+    return rc;
+}
+
 int folder_load(Dataset *ds, const char *path, int train) {
     StrList classes = {0}, paths = {0}, flat = {0};
     int *labels = NULL, labels_cap = 0, nsubs = -1;
@@ -381,15 +393,7 @@ int folder_load(Dataset *ds, const char *path, int train) {
     list_free(&flat);
     if (rc == 0 && paths.n == 0)
         rc = an_error("%s: no images (.jpg, .jpeg or .png files in class subfolders)", split);
-    /* hand everything to ds, so dataset_free releases it on error as well */
-    ds->class_names = classes.v;
-    ds->classes = classes.n;
-    ds->paths = paths.v;
-    ds->labels = labels;
-    ds->n = paths.n;
-    ds->c = 3;
-    ds->h = ds->w = 0;
-    return rc;
+    return hand_over(ds, &classes, &paths, labels, rc);
 }
 
 int folder_load_split(Dataset *ds, const char *path, int train, float val_split, uint64_t seed) {
@@ -411,12 +415,5 @@ int folder_load_split(Dataset *ds, const char *path, int train, float val_split,
     else if (rc == 0 && paths.n == 0) /* only the validation side can be empty */
         rc = an_error("%s: no class has 2 or more images, so --val-split %g holds none out for "
                       "validation", split, (double)val_split);
-    ds->class_names = classes.v;
-    ds->classes = classes.n;
-    ds->paths = paths.v;
-    ds->labels = labels;
-    ds->n = paths.n;
-    ds->c = 3;
-    ds->h = ds->w = 0;
-    return rc;
+    return hand_over(ds, &classes, &paths, labels, rc);
 }
