@@ -25,6 +25,7 @@ FUZZ_CLI_OBJ := $(sort $(wildcard src/cli/*.c))
 FUZZ_CLI_OBJ := $(FUZZ_CLI_OBJ:%.c=$(FUZZ_BUILD)/obj/%.o)
 # where fuzz_cli replaces a command's real work (ld --wrap; see fuzz/fuzz_cli.c)
 FUZZ_CLI_WRAP := -Wl,--wrap=train_run,--wrap=checkpoint_load_net,--wrap=dataset_load,--wrap=shard_prep \
+                 -Wl,--wrap=dataset_load_split,--wrap=shard_prep_split \
                  -Wl,--wrap=shard_open,--wrap=bench_model,--wrap=cpu_fma_peak_gflops,--wrap=cpu_bf16_dot_gflops \
                  -Wl,--wrap=net_create
 

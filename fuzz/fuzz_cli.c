@@ -4,7 +4,7 @@
  *
  * Nothing real is done: the functions where a command's work starts are replaced at link time
  * (ld --wrap, see fuzz/fuzz.mk) by stand-ins that check what they are given and return an error:
- * train_run (runs train_config_check only), checkpoint_load_net, dataset_load, shard_prep,
+ * train_run (runs train_config_check only), checkpoint_load_net, dataset_load(_split), shard_prep(_split),
  * shard_open, bench_model and the peak measurements. net_create (alexnet info) runs for real
  * on the small models up to a bounded size, and is refused above it (the harness's limit, not the
  * program's: see fuzz/README.md). stdout and stderr are discarded by -close_fd_mask=3. */
@@ -36,6 +36,18 @@ int __wrap_dataset_load(Dataset *ds, const char *path, int train) {
     (void)train;
     memset(ds, 0, sizeof *ds);
     return an_error("%s: fuzz: not loaded", path ? path : "(null)");
+}
+int __wrap_dataset_load_split(Dataset *ds, const char *path, int train, float val_split, unsigned long long seed) {
+    (void)train, (void)val_split, (void)seed;
+    memset(ds, 0, sizeof *ds);
+    return an_error("%s: fuzz: not loaded", path ? path : "(null)");
+}
+int __wrap_shard_prep_split(const char *data_dir, const char *out_path, int threads, int progress, int *skipped,
+                            float val_split) {
+    (void)progress, (void)val_split;
+    if (!data_dir || !out_path || threads < 1) abort();
+    if (skipped) *skipped = 0;
+    return an_error("fuzz: shard_prep not run");
 }
 int __wrap_shard_prep(const char *data_dir, const char *out_path, int threads, int progress, int *skipped) {
     (void)progress;
