@@ -64,24 +64,9 @@ int image_input(const Net *net, const Norm *norm, const char *path, float *input
         fprintf(stderr, "warning: %s: a %dx%d %s image for a network of %dx%d %s images: it sees it %s, and its "
                 "answer may mean little\n", path, img.w, img.h, colour ? "colour" : "grey", net->in_size, net->in_size,
                 net->in_c == 1 ? "grey" : "colour", net->in_c == 1 && colour ? "in grey, shrunk" : "shrunk");
-    int s = net->in_size, base = norm->paper ? 256 : s, resize = norm->paper ? 256 : image_resize_size(s);
-    uint8_t *pix = malloc((size_t)3 * base * base);
-    if (!pix || image_resize_center_crop(&img, resize, base, pix)) {
-        free(pix), image_free(&img);
-        return an_error("%s: out of memory", path);
-    }
+    int rc = norm_image_input(net, norm, &img, path, input);
     image_free(&img);
-    if (norm->paper) {
-        InputConfig in = norm_input_config(norm, 3, s, 0, 0, 0.0f);
-        augment_apply(&in.aug, pix, augment_center_view(256, s), NULL, input);
-    } else {
-        if (net->in_c == 1) /* luma, as the datasets do */
-            for (int q = 0; q < s * s; q++)
-                pix[q] = (uint8_t)(0.299f * pix[q] + 0.587f * pix[s * s + q] + 0.114f * pix[2 * s * s + q] + 0.5f);
-        normalize_image(pix, net->in_c, s, norm, input);
-    }
-    free(pix);
-    return 0;
+    return rc;
 }
 
 /* The top K classes of one image: the mean of the k networks' softmax outputs (probs: classes). */

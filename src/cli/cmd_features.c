@@ -47,28 +47,6 @@ static int load_weights(const char *weights, const char *model, int max_batch, N
     return 0;
 }
 
-/* The layer whose output is the feature: `name` (a layer with weights), then past the activation
- * and dropout layers right after it. Default: the last layer with weights before the classifier. */
-static int feature_layer(const Net *net, const char *name) {
-    int at = -1, last = -1, before_last = -1;
-    for (int i = 0; i < net->nlayers; i++) {
-        if (!net->layers[i].w_size) continue;
-        before_last = last, last = i;
-        if (name && !strcmp(net->layers[i].spec->name, name)) at = i;
-    }
-    if (!name) at = before_last;
-    if (at < 0) {
-        an_error("features: no layer '%s' with weights in model %s", name ? name : "(hidden)", net->spec.name);
-        return -1;
-    }
-    while (at + 1 < net->nlayers) {
-        LayerKind k = net->layers[at + 1].spec->kind;
-        if (k != LAYER_RELU && k != LAYER_TANH && k != LAYER_DROPOUT) break;
-        at++;
-    }
-    return at;
-}
-
 int cmd_features(int argc, char **argv) {
     const char *weights = NULL, *data = NULL, *out = NULL, *layer = NULL, *split = "train", *model = NULL;
     int limit = 0, limit_given = 0, help = 0;
@@ -87,7 +65,7 @@ int cmd_features(int argc, char **argv) {
     if (load_weights(weights, model, 64, &net, &norm)) return fail();
     Dataset ds = {0};
     int rc = dataset_load_split(&ds, data, !strcmp(split, "train"), val_split, DATASET_SPLIT_SEED);
-    int at = rc ? -1 : feature_layer(&net, layer);
+    int at = rc ? -1 : net_feature_layer(&net, layer, "features");
     if (at < 0) rc = -1;
     int count = !rc && limit && limit < ds.n ? limit : ds.n;
     const Layer *fl = at >= 0 ? &net.layers[at] : NULL;
@@ -190,7 +168,7 @@ int cmd_neighbours(int argc, char **argv) {
     Norm norm;
     Dataset ds = {0};
     int rc = load_weights(weights, model, 1, &net, &norm), loaded = !rc;
-    int at = rc ? -1 : feature_layer(&net, layer);
+    int at = rc ? -1 : net_feature_layer(&net, layer, "features");
     if (!rc && at < 0) rc = -1;
     if (!rc && (long)net.layers[at].out_c * net.layers[at].out_h * net.layers[at].out_w != dim)
         rc = an_error("%s: %ld units per image, but layer %s of %s has %d", features, dim, layer, weights,

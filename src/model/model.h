@@ -138,6 +138,10 @@ int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_si
 void net_free(Net *net);
 /* Copies of the classes' names (classes strings; NULL clears them). 0, or -1 out of memory. */
 int net_set_class_names(Net *net, char *const *names);
+/* The layer whose output is a feature (`features`, alexnet_features): `name` (a layer with
+ * weights; NULL: the last one before the classifier), then past the ReLU, tanh and dropout layers
+ * right after it. Its index, or -1 with an_error() naming `who` and the layers there are. */
+int net_feature_layer(const Net *net, const char *name, const char *who);
 /* Paper initialisation from the spec: weights N(0, w_std), biases b_init, from (seed). */
 void net_init(Net *net, uint64_t seed);
 /* Forward on net->input[0 .. n). train: dropout active, masks from dropout_seed. Returns logits

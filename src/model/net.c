@@ -473,3 +473,31 @@ void net_print_table(const Net *net, FILE *f) {
     fprintf(f, "total FLOPs per image (forward, 2 x multiply-adds of conv and linear layers): %s\n", flops);
     fprintf(f, "input %dx%dx%d, %d classes\n", net->in_c, net->in_size, net->in_size, net->classes);
 }
+
+/* The layer named `name` (one with weights; NULL: the last one
+ * before the classifier), then past the ReLU, tanh and dropout layers right after it. The index, or
+ * -1 naming the layers there are. */
+int net_feature_layer(const Net *net, const char *name, const char *fn) {
+    int at = -1, last = -1, before_last = -1;
+    for (int i = 0; i < net->nlayers; i++) {
+        if (!net->layers[i].w_size) continue;
+        before_last = last, last = i;
+        if (name && !strcmp(net->layers[i].spec->name, name)) at = i;
+    }
+    if (!name) at = before_last;
+    if (at < 0) {
+        char names[512] = "";
+        for (int i = 0; i < net->nlayers; i++)
+            if (net->layers[i].w_size && strlen(names) + strlen(net->layers[i].spec->name) + 3 < sizeof names)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "",
+                         net->layers[i].spec->name);
+        return an_error("%s: no layer '%s' with weights in model %s (it has: %s)", fn, name ? name : "(hidden)",
+                        net->spec.name, names);
+    }
+    while (at + 1 < net->nlayers) {
+        LayerKind k = net->layers[at + 1].spec->kind;
+        if (k != LAYER_RELU && k != LAYER_TANH && k != LAYER_DROPOUT) break;
+        at++;
+    }
+    return at;
+}

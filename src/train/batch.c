@@ -1,6 +1,7 @@
 /* batch.c: input statistics (per-channel or the paper's mean image and eigenpairs) and the loader
  * settings that apply them. */
 #include "batch.h"
+#include "../data/image.h"
 #include "../data/shard.h"
 #include "../util/common.h"
 #include <math.h>
@@ -98,4 +99,33 @@ void normalize_image(const uint8_t *src, int c, int s, const Norm *norm, float *
         float scale = 1.0f / (255.0f * norm->std[ch]), shift = norm->mean[ch] / norm->std[ch];
         for (size_t q = 0; q < plane; q++) dst[ch * plane + q] = src[ch * plane + q] * scale - shift;
     }
+}
+
+/* A decoded image as network input (`classify`, the library's alexnet_preprocess_*): torchvision's Resize + CenterCrop + per-channel
+ * normalisation (grey by luma for one channel), or the paper's 256x256 base image's centre crop
+ * minus the mean image. img: (h, w, 3) interleaved; out: (in_c, S, S). */
+int norm_image_input(const Net *net, const Norm *norm, const Image *img, const char *name, float *out) {
+    int s = net->in_size;
+    if (net->in_c != 1 && net->in_c != 3)
+        return an_error("%s: images are input for networks of 1 or 3 channels, this one has %d", name, net->in_c);
+    if (norm->paper && (net->in_c != 3 || s > 256))
+        return an_error("%s: the paper's input needs 3 channels and an input of at most 256 (this network: %d, %d)",
+                        name, net->in_c, s);
+    int base = norm->paper ? 256 : s, resize = norm->paper ? 256 : image_resize_size(s);
+    uint8_t *pix = malloc((size_t)3 * base * base); /* (3, base, base) planar */
+    if (!pix || image_resize_center_crop(img, resize, base, pix)) {
+        free(pix);
+        return an_error("%s: out of memory", name);
+    }
+    if (norm->paper) {
+        InputConfig in = norm_input_config(norm, 3, s, 0, 0, 0.0f);
+        augment_apply(&in.aug, pix, augment_center_view(256, s), NULL, out);
+    } else {
+        if (net->in_c == 1) /* luma, as the datasets do (and classify) */
+            for (int q = 0; q < s * s; q++)
+                pix[q] = (uint8_t)(0.299f * pix[q] + 0.587f * pix[s * s + q] + 0.114f * pix[2 * s * s + q] + 0.5f);
+        normalize_image(pix, net->in_c, s, norm, out);
+    }
+    free(pix);
+    return 0;
 }

@@ -35,4 +35,10 @@ InputConfig norm_input_config(const Norm *norm, int channels, int crop, int rand
                               float lighting_std);
 /* Normalise one uint8 planar image (c, s, s) into dst (per-channel mode). */
 void normalize_image(const uint8_t *src, int c, int s, const Norm *norm, float *dst);
+/* A decoded image (any size, (h, w, 3) interleaved) as network input (in_c, S, S): torchvision's
+ * Resize(256-style) + centre crop + per-channel normalisation (grey by luma for one channel), or
+ * for the paper's input the 256x256 base image's centre crop minus the mean image. Errors name
+ * `who`. 0 or -1. */
+struct Image;
+int norm_image_input(const Net *net, const Norm *norm, const struct Image *img, const char *who, float *out);
 #endif
