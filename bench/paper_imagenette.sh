@@ -14,7 +14,8 @@
 #   peer       C beside the PyTorch peer, `bench/imagenette_runs.sh caffe|paper EPOCHS`
 # Outputs: $OUT (default runs/paper-imagenette/: runs, shards, logs STEP.log); the tables go to stdout and
 # STEP.log. DATA (default ../shared/data/imagenette) can point at any ImageNet-layout folder;
-# LIMIT_TRAIN / LIMIT_VAL (default all) make a quick smoke run of the whole script.
+# LIMIT_TRAIN / LIMIT_VAL (default all) make a quick smoke run of the whole script; BIN (default
+# ./build/alexnet) runs another binary, e.g. a copy, so that rebuilding does not touch a long run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:?usage: bench/paper_imagenette.sh EPOCHS [ablate ensemble finetune peer]}
@@ -23,7 +24,7 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(ablate ensemble finetune peer)
 data=${DATA:-../shared/data/imagenette}
 out=${OUT:-runs/paper-imagenette}
-bin=./build/alexnet
+bin=${BIN:-./build/alexnet}
 limits=()
 [ -n "${LIMIT_TRAIN:-}" ] && limits+=(--limit-train "$LIMIT_TRAIN")
 [ -n "${LIMIT_VAL:-}" ] && limits+=(--limit-val "$LIMIT_VAL")

@@ -9,6 +9,7 @@
  * the unfinished ones from their checkpoints (hours of work are not lost to a stop). */
 #include "args.h"
 #include "commands.h"
+#include "../data/dataset.h"
 #include "../train/train.h"
 #include "../util/common.h"
 #include "../util/png.h"
@@ -37,7 +38,8 @@ static const char *HELP =
     "  --models A,B,..     (default alexnet,alexnet-nolrn,alexnet-pool2,alexnet-1tower; on CIFAR-10\n"
     "                      convnet4,convnet4-lrn,convnet4-pool2,convnet4-2tower)\n"
     "  --seeds N           the one seed of every run (default 1)\n"
-    "  --lighting-off      also train the baseline without PCA lighting (the paper's section 4.1)\n"
+    "  --lighting-off      also train the baseline without PCA lighting (the paper's section 4.1; image\n"
+    "                      folders and shards: CIFAR-10 and IDX sets train without augmentation)\n"
     "  --limit-train N     train on a fixed subset of N images (both)   --limit-val N  validate on N\n"
     "\n"
     "Both: rerun the same command after a stop: finished runs are read back from OUT/RUN/log.csv,\n"
@@ -250,6 +252,15 @@ static int ablate(Common *k, const char *models_s, int seed, int epochs, int lig
     char mbuf[512];
     int nm = parse_list(models_s, models, MAX_LIST - 1, mbuf, sizeof mbuf);
     if (nm < 1) return an_error("experiment: --models needs at least one model");
+    if (lighting_off) { /* in-memory sets train without augmentation: the run would repeat the baseline */
+        Dataset ds;
+        if (dataset_load(&ds, k->data, 0)) return -1;
+        int images = ds.kind == DATASET_FOLDER || ds.kind == DATASET_SHARD;
+        dataset_free(&ds);
+        if (!images)
+            return an_error("experiment ablate: --lighting-off: %s is an in-memory set (CIFAR-10, IDX), trained "
+                            "without augmentation, so there is no PCA lighting to turn off", k->data);
+    }
     double best1[MAX_LIST], best5[MAX_LIST];
     int runs = nm + (lighting_off != 0);
     for (int i = 0; i < runs; i++) {
