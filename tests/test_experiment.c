@@ -66,6 +66,12 @@ TEST(experiment_ablate_small) {
     CHECK(harness_run(args) == 0 && strstr(harness_out, "convnet4-seed1: continuing from epoch 1") &&
               strstr(harness_out, "in 2 epochs"), "a larger budget did not continue: %s %s", harness_out, harness_err);
     harness_expect_error("experiment ablate --data " FMNIST, "--epochs N is required");
+    /* without --models an in-memory set gets the four-layer network's variants */
+    snprintf(args, sizeof args, "experiment ablate --data " FMNIST " --out %s-default --epochs 1 --limit-train 60 "
+             "--limit-val 20", out);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "| convnet4 | ") && strstr(harness_out, "| convnet4-lrn | ") &&
+              strstr(harness_out, "| convnet4-pool2 | ") && strstr(harness_out, "| convnet4-2tower | "),
+          "default models on Fashion-MNIST: %s %s", harness_out, harness_err);
     /* in-memory sets train without augmentation: lighting off would repeat the baseline exactly */
     harness_expect_error("experiment ablate --data " FMNIST " --models convnet4 --epochs 1 --limit-train 10 "
                          "--limit-val 10 --lighting-off", "no PCA lighting to turn off");

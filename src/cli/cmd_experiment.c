@@ -35,8 +35,8 @@ static const char *HELP =
     "ablate: trains every model of --models (the first is the baseline) and, with --lighting-off, the\n"
     "baseline without PCA lighting, from the same seed for --epochs, and prints their best validation\n"
     "top-1 / top-5 error and the difference to the baseline beside the paper's claims.\n"
-    "  --models A,B,..     (default alexnet,alexnet-nolrn,alexnet-pool2,alexnet-1tower; on CIFAR-10\n"
-    "                      convnet4,convnet4-lrn,convnet4-pool2,convnet4-2tower)\n"
+    "  --models A,B,..     (default: image folders and shards alexnet,alexnet-nolrn,alexnet-pool2,\n"
+    "                      alexnet-1tower; CIFAR-10, IDX convnet4,convnet4-lrn,convnet4-pool2,convnet4-2tower)\n"
     "  --seeds N           the one seed of every run (default 1)\n"
     "  --lighting-off      also train the baseline without PCA lighting (the paper's section 4.1; image\n"
     "                      folders and shards: CIFAR-10 and IDX sets train without augmentation)\n"
@@ -248,19 +248,20 @@ static const char *claim(const char *model) {
 }
 
 static int ablate(Common *k, const char *models_s, int seed, int epochs, int lighting_off) {
+    Dataset ds; /* the kind of set: image folders and shards get alexnet and augmentation */
+    if (dataset_load(&ds, k->data, 0)) return -1;
+    int images = ds.kind == DATASET_FOLDER || ds.kind == DATASET_SHARD;
+    dataset_free(&ds);
+    if (lighting_off && !images) /* in-memory sets train without augmentation: it would repeat the baseline */
+        return an_error("experiment ablate: --lighting-off: %s is an in-memory set (CIFAR-10, IDX), trained "
+                        "without augmentation, so there is no PCA lighting to turn off", k->data);
+    if (!models_s)
+        models_s = images ? "alexnet,alexnet-nolrn,alexnet-pool2,alexnet-1tower"
+                          : "convnet4,convnet4-lrn,convnet4-pool2,convnet4-2tower";
     const char *models[MAX_LIST];
     char mbuf[512];
     int nm = parse_list(models_s, models, MAX_LIST - 1, mbuf, sizeof mbuf);
     if (nm < 1) return an_error("experiment: --models needs at least one model");
-    if (lighting_off) { /* in-memory sets train without augmentation: the run would repeat the baseline */
-        Dataset ds;
-        if (dataset_load(&ds, k->data, 0)) return -1;
-        int images = ds.kind == DATASET_FOLDER || ds.kind == DATASET_SHARD;
-        dataset_free(&ds);
-        if (!images)
-            return an_error("experiment ablate: --lighting-off: %s is an in-memory set (CIFAR-10, IDX), trained "
-                            "without augmentation, so there is no PCA lighting to turn off", k->data);
-    }
     double best1[MAX_LIST], best5[MAX_LIST];
     int runs = nm + (lighting_off != 0);
     for (int i = 0; i < runs; i++) {
@@ -320,7 +321,6 @@ int cmd_experiment(int argc, char **argv) {
     if (k.weight_decay < 0) k.weight_decay = fig1 ? 0.0f : 0.0005f;
     int rc = fig1 ? relu_vs_tanh(&k, models ? models : "convnet4,convnet4-tanh", seeds ? seeds : "1,2", lrs,
                                  epochs ? epochs : 30, sweep_epochs, sweep_images, target)
-                  : ablate(&k, models ? models : "alexnet,alexnet-nolrn,alexnet-pool2,alexnet-1tower",
-                           seeds ? atoi(seeds) : 1, epochs, lighting_off);
+                  : ablate(&k, models, seeds ? atoi(seeds) : 1, epochs, lighting_off);
     return rc ? fail() : 0;
 }
