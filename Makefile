@@ -1,5 +1,8 @@
-# Makefile: builds build/alexnet (the command line) and build/test_all (the tests).
+# Makefile: builds build/alexnet (the command line), the library (build/libalexnet.so, with its
+# soname, and build/<variant>/libalexnet.a) and build/test_all (the tests).
 #   make            release build            make test        run the tests
+#   make install    PREFIX=/usr/local DESTDIR=: the program, the libraries, include/alexnet.h,
+#                   alexnet.pc (pkg-config) and the man page alexnet.1; make uninstall removes them
 #   make test-asan  tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make test-cuda  the GPU tests alone; fails where they cannot run (no GPU, or no CUDA build)
 #   make fuzz       the libFuzzer harnesses (clang), see fuzz/README.md
@@ -13,7 +16,9 @@ CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O3
 WARN    ?= -Wall -Wextra
-CFLAGS  += -std=c11 $(WARN) $(OPT) -fno-math-errno -g -fopenmp -D_GNU_SOURCE -MMD -MP
+# -fPIC: the same objects make the static and the shared library (the shared one exports only the
+# public API, src/api/exports.map); -fno-semantic-interposition keeps calls inside it inlinable
+CFLAGS  += -std=c11 $(WARN) $(OPT) -fno-math-errno -g -fopenmp -D_GNU_SOURCE -fPIC -fno-semantic-interposition -MMD -MP
 LDLIBS  += $(LDSAN) -fopenmp -ljpeg -lpng -lz -lm
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/layers/*.c))
@@ -26,7 +31,7 @@ NVCC      ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/n
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 NVWARN    := -Xcompiler -Wall,-Wextra $(if $(findstring -Werror,$(WARN)),-Werror all-warnings -Xcompiler -Werror)
-NVFLAGS   ?= -O3 -std=c++17 -g $(CUDA_ARCH) $(NVWARN) -MMD -MP $(NVFLAGS_EXTRA)
+NVFLAGS   ?= -O3 -std=c++17 -g $(CUDA_ARCH) $(NVWARN) -Xcompiler -fPIC -MMD -MP $(NVFLAGS_EXTRA)
 ifneq ($(strip $(NVCC)),)
 CUDA_SRC := $(sort $(wildcard src/cuda/*.cu))
 LIB_SRC  := $(filter-out src/cuda/cuda_stub.c,$(LIB_SRC))
@@ -50,8 +55,18 @@ TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 # which kind the programs in $(BUILD) were last linked as (the file changes only when it changes)
 VARIANT_LINE := $(VARIANT) $(NVCC) $(MPICC)
 $(shell mkdir -p $(BUILD) && { test "$$(cat $(BUILD)/variant 2>/dev/null)" = "$(VARIANT_LINE)" || echo "$(VARIANT_LINE)" > $(BUILD)/variant; })
+# objects compiled before -fPIC was in CFLAGS are rebuilt once (this stamp is newer than they are)
+PIC_STAMP := $(OBJ)/.pic
+$(shell mkdir -p $(OBJ) && { test -f $(PIC_STAMP) || touch $(PIC_STAMP); })
 
-all: $(BUILD)/alexnet $(BUILD)/test_all
+VERSION := $(shell sed -n 's/^\#define ALEXNET_VERSION_STRING "\(.*\)"/\1/p' include/alexnet.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libalexnet.so.$(SOMAJOR)
+SOLIB   := $(BUILD)/libalexnet.so.$(VERSION)
+
+all: $(BUILD)/alexnet $(BUILD)/test_all $(BUILD)/libalexnet.so $(BUILD)/alexnet.1 $(BUILD)/alexnet.pc
+
+$(LIB_OBJ) $(CLI_OBJ) $(TEST_OBJ): $(PIC_STAMP)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +91,44 @@ $(BUILD)/alexnet: $(CLI_OBJ) $(OBJ)/libalexnet.a $(BUILD)/variant
 $(BUILD)/test_all: $(TEST_OBJ) $(OBJ)/libalexnet.a $(BUILD)/variant
 	$(CC) $(CFLAGS) $(filter-out $(BUILD)/variant,$^) -o $@ $(LDLIBS)
 
+# the shared library: every library object, only alexnet_* exported (static libraries it links,
+# such as cudart_static, stay inside it too)
+$(SOLIB): $(LIB_OBJ) src/api/exports.map $(BUILD)/variant
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/api/exports.map -Wl,--exclude-libs,ALL \
+	    -Wl,--no-undefined $(CFLAGS) $(LIB_OBJ) -o $@ $(LDLIBS)
+
+$(BUILD)/libalexnet.so: $(SOLIB)
+	ln -sf $(notdir $(SOLIB)) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# the man page, from the program's own --help texts
+$(BUILD)/alexnet.1: $(BUILD)/alexnet tools/man_page.sh
+	tools/man_page.sh $(BUILD)/alexnet > $@.tmp && mv $@.tmp $@
+
+# pkg-config file for PREFIX (rewritten by install for the PREFIX given there)
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+$(BUILD)/alexnet.pc: alexnet.pc.in include/alexnet.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(strip $(LDLIBS))|' $< > $@
+
+install: all
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(strip $(LDLIBS))|' alexnet.pc.in > $(BUILD)/alexnet.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/alexnet $(DESTDIR)$(PREFIX)/bin/alexnet
+	install -m 755 $(SOLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB))
+	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libalexnet.so
+	install -m 644 $(OBJ)/libalexnet.a $(DESTDIR)$(LIBDIR)/libalexnet.a
+	install -m 644 include/alexnet.h $(DESTDIR)$(PREFIX)/include/alexnet.h
+	install -m 644 $(BUILD)/alexnet.pc $(DESTDIR)$(LIBDIR)/pkgconfig/alexnet.pc
+	install -m 644 $(BUILD)/alexnet.1 $(DESTDIR)$(PREFIX)/share/man/man1/alexnet.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/alexnet $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libalexnet.so $(DESTDIR)$(LIBDIR)/libalexnet.a $(DESTDIR)$(PREFIX)/include/alexnet.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/alexnet.pc $(DESTDIR)$(PREFIX)/share/man/man1/alexnet.1
+
 # Tests run from the repo root; they call build/alexnet for command-line checks.
 test: all
 	ALEXNET_BIN=$(BUILD)/alexnet OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} ./$(BUILD)/test_all $(T)
@@ -92,5 +145,5 @@ clean:
 
 -include fuzz/fuzz.mk
 
-.PHONY: all test test-asan test-cuda clean
+.PHONY: all test test-asan test-cuda clean install uninstall
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,6 +1,9 @@
-/* alexnet.h: the public C API of the alexnet library, one header. Link build/<variant>/libalexnet.a
- * with what the Makefile links the program with (LDLIBS: -fopenmp -ljpeg -lpng -lz -lm, and in
- * CUDA or MPI builds their libraries too); compile the caller with -fopenmp or -pthread.
+/* alexnet.h: the public C API of the alexnet library, one header. Installed (`make install`):
+ *     cc prog.c $(pkg-config --cflags --libs alexnet)       (the shared library, libalexnet.so.0)
+ * From the build tree: -Iinclude build/libalexnet.so, or the static build/<variant>/libalexnet.a
+ * with what the Makefile links the program with (`pkg-config --static --libs alexnet` lists it:
+ * -fopenmp -ljpeg -lpng -lz -lm, and in CUDA or MPI builds their libraries too).
+ * examples/classify.c and examples/train_loop.c show both halves: inference and training.
  *
  * A network is an opaque handle (alexnet_net) made by alexnet_create (a built-in model or a
  * description file, freshly initialised) or alexnet_load (weights from a safetensors checkpoint
