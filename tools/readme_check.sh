@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # readme_check.sh: the README against the program. Checks that every command line of the README's
-# "Commands" block names flags its command's --help knows, that the Models table's parameter
-# counts are what `alexnet info` prints, and that the built-in models it names exist.
+# "Commands" block names flags its command's --help knows, that every other `alexnet CMD ...` line
+# of any section (code blocks and inline spans) does too and names built-in models that exist, that
+# the Models table's parameter counts are what `alexnet info` prints, and that the built-in models
+# it names exist.
 # With --full it also walks the README from a fresh clone: the first command (the main job, less
 # the apt-get part: install the packages first) and the test command, and checks the numbers the
 # README gives for them: test accuracy "about 90%" (88-92%), "under 15 minutes", and the test
@@ -24,12 +26,38 @@ while IFS= read -r line; do # continuation lines (indented) belong to the comman
     [ "$cmd" = "--version" ] && { "$bin" --version | grep -q '^alexnet ' || fail "alexnet --version"; continue; }
     help=$("$bin" "$cmd" --help) || fail "alexnet $cmd --help failed"
     for flag in $(echo "$line" | sed 's/(.*)//' | grep -o -- '--[a-z0-9-]*' | sort -u); do
-        grep -q -- "$flag" <<<"$help" || fail "README: 'alexnet $cmd ... $flag': $cmd --help knows no $flag"
+        grep -qE -- "${flag}([^a-z0-9-]|$)" <<<"$help" || fail "README: 'alexnet $cmd ... $flag': $cmd --help knows no $flag"
         checked=$((checked + 1))
     done
 done <<<"$block"
 
-# 2. the Models table: "| `NAME` | ... | COUNT (N classes) |" and "COUNT on HxWxC" against info
+# 2. every other command line of the README, in any section: the lines of its code blocks (a line
+# ending in \ continues) and its `inline` spans that run `alexnet CMD` or `./build/alexnet CMD`
+# (after mpirun/srun too): each --flag after the command is in CMD --help, and each built-in model
+# given to --model exists (`alexnet info` knows it)
+known=$("$bin" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }')
+lines=$( {
+    awk '/^```/ { on = !on; next } on { if (sub(/\\$/, "")) { acc = acc $0; next } print acc $0; acc = "" }' "$readme"
+    grep -o '`[^`]*alexnet [^`]*`' "$readme" | tr -d '`'
+} | grep -E '(^|[ /])alexnet [a-z]')
+while IFS= read -r line; do
+    rest=$(echo "$line" | sed -E 's/^.*(^|[ /])alexnet ([a-z])/\2/') # from the command on
+    cmd=${rest%% *}
+    grep -qx -- "$cmd" <<<"$known" || continue
+    rest=$(echo "$rest" | sed -e 's/(.*)//' -e 's/&&.*//' -e 's/|[^a-z].*//' -e 's/\.\.\..*//')
+    help=$("$bin" "$cmd" --help) || fail "alexnet $cmd --help failed"
+    for flag in $(echo "$rest" | grep -o -- '--[a-z0-9-]*' | sort -u); do
+        grep -qE -- "${flag}([^a-z0-9-]|$)" <<<"$help" || fail "README: 'alexnet $cmd ... $flag': $cmd --help knows no $flag"
+        checked=$((checked + 1))
+    done
+    for m in $(echo "$rest" | grep -o -- '--model [a-z0-9-]*\b' | awk '{ print $2 }'); do
+        [[ "$m" =~ ^[a-z] ]] || continue
+        "$bin" info --model "$m" >/dev/null 2>&1 || fail "README: 'alexnet $cmd --model $m': no built-in model $m"
+        checked=$((checked + 1))
+    done
+done <<<"$lines"
+
+# 3. the Models table: "| `NAME` | ... | COUNT (N classes) |" and "COUNT on HxWxC" against info
 params() { # params MODEL CLASSES [SIZE CHANNELS]
     local extra=()
     [ $# -gt 2 ] && extra=(--size "$3" --channels "$4")
@@ -55,11 +83,11 @@ while IFS= read -r row; do
         checked=$((checked + 1))
     fi
 done < <(awk '/^## Models/ { on = 1; next } on && /^## / { exit } on' "$readme")
-echo "readme_check: $checked claims of the Commands block and the Models table hold"
+echo "readme_check: $checked claims of the Commands block, the other command lines and the Models table hold"
 
 [ "${1:-}" = "--full" ] || exit 0
 
-# 3. the walk from a fresh clone: the main job and the tests, timed
+# 4. the walk from a fresh clone: the main job and the tests, timed
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 git clone -q . "$tmp/alexnet"
