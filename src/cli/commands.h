@@ -11,6 +11,7 @@ int cmd_viz(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_neighbours(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 struct Net;
 struct Norm;
 /* One image file as the network's input (classify's preprocessing: torchvision's resize + centre

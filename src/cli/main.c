@@ -27,7 +27,8 @@ static const char *USAGE =
     "  viz       pictures: viz filters draws the first layer's kernels (the paper's Figure 3)\n"
     "  features  a layer's activations (fc7: 4096 numbers) of every image of a split, to a file\n"
     "  neighbours  query images beside the images nearest by those features (the paper's Figure 4)\n"
-    "  experiment  the paper's experiments: relu-vs-tanh (Figure 1), ablate (LRN, pooling, towers, lighting)\n";
+    "  experiment  the paper's experiments: relu-vs-tanh (Figure 1), ablate (LRN, pooling, towers, lighting)\n"
+    "  export    saved weights as an ONNX model (opset 13) for other runtimes\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
@@ -53,7 +54,8 @@ int main(int argc, char **argv) {
     if (strcmp(c, "features") == 0) return cmd_features(argc, argv);
     if (strcmp(c, "experiment") == 0) return cmd_experiment(argc, argv);
     if (strcmp(c, "neighbours") == 0) return cmd_neighbours(argc, argv);
+    if (strcmp(c, "export") == 0) return cmd_export(argc, argv);
     fprintf(stderr, "alexnet: unknown command '%s' (commands: train, eval, classify, info, prep, bench, viz, features, "
-            "neighbours, experiment)\n", c);
+            "neighbours, experiment, export)\n", c);
     return 2;
 }
