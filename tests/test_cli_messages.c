@@ -128,3 +128,20 @@ TEST(cli_readme_claims_hold) {
     int rc = p ? pclose(p) : -1;
     CHECK(rc == 0 && strstr(last, "claims of the Commands block, the other command lines and the Models table hold"), "%s", last);
 }
+
+/* A run whose validation error never falls below 100% (one validation image, a rate too small to
+ * move the start) still writes best.safetensors, as its "done:" line says (it said so and wrote
+ * none: the best error started at 100% and only a lower one counted). */
+TEST(train_best_written_at_full_error) {
+    NEED_FMNIST();
+    char out[1100], args[2400], best[1200];
+    snprintf(out, sizeof out, "%.1000s", harness_path("best_full_error"));
+    snprintf(args, sizeof args, "train --model convnet4 --data " FMNIST " --epochs 1 --limit-train 32 --limit-val 1 "
+             "--batch 32 --lr 1e-9 --seed 1 --quiet --out %s", out);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    CHECK(strstr(harness_err, "best validation top-1 error 100.00%"), "this run was to miss its one image: %s", harness_err);
+    snprintf(best, sizeof best, "%s/best.safetensors", out);
+    FILE *f = fopen(best, "rb");
+    CHECK(f != NULL, "no %s, though the done line names it: %s", best, harness_err);
+    if (f) fclose(f);
+}

@@ -522,7 +522,8 @@ static int end_epoch(Run *r, double ips) {
     if (save(r, 1)) return -1; /* (towers: it gathered the whole network on rank 0) */
     int rc = 0;
     if (lead(r)) {
-        if (improved) rc = checkpoint_save(r->best_path, whole_net(r), NULL, NULL, &r->norm, NULL);
+        /* best_err still at its start (100%): no epoch has done better, and this one is the best so far */
+        if (improved || st->best_err >= 1.0) rc = checkpoint_save(r->best_path, whole_net(r), NULL, NULL, &r->norm, NULL);
         if (!rc) rc = plot_curves(r->curves_path, r->hist.n, r->hist.loss, r->hist.top1, r->hist.top5);
     }
     return agree(r, rc, "writing best.safetensors and curves.png");
