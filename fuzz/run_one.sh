@@ -21,8 +21,12 @@ case $name in
     image) maxlen=65536 ;; cifar10) maxlen=16384 ;; checkpoint|safetensors|idx) maxlen=16384 ;;
     labels|shard) maxlen=8192 ;; *) maxlen=4096 ;;
 esac
-# -close_fd_mask=3: the readers' messages go nowhere; libFuzzer and sanitizer reports still do
-"$bin" $dict -max_len=$maxlen -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -close_fd_mask=3 \
+# -close_fd_mask=3: the readers' messages go nowhere; libFuzzer and sanitizer reports still do.
+# -malloc_limit_mb=1024: any single allocation over 1 GB is a find (the fuzz build's largest image,
+# 4 megapixels, needs 12 MB); -rss_limit_mb=4096 for the whole process, whose resident size under
+# AddressSanitizer grows with its quarantine and caches (to about 500 MB in 2 minutes of fuzz_image)
+# and once jumped past 2 GB in a CI run on no input that could be found again (docs/RELIABILITY.md).
+"$bin" $dict -max_len=$maxlen -max_total_time="$seconds" -rss_limit_mb=4096 -malloc_limit_mb=1024 -timeout=10 -close_fd_mask=3 \
     -print_final_stats=1 -artifact_prefix="$work/" "$@" "$work/corpus" > "$work/log" 2>&1
 rc=$?
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n 1)
