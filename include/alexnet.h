@@ -27,7 +27,10 @@
  * time; one network must not be used by two threads at once (the caller serialises, e.g. with a
  * mutex per network), except by functions that only read it (the const ones; their notes say so). Functions without a network are safe from any thread, except the two
  * process-wide settings, alexnet_set_precision and alexnet_set_threads, whose notes say what they
- * affect. The computations inside one call run on OpenMP threads.
+ * affect. The computations inside one call run on OpenMP threads. On a machine shared with other
+ * busy processes, run your program with GOMP_SPINCOUNT=1000 in its environment (the `alexnet`
+ * program sets it itself): libgomp's default spinning at barriers costs about a quarter of the
+ * speed there (docs/PERFORMANCE.md).
  *
  * Names: every function and type starts with alexnet_, every macro with ALEXNET_. */
 #ifndef ALEXNET_H

@@ -145,3 +145,24 @@ TEST(train_best_written_at_full_error) {
     CHECK(f != NULL, "no %s, though the done line names it: %s", best, harness_err);
     if (f) fclose(f);
 }
+
+/* The program waits at OpenMP barriers with a short spin (GOMP_SPINCOUNT=1000, set by re-running
+ * itself, src/cli/main.c), unless the environment says otherwise; bench names what it runs with. */
+TEST(cli_openmp_waiting_short_spin) {
+    const char *old_spin = getenv("GOMP_SPINCOUNT"), *old_policy = getenv("OMP_WAIT_POLICY");
+    char spin[64] = "", policy[64] = "";
+    if (old_spin) snprintf(spin, sizeof spin, "%s", old_spin);
+    if (old_policy) snprintf(policy, sizeof policy, "%s", old_policy);
+    unsetenv("GOMP_SPINCOUNT"), unsetenv("OMP_WAIT_POLICY");
+    const char *args = "bench --model convnet4 --batch 2 --steps 1 --warmup 0";
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "(OpenMP waiting: GOMP_SPINCOUNT=1000)"), "%s %s", harness_out,
+          harness_err);
+    setenv("GOMP_SPINCOUNT", "7", 1);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "(OpenMP waiting: GOMP_SPINCOUNT=7)"), "the user's: %s", harness_out);
+    unsetenv("GOMP_SPINCOUNT"), setenv("OMP_WAIT_POLICY", "passive", 1);
+    CHECK(harness_run(args) == 0 && strstr(harness_out, "(OpenMP waiting: OMP_WAIT_POLICY=passive)"), "policy: %s",
+          harness_out);
+    unsetenv("OMP_WAIT_POLICY");
+    if (*spin) setenv("GOMP_SPINCOUNT", spin, 1);
+    if (*policy) setenv("OMP_WAIT_POLICY", policy, 1);
+}

@@ -17,6 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The OpenMP waiting policy this process runs with, as its environment gives it to libgomp */
+static const char *openmp_waiting(void) {
+    static char buf[96];
+    const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
+    if (spin) snprintf(buf, sizeof buf, "GOMP_SPINCOUNT=%.40s", spin);
+    else if (policy) snprintf(buf, sizeof buf, "OMP_WAIT_POLICY=%.40s", policy);
+    else snprintf(buf, sizeof buf, "libgomp's default");
+    return buf;
+}
+
 static const char *kind_name(LayerKind k) {
     static const char *names[] = {"conv", "relu", "tanh", "lrn", "maxpool", "avgpool", "dropout", "linear"};
     return names[k];
@@ -134,8 +144,8 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
         fflush(stdout);
         if (!(g = gpu_net_create(&net, math)) || gpu_net_put_input(g, batch)) { rc = -1; goto done; }
     } else {
-        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s, %d classes, input 3x%dx%d\n", model, mode, batch,
-               precision, threads, threads == 1 ? "" : "s", classes, size, size);
+        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s (OpenMP waiting: %s), %d classes, input 3x%dx%d\n",
+               model, mode, batch, precision, threads, threads == 1 ? "" : "s", openmp_waiting(), classes, size, size);
         peak = machine_peak(threads);
         printf("bench: measured %s peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n", peak_name(),
                peak, threads, threads == 1 ? "" : "s", gemm_bf16_dot() ? "AVX512_BF16" : cpu_fma_isa(), flops_image / 1e9,

@@ -3,7 +3,9 @@
 #include "commands.h"
 #include "../util/common.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int fail(void) {
     fprintf(stderr, "alexnet: %s\n", an_last_error());
@@ -30,7 +32,28 @@ static const char *USAGE =
     "  experiment  the paper's experiments: relu-vs-tanh (Figure 1), ablate (LRN, pooling, towers, lighting)\n"
     "  export    saved weights as an ONNX model (opset 13) for other runtimes\n";
 
+/* How OpenMP threads wait at a barrier: libgomp spins for GOMP_SPINCOUNT iterations (300,000 by
+ * default) before it sleeps. On a machine shared with another busy process that spinning takes
+ * the time slices the thread being waited for needs: the README's main job (convnet4, many short
+ * barriers) fell to 0.41 of its speed beside one busy process, 0.54 with a spin count of 1,000,
+ * and nothing changes alone (docs/PERFORMANCE.md). libgomp reads the setting once, when it
+ * loads, before main: so the program sets it and runs itself again (same process, same
+ * arguments), unless the user's environment already says GOMP_SPINCOUNT or OMP_WAIT_POLICY.
+ * The fuzz build (main renamed by -Dmain=...) never does. */
+#define ALEXNET_SPINCOUNT "1000"
+#ifndef main
+static void set_openmp_waiting(char **argv) {
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("GOMP_SPINCOUNT", ALEXNET_SPINCOUNT, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("GOMP_SPINCOUNT"); /* no exec: on with libgomp's default, as the environment says */
+}
+#endif
+
 int main(int argc, char **argv) {
+#ifndef main
+    set_openmp_waiting(argv);
+#endif
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
