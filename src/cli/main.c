@@ -44,9 +44,14 @@ static const char *USAGE =
 #ifndef main
 static void set_openmp_waiting(char **argv) {
     if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
+    /* by its own path, so that the process keeps its name (ps, pgrep -x alexnet), not "exe" */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof self - 1) return;
+    self[n] = 0;
     if (setenv("GOMP_SPINCOUNT", ALEXNET_SPINCOUNT, 1) != 0) return;
-    execv("/proc/self/exe", argv);
-    unsetenv("GOMP_SPINCOUNT"); /* no exec: on with libgomp's default, as the environment says */
+    execv(self, argv);
+    unsetenv("GOMP_SPINCOUNT"); /* no exec (the file replaced meanwhile): libgomp's default, as before */
 }
 #endif
 
