@@ -108,11 +108,12 @@ $(BUILD)/alexnet.1: $(BUILD)/alexnet tools/man_page.sh
 # pkg-config file for PREFIX (rewritten by install for the PREFIX given there)
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
+PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(strip $(LDLIBS))|'
 $(BUILD)/alexnet.pc: alexnet.pc.in include/alexnet.h
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(strip $(LDLIBS))|' $< > $@
+	$(PC_SUBST) $< > $@
 
 install: all
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(strip $(LDLIBS))|' alexnet.pc.in > $(BUILD)/alexnet.pc
+	$(PC_SUBST) alexnet.pc.in > $(BUILD)/alexnet.pc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/alexnet $(DESTDIR)$(PREFIX)/bin/alexnet

@@ -37,16 +37,6 @@ static void preprocessing_text(const Norm *norm, char *buf, size_t size) {
     for (int c = 0; c < norm->c && c < 3 && o < (int)size; c++) o += snprintf(buf + o, size - o, " %g", (double)norm->std[c]);
 }
 
-static void with_commas(unsigned long long v, char *buf, size_t size) {
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%llu", v), o = 0;
-    for (int i = 0; i < len && o + 2 < (int)size; i++) {
-        if (i && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = 0;
-}
-
 int cmd_export(int argc, char **argv) {
     const char *model = NULL, *weights = NULL, *out = NULL;
     int help = 0;
@@ -69,8 +59,8 @@ int cmd_export(int argc, char **argv) {
     int rc = onnx_export(&net, pre, out, &s);
     if (!rc) {
         char params[32], bytes[32];
-        with_commas(s.params, params, sizeof params);
-        with_commas((unsigned long long)s.bytes, bytes, sizeof bytes);
+        an_with_commas((double)s.params, params, sizeof params);
+        an_with_commas((double)s.bytes, bytes, sizeof bytes);
         printf("%s: model %s, input (batch, %d, %d, %d), %d classes: %d nodes, %s parameters in %d initializers, "
                "%s bytes, ONNX opset %d (ir_version %d)\n",
                out, net.spec.name, net.in_c, net.in_size, net.in_size, net.classes, s.nodes, params,

@@ -35,7 +35,7 @@ static const char *USAGE =
 /* How OpenMP threads wait at a barrier: libgomp spins for GOMP_SPINCOUNT iterations (300,000 by
  * default) before it sleeps. On a machine shared with another busy process that spinning takes
  * the time slices the thread being waited for needs: the README's main job (convnet4, many short
- * barriers) fell to 0.41 of its speed beside one busy process, 0.54 with a spin count of 1,000,
+ * barriers) fell to 0.40 of its speed beside one busy process, 0.54 with a spin count of 1,000,
  * and nothing changes alone (docs/PERFORMANCE.md). libgomp reads the setting once, when it
  * loads, before main: so the program sets it and runs itself again (same process, same
  * arguments), unless the user's environment already says GOMP_SPINCOUNT or OMP_WAIT_POLICY.

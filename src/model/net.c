@@ -442,17 +442,6 @@ static void describe(const Layer *l, char *buf, size_t size) {
     }
 }
 
-static void with_commas(double v, char *buf, size_t size) {
-    char digits[32];
-    snprintf(digits, sizeof digits, "%.0f", v);
-    int len = (int)strlen(digits), o = 0;
-    for (int i = 0; i < len && o + 2 < (int)size; i++) {
-        if (i && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = 0;
-}
-
 void net_print_table(const Net *net, FILE *f) {
     char desc[96], params[32], flops[32];
     fprintf(f, "model %s: %s\n", net->spec.name, net->spec.about);
@@ -463,12 +452,12 @@ void net_print_table(const Net *net, FILE *f) {
         describe(l, desc, sizeof desc);
         snprintf(in, sizeof in, "%dx%dx%d", l->in_c, l->in_h, l->in_w);
         snprintf(out, sizeof out, "%dx%dx%d", l->out_c, l->out_h, l->out_w);
-        with_commas((double)(l->w_size + l->b_size), params, sizeof params);
-        with_commas(l->flops, flops, sizeof flops);
+        an_with_commas((double)(l->w_size + l->b_size), params, sizeof params);
+        an_with_commas(l->flops, flops, sizeof flops);
         fprintf(f, "%-3d %-40s %16s -> %-16s %12s %15s\n", i + 1, desc, in, out, params, flops);
     }
-    with_commas((double)net->nparams, params, sizeof params);
-    with_commas(net_flops(net), flops, sizeof flops);
+    an_with_commas((double)net->nparams, params, sizeof params);
+    an_with_commas(net_flops(net), flops, sizeof flops);
     fprintf(f, "total parameters: %s\n", params);
     fprintf(f, "total FLOPs per image (forward, 2 x multiply-adds of conv and linear layers): %s\n", flops);
     fprintf(f, "input %dx%dx%d, %d classes\n", net->in_c, net->in_size, net->in_size, net->classes);

@@ -92,6 +92,17 @@ double an_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+void an_with_commas(double v, char *buf, size_t size) {
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", v);
+    int len = (int)strlen(digits), o = 0;
+    for (int i = 0; i < len && o + 2 < (int)size; i++) {
+        if (i && (len - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+}
+
 static int avx512_known = -1;
 
 void an_cpu_avx512_override(int on) { avx512_known = on < 0 ? -1 : (on && an_cpu_avx512_hw()); }

@@ -24,6 +24,8 @@ float an_uniform(uint64_t seed, uint64_t counter);            /* in [0, 1) */
 float an_normal(uint64_t seed, uint64_t counter);             /* N(0, 1), Box-Muller on two draws */
 
 double an_now(void); /* monotonic seconds */
+/* v (a whole number) in decimal with thousands separated by commas: 61,100,840 */
+void an_with_commas(double v, char *buf, size_t size);
 
 /* Whether the fast paths use AVX-512 (F, BW and VL): what the CPU runs (an_cpu_avx512_hw, checked
  * once) unless a test turned it off with an_cpu_avx512_override(0) to exercise the portable
