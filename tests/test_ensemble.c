@@ -82,15 +82,23 @@ TEST(ensemble_eval_of_different_networks) {
     snprintf(c, sizeof c, "%s/best.safetensors", out);
     snprintf(args, sizeof args, "eval --model convnet4-pool2 --weights %s --data " FMNIST " --limit 500", c);
     CHECK(harness_run(args) == 0, "%s", harness_err);
-    double alone[3], m2[3], e[3];
+    double alone[3], alone1[3], m1[3], m2[3], e[3];
     CHECK(parse_eval(harness_out, "convnet4-pool2 on", &alone[0], &alone[1], &alone[2]) == 0, "%s", harness_out);
+    snprintf(args, sizeof args, "eval --weights %s --data " FMNIST " --limit 500", a);
+    CHECK(harness_run(args) == 0, "%s", harness_err);
+    CHECK(parse_eval(harness_out, "convnet4 on", &alone1[0], &alone1[1], &alone1[2]) == 0, "%s", harness_out);
     snprintf(args, sizeof args, "eval --model convnet4 --weights %s --model convnet4-pool2 --weights %s --data " FMNIST
              " --limit 500", a, c);
     CHECK(harness_run(args) == 0, "%s", harness_err);
-    CHECK(parse_eval(harness_out, "convnet4-pool2 (member 2 of 2)", &m2[0], &m2[1], &m2[2]) == 0 &&
+    CHECK(parse_eval(harness_out, "convnet4 (member 1 of 2)", &m1[0], &m1[1], &m1[2]) == 0 &&
+          parse_eval(harness_out, "convnet4-pool2 (member 2 of 2)", &m2[0], &m2[1], &m2[2]) == 0 &&
           parse_eval(harness_out, "(ensemble of 2)", &e[0], &e[1], &e[2]) == 0, "missing lines: %s", harness_out);
-    CHECK(m2[0] == alone[0] && fabs(m2[2] - alone[2]) <= 1e-4, "member 2 %.2f%% / %.4f, alone %.2f%% / %.4f", m2[0],
-          m2[2], alone[0], alone[2]);
+    /* members are reported from the ensemble's own passes: each as that network evaluated alone */
+    CHECK(m2[0] == alone[0] && m2[1] == alone[1] && fabs(m2[2] - alone[2]) <= 1e-4,
+          "member 2 %.2f%% / %.4f, alone %.2f%% / %.4f", m2[0], m2[2], alone[0], alone[2]);
+    CHECK(m1[0] == alone1[0] && m1[1] == alone1[1] && fabs(m1[2] - alone1[2]) <= 1e-4,
+          "member 1 %.2f%% / %.4f, alone %.2f%% / %.4f", m1[0], m1[2], alone1[0], alone1[1]);
+    CHECK(e[0] != m1[0] || e[2] != m1[2], "the ensemble's line is member 1's (%.2f%% / %.4f)", e[0], e[2]);
     /* a convnet4 checkpoint given as convnet4-pool2 */
     snprintf(args, sizeof args, "eval --model convnet4-pool2 --weights %s --data " FMNIST " --limit 10", a);
     harness_expect_error(args, "checkpoint is for model 'convnet4', not 'convnet4-pool2'");

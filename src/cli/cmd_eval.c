@@ -22,8 +22,9 @@ static const char *HELP =
     "  --crops 10   the paper's 10-crop test: four corners and centre of the 256x256 image and their\n"
     "               mirrors, softmax outputs averaged\n"
     "  --weights FILE given several times: an ensemble (the paper's 5 CNNs): the networks' softmax\n"
-    "               outputs averaged; each member is also reported alone. --model once: every member is\n"
-    "               that network; once per --weights (in the same order): members of different networks\n"
+    "               outputs averaged; each member is also reported alone (from the same passes). --model\n"
+    "               once: every member is that network; once per --weights (in the same order): members\n"
+    "               of different networks\n"
     "  --val-split F the held-out share of train/ of a folder without val/ (as train --val-split F)\n"
     "  --per-class  every class's top-1 error (by the names stored with the weights), hardest first;\n"
     "               without it, the 5 hardest\n"
@@ -43,15 +44,16 @@ static int load_member(const char *path, const ModelSpec *spec, int batch, int g
     return 0;
 }
 
-/* The result line, then the classes by top-1 error: the 5 hardest, or with per_class every class
+/* The result line (with images/s when seconds >= 0), then the classes by top-1 error: the 5 hardest, or with per_class every class
  * (names from the weights, else indices) */
 static void print_result(const EvalResult *r, const Net *net, const char *label, const char *model, const char *data,
                          int crops, double seconds, int per_class) {
     char top5[48] = ""; /* with 5 classes or fewer every image is in the top 5 */
     if (net->classes > 5) snprintf(top5, sizeof top5, ", top-5 error %.2f%%", 100 * r->top5_err);
-    printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%%s, loss %.4f (%.0f images/s)\n", model, label, data,
-           r->count, crops == 10 ? "10 crops" : "centre crop", 100 * r->top1_err, top5, r->loss,
-           r->count / (seconds > 0 ? seconds : 1e-9));
+    char rate[48] = ""; /* members share the ensemble's pass: their lines carry no rate */
+    if (seconds >= 0) snprintf(rate, sizeof rate, " (%.0f images/s)", r->count / (seconds > 0 ? seconds : 1e-9));
+    printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%%s, loss %.4f%s\n", model, label, data, r->count,
+           crops == 10 ? "10 crops" : "centre crop", 100 * r->top1_err, top5, r->loss, rate);
     int *order = malloc((size_t)net->classes * sizeof(int)), n = 0;
     if (!order) return;
     for (int j = 0; j < net->classes; j++)
@@ -75,24 +77,48 @@ static void print_result(const EvalResult *r, const Net *net, const char *label,
     free(order);
 }
 
-/* Evaluate the k networks together (an ensemble when k > 1); prints one line. who: what an error
- * names (the weights file). 0 or -1. */
-static int report(const char *label, const char *who, Net *const *nets, const Norm *norms, int k, const Dataset *ds,
-                  const int *idx, int count, int crops, const char *model, const char *data, int per_class) {
-    int classes = nets[0]->classes;
-    EvalResult r = {.class_count = calloc((size_t)classes, sizeof(long)),
-                    .class_wrong = calloc((size_t)classes, sizeof(long))};
+/* A result's NaN check: a NaN network must not be reported as accurate. who: what the error names. */
+static int finite_result(const EvalResult *r, const char *who) {
+    if (!r->nonfinite) return 0;
+    return an_error("%s: the network's outputs are NaN or infinite for %ld of %ld images (are its weights finite?); "
+                    "no error rate reported", who, r->nonfinite, r->count);
+}
+
+/* Evaluate the k networks in one pass over the images: with k > 1 each member alone (a line each,
+ * "(member m of k)") and the ensemble ("(ensemble of k)"), from the same forward passes; with k = 1
+ * the network. Prints the lines; 0 or -1. */
+static int report(Net *const *nets, const Norm *norms, const char *const *weights, int k, const Dataset *ds,
+                  const int *idx, int count, int crops, const char *data, int per_class) {
+    int classes = nets[0]->classes, rc = 0;
+    EvalResult r = {0}, each[EVAL_MAX_MEMBERS] = {{0}};
+    for (int m = -1; m < k; m++) {
+        EvalResult *e = m < 0 ? &r : &each[m];
+        e->class_count = calloc((size_t)classes, sizeof(long)), e->class_wrong = calloc((size_t)classes, sizeof(long));
+        if (!e->class_count || !e->class_wrong) rc = an_error("out of memory");
+    }
     double t0 = an_now();
-    int rc = r.class_count && r.class_wrong ? evaluate_ensemble(nets, norms, k, ds, idx, count, crops, 1, &r)
-                                           : an_error("out of memory");
-    if (!rc && !r.nonfinite) print_result(&r, nets[0], label, model, data, crops, an_now() - t0, per_class);
-    free(r.class_count), free(r.class_wrong);
-    if (rc) return -1;
-    if (r.nonfinite) /* a NaN network must not be reported as accurate */
-        return an_error("%s: the network's outputs are NaN or infinite for %ld of %ld images (are its weights "
-                        "finite?); no error rate reported", who, r.nonfinite, r.count);
-    if (r.skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r.skipped);
-    return 0;
+    if (!rc) rc = evaluate_members(nets, norms, k, ds, idx, count, crops, 1, &r, k > 1 ? each : NULL);
+    double seconds = an_now() - t0;
+    for (int m = 0; !rc && k > 1 && m < k; m++) rc = finite_result(&each[m], weights[m]);
+    if (!rc) rc = finite_result(&r, k > 1 ? "the ensemble" : weights[0]);
+    for (int m = 0; !rc && k > 1 && m < k; m++) {
+        char label[64];
+        snprintf(label, sizeof label, " (member %d of %d)", m + 1, k);
+        print_result(&each[m], nets[m], label, nets[m]->spec.name, data, crops, -1.0, per_class);
+    }
+    if (!rc) {
+        char label[64] = "";
+        int same = 1;
+        for (int m = 1; m < k; m++) same &= !strcmp(nets[m]->spec.name, nets[0]->spec.name);
+        if (k > 1) snprintf(label, sizeof label, " (ensemble of %d)", k);
+        print_result(&r, nets[0], label, same ? nets[0]->spec.name : "networks", data, crops, seconds, per_class);
+        if (r.skipped) fprintf(stderr, "%d image files could not be read and were skipped\n", r.skipped);
+    }
+    for (int m = -1; m < k; m++) {
+        EvalResult *e = m < 0 ? &r : &each[m];
+        free(e->class_count), free(e->class_wrong);
+    }
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -143,21 +169,7 @@ int cmd_eval(int argc, char **argv) {
     int *idx = rc ? NULL : malloc((size_t)(count ? count : 1) * sizeof(int)); /* spread over the whole split */
     if (!rc && !idx) rc = an_error("out of memory");
     for (int k = 0; !rc && k < count; k++) idx[k] = (int)((long)k * ds.n / count);
-    if (!rc && nweights == 1) rc = report("", weights[0], members, norms, 1, &ds, idx, count, crops, nets[0].spec.name, data, per_class);
-    for (int m = 0; !rc && nweights > 1 && m < nweights; m++) {
-        char label[64];
-        snprintf(label, sizeof label, " (member %d of %d)", m + 1, nweights);
-        rc = report(label, weights[m], members + m, norms + m, 1, &ds, idx, count, crops, nets[m].spec.name, data,
-                    per_class);
-    }
-    if (!rc && nweights > 1) {
-        char label[64];
-        snprintf(label, sizeof label, " (ensemble of %d)", nweights);
-        int same = 1;
-        for (int m = 1; m < nweights; m++) same &= !strcmp(nets[m].spec.name, nets[0].spec.name);
-        rc = report(label, "the ensemble", members, norms, nweights, &ds, idx, count, crops,
-                    same ? nets[0].spec.name : "networks", data, per_class);
-    }
+    if (!rc) rc = report(members, norms, weights, nweights, &ds, idx, count, crops, data, per_class);
     free(idx);
     dataset_free(&ds);
     for (int m = 0; m < loaded; m++) net_free(&nets[m]), norm_free(&norms[m]);

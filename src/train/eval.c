@@ -24,6 +24,33 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
 
 int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset *ds, const int *idx, int count,
                       int views, int progress, EvalResult *r) {
+    return evaluate_members(nets, norms, k, ds, idx, count, views, progress, r, NULL);
+}
+
+/* One image's result from its mean probabilities a[classes] into the counters */
+typedef struct Tally {
+    double loss;
+    long top1, top5, nonfinite;
+} Tally;
+static void tally(Tally *t, const float *a, int classes, int label, long *class_count, long *class_wrong) {
+    int rank = true_class_rank(a, classes, label), finite = 1;
+    for (int j = 0; j < classes; j++) finite &= isfinite(a[j]) != 0;
+    t->nonfinite += !finite;
+    t->loss -= log(a[label] > 1e-30f ? a[label] : 1e-30f);
+    t->top1 += rank >= 1, t->top5 += rank >= 5;
+    if (class_count && label >= 0 && label < classes) class_count[label]++, class_wrong[label] += rank >= 1;
+}
+
+static void finish(EvalResult *r, const Tally *t, long done) {
+    r->count = done;
+    r->nonfinite = t->nonfinite;
+    r->loss = done ? t->loss / done : 0.0;
+    r->top1_err = done ? (double)t->top1 / done : 0.0;
+    r->top5_err = done ? (double)t->top5 / done : 0.0;
+}
+
+int evaluate_members(Net *const *nets, const Norm *norms, int k, const Dataset *ds, const int *idx, int count,
+                     int views, int progress, EvalResult *r, EvalResult *each) {
     if (views != 1 && views != 10) return an_error("eval: crops must be 1 or 10, not %d", views);
     if (k < 1 || k > EVAL_MAX_MEMBERS) return an_error("eval: %d networks (1 to %d)", k, EVAL_MAX_MEMBERS);
     int per_batch = nets[0]->max_batch / views, classes = nets[0]->classes;
@@ -41,6 +68,11 @@ int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset 
     long *class_count = r->class_count, *class_wrong = r->class_wrong;
     if (class_count) memset(class_count, 0, (size_t)classes * sizeof(long));
     if (class_wrong) memset(class_wrong, 0, (size_t)classes * sizeof(long));
+    for (int m = 0; each && m < k; m++) {
+        if (each[m].class_count) memset(each[m].class_count, 0, (size_t)classes * sizeof(long));
+        if (each[m].class_wrong) memset(each[m].class_wrong, 0, (size_t)classes * sizeof(long));
+        each[m] = (EvalResult){.class_count = each[m].class_count, .class_wrong = each[m].class_wrong};
+    }
     if (count == 0) {
         free(all);
         *r = (EvalResult){.class_count = class_count, .class_wrong = class_wrong};
@@ -59,10 +91,11 @@ int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset 
         rc = loader_start(&loaders[m], &lc);
     }
     float *avg = malloc((size_t)per_batch * classes * sizeof(float));
-    double *sum = malloc((size_t)per_batch * classes * sizeof(double));
-    double loss = 0.0, t0 = an_now(), last = t0;
-    long top1 = 0, top5 = 0, done = 0, nonfinite = 0;
-    if (!rc && (!avg || !sum)) rc = an_error("out of memory");
+    double *sum = malloc((size_t)per_batch * classes * sizeof(double)), *one = malloc((size_t)classes * sizeof(double));
+    double t0 = an_now(), last = t0;
+    long done = 0;
+    Tally all_t = {0}, each_t[EVAL_MAX_MEMBERS] = {{0}};
+    if (!rc && (!avg || !sum || !one)) rc = an_error("out of memory");
     while (!rc) {
         Batch *b[EVAL_MAX_MEMBERS] = {0};
         int got = 0;
@@ -83,21 +116,25 @@ int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset 
                     rc = -1;
                     break;
                 }
-                for (int i = 0; i < n; i++)
+                for (int i = 0; i < n; i++) {
+                    /* one: this member's views, summed */
+                    for (int j = 0; j < classes; j++) one[j] = 0.0;
                     for (int v = 0; v < views; v++) {
                         const float *p = net->probs + ((size_t)i * views + v) * classes;
-                        for (int j = 0; j < classes; j++) sum[(size_t)i * classes + j] += p[j];
+                        for (int j = 0; j < classes; j++) one[j] += p[j];
                     }
+                    for (int j = 0; j < classes; j++) sum[(size_t)i * classes + j] += one[j];
+                    if (each) { /* the member alone: its views' mean */
+                        float *a = avg + (size_t)i * classes;
+                        for (int j = 0; j < classes; j++) a[j] = (float)(one[j] / views);
+                        tally(&each_t[m], a, classes, b[m]->labels[i], each[m].class_count, each[m].class_wrong);
+                    }
+                }
             }
             for (int i = 0; !rc && i < n; i++) { /* the members' and views' mean */
                 float *a = avg + (size_t)i * classes;
                 for (int j = 0; j < classes; j++) a[j] = (float)(sum[(size_t)i * classes + j] / (views * k));
-                int label = b[0]->labels[i], rank = true_class_rank(a, classes, label), finite = 1;
-                for (int j = 0; j < classes; j++) finite &= isfinite(a[j]) != 0;
-                nonfinite += !finite;
-                loss -= log(a[label] > 1e-30f ? a[label] : 1e-30f);
-                top1 += rank >= 1, top5 += rank >= 5;
-                if (class_count && label >= 0 && label < classes) class_count[label]++, class_wrong[label] += rank >= 1;
+                tally(&all_t, a, classes, b[0]->labels[i], class_count, class_wrong);
             }
             if (!rc) done += n;
         }
@@ -115,12 +152,9 @@ int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset 
     if (progress && isatty(2)) fprintf(stderr, "\r%60s\r", "");
     r->skipped = loaders[0] ? loader_skipped(loaders[0]) : 0;
     for (int m = 0; m < k; m++) loader_stop(loaders[m]);
-    free(avg), free(sum), free(all);
+    free(avg), free(sum), free(one), free(all);
     if (rc) return rc;
-    r->count = done;
-    r->nonfinite = nonfinite;
-    r->loss = done ? loss / done : 0.0;
-    r->top1_err = done ? (double)top1 / done : 0.0;
-    r->top5_err = done ? (double)top5 / done : 0.0;
+    finish(r, &all_t, done);
+    for (int m = 0; each && m < k; m++) finish(&each[m], &each_t[m], done), each[m].skipped = r->skipped;
     return 0;
 }

@@ -29,4 +29,8 @@ int evaluate(Net *net, const Dataset *ds, const int *idx, int count, const Norm 
 enum { EVAL_MAX_MEMBERS = 16 };
 int evaluate_ensemble(Net *const *nets, const Norm *norms, int k, const Dataset *ds, const int *idx, int count,
                       int views, int progress, EvalResult *r);
+/* evaluate_ensemble that also reports each member alone from the same forward passes: each[m] (k
+ * results; their class_count / class_wrong as in r) as evaluate(nets[m]) would give it, or NULL */
+int evaluate_members(Net *const *nets, const Norm *norms, int k, const Dataset *ds, const int *idx, int count,
+                     int views, int progress, EvalResult *r, EvalResult *each);
 #endif
