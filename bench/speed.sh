@@ -16,7 +16,9 @@
 # it /usr/bin/python3, Debian's torch 1.13, which is not the peer of record), QUICK=1 runs only the
 # batch-128 training rows, CONFIGS the rows ("infer:1 train:128": mode:batch), ROUNDS, STEPS (timed steps per run, for a quick check; default 3 for
 # training at batch >= 128, else 5), FCCONV=1 times alexnet-owt with its Linear layers as
-# convolutions (default: only where the torch has no MKL, as Debian's with its generic BLAS).
+# convolutions (default: only where the torch has no MKL, as Debian's with its generic BLAS),
+# PRECISIONS ("fp32 bf16"; default fp32 alone on CPUs with neither AVX512_BF16 nor AMX, where
+# PyTorch's bf16 is emulated and ours is float32 arithmetic on rounded operands).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ALEXNET=${ALEXNET:-$ROOT/build/alexnet}
@@ -44,13 +46,14 @@ PEER_INFO=$("$PYTHON" "$ROOT/bench/speed_pytorch.py" --info) ||
 if [ -z "${FCCONV:-}" ]; then
     case $PEER_INFO in *"MKL none"*) FCCONV=1 ;; *) FCCONV=0 ;; esac
 fi
-VARIANTS="nchw-fp32 cl-fp32 nchw-bf16 cl-bf16"
+PRECISIONS_SET=${PRECISIONS:-}
+PRECISIONS=${PRECISIONS:-fp32 bf16}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 # median over the rounds of a row's images/s (files PREFIX-r1, PREFIX-r2, ...)
-rate() { cat "$1"-r* 2>/dev/null | sed -n 's/^images\/s: //p' | median; }
+rate() { { cat "$1"-r* 2>/dev/null || true; } | sed -n 's/^images\/s: //p' | median; }
 steps_for() { # model mode batch
     if [ -n "${STEPS:-}" ]; then echo "$STEPS"; elif [ "$2" = train ] && [ "$3" -ge 128 ]; then echo 3; else echo 5; fi
 }
@@ -70,12 +73,20 @@ echo "== PyTorch: $PYTHON: $PEER_INFO"
 "$ALEXNET" bench --peak | tee "$TMP/peak"
 PEAK=$(sed -n 's/^GFLOP\/s: //p' "$TMP/peak")
 PEAK16=$(sed -n 's/^bfloat16 AVX512_BF16 dot products: \([0-9.]*\) GFLOP.*/\1/p' "$TMP/peak")
+# bf16 needs AVX512_BF16 or AMX to mean anything: without them PyTorch emulates it (many times slower)
+# and ours is float32 arithmetic on rounded operands; unless PRECISIONS says otherwise, fp32 only
+if [ -z "$PRECISIONS_SET" ] && [ -z "$PEAK16" ] && ! grep -q '^AMX bfloat16 tiles: reported' "$TMP/peak"; then
+    PRECISIONS=fp32
+    echo "== bf16 rows skipped: this CPU has neither AVX512_BF16 nor AMX (PRECISIONS=\"fp32 bf16\" runs them)"
+fi
+VARIANTS=""
+for prec in $PRECISIONS; do VARIANTS="$VARIANTS nchw-$prec cl-$prec"; done
 for model in alexnet alexnet-owt; do
     peer=$model; [ "$model" = alexnet-owt ] && [ "$FCCONV" = 1 ] && peer=alexnet-owt-fcconv
     for cfg in $configs; do
         mode=${cfg%%:*}; batch=${cfg#*:}; steps=$(steps_for "$model" "$mode" "$batch")
         for r in $(seq "$ROUNDS"); do # ours and PyTorch take turns, so a slow spell hits both
-            for prec in fp32 bf16; do
+            for prec in $PRECISIONS; do
                 c="$TMP/c-$model-$mode-$batch-$prec-r$r"
                 [ "$prec" = bf16 ] && [ "$r" -gt 1 ] && [ ! -s "$TMP/c-$model-$mode-$batch-$prec-r1" ] && continue
                 echo "== alexnet bench --model $model --mode $mode --batch $batch --precision $prec (round $r)"
@@ -116,9 +127,9 @@ printf "$fmt" "" "" "" "" "" "" "" "" "" "fp32" "fp32" "bf16" "bf16" "(best PT f
 for row in "${rows[@]}"; do
     IFS='|' read -r model mode batch <<< "$row"
     cf=$(rate "$TMP/c-$model-$mode-$batch-fp32"); cb=$(rate "$TMP/c-$model-$mode-$batch-bf16")
-    gf() { cat "$1"-r* 2>/dev/null | { grep 'timed step' || true; } | sed -n 's/.* \([0-9.]*\) GFLOP\/s (.*/\1/p' | median; }
+    gf() { { cat "$1"-r* 2>/dev/null || true; } | { grep 'timed step' || true; } | sed -n 's/.* \([0-9.]*\) GFLOP\/s (.*/\1/p' | median; }
     g32=$(gf "$TMP/c-$model-$mode-$batch-fp32"); g16=$(gf "$TMP/c-$model-$mode-$batch-bf16")
-    pv=(); for v in $VARIANTS; do x=$(rate "$TMP/p-$model-$mode-$batch-$v"); pv+=("${x:--}"); done
+    pv=(); for v in nchw-fp32 cl-fp32 nchw-bf16 cl-bf16; do x=$(rate "$TMP/p-$model-$mode-$batch-$v"); pv+=("${x:--}"); done
     pct=$([ -n "$g32" ] && awk -v g="$g32" -v p="$PEAK" 'BEGIN { printf "%.1f%%", 100 * g / p }' || echo -)
     # bf16 on AVX512_BF16 dot products (the C run says so) is measured against their peak, marked *
     p16=$PEAK; mark=""

@@ -19,6 +19,7 @@
 static const char *HELP =
     "usage: alexnet bench --model NAME [--mode train|infer] [--batch N] [--precision fp32|bf16 (GPU: |tf32)]\n"
     "                     [--device cpu|cuda] [--steps N] [--warmup N] [--classes N] [--layers]\n"
+    "                     [--conv auto|im2col|winograd]\n"
     "       alexnet bench --loader --data PATH [--threads N] [--limit N] [--crop N] [--epochs N]\n"
     "       alexnet bench --peak\n"
     "\n"
@@ -29,6 +30,10 @@ static const char *HELP =
     "the threads. bench/speed.sh runs it beside PyTorch. --precision bf16 gives the products bfloat16\n"
     "operands with float32 sums: AVX512_BF16 dot products where they beat float32 FMAs (AMD Zen 4 and\n"
     "later; the percentages are then of their measured peak), else the float32 kernels (no AMX kernels).\n"
+    "--conv: how the CPU runs stride-1 3x3 and 5x5 convolutions: auto (the default: Winograd F(4x4,3x3)\n"
+    "and F(4x4,5x5) for layers of 32 or more channels per group in float32, else im2col + gemm),\n"
+    "im2col, or winograd (wherever the shape allows); --layers then counts Winograd layers' GFLOP/s as\n"
+    "direct convolution's.\n"
     "--device cuda runs the steps on the GPU (the batch uploaded once, every step waited for;\n"
     "--precision fp32, tf32 or bf16); --layers then prints each layer's bytes instead of % of peak.\n"
     "\n"
@@ -148,7 +153,7 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *data = NULL, *model = NULL, *mode = "train", *precision = "fp32", *device = "cpu";
+    const char *data = NULL, *model = NULL, *mode = "train", *precision = "fp32", *device = "cpu", *conv = "auto";
     int loader = 0, peak = 0, threads = 0, limit = 0, limit_given = 0, crop = 224, epochs = 1, help = 0, threads_seen = 0;
     int batch = 128, steps = 0, warmup = 2, classes = 1000, layers = 0;
     ArgSpec specs[] = {{"--loader", ARG_FLAG, &loader, NULL},   {"--data", ARG_STR, &data, NULL},
@@ -158,7 +163,8 @@ int cmd_bench(int argc, char **argv) {
                        {"--batch", ARG_INT, &batch, NULL},       {"--precision", ARG_STR, &precision, NULL},
                        {"--device", ARG_STR, &device, NULL},     {"--steps", ARG_INT, &steps, NULL},
                        {"--warmup", ARG_INT, &warmup, NULL},     {"--classes", ARG_INT, &classes, NULL},
-                       {"--layers", ARG_FLAG, &layers, NULL},    {"--peak", ARG_FLAG, &peak, NULL}};
+                       {"--layers", ARG_FLAG, &layers, NULL},    {"--peak", ARG_FLAG, &peak, NULL},
+                       {"--conv", ARG_STR, &conv, NULL}};
     if (args_parse("bench", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, &help) < 0)
         return fail();
     if (help) { fputs(HELP, stdout); return 0; }
@@ -174,6 +180,7 @@ int cmd_bench(int argc, char **argv) {
                cpu_fma_isa(), g);
         return 0;
     }
+    if (conv_select("bench", conv)) return fail();
     if (model) return bench_model(model, mode, batch, precision, device, steps, warmup, classes, layers) ? fail() : 0;
     if (!data) return an_error("bench: --loader needs --data PATH (an image folder or a shard file)"), fail();
     if (!threads_seen) {

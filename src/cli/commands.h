@@ -23,6 +23,10 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
 /* --precision (precision.c): "fp32" or "bf16" (products with bfloat16 operands, and a note on
  * stderr saying what computes them); anything else: -1 with an error naming cmd. */
 int precision_select(const char *cmd, const char *precision);
+/* --conv auto|im2col|winograd: how the CPU runs stride-1 3x3 and 5x5 convolutions (auto: Winograd for
+ * layers of 32 channels or more per group in float32, else im2col + gemm; winograd: wherever the
+ * shape allows). 0, or -1 with an_error set for another word. */
+int conv_select(const char *cmd, const char *conv);
 /* --device cpu (then precision_select) or cuda (precision fp32, tf32 or bf16; the GPU must answer,
  * and its name goes to stderr): sets *gpu and *gpu_math (a GpuMath). -1 with an error naming cmd. */
 int device_select(const char *cmd, const char *device, const char *precision, int *gpu, int *gpu_math);

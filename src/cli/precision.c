@@ -1,4 +1,4 @@
-/* precision.c: --device cpu|cuda and --precision fp32|bf16|tf32 for train, eval, classify and bench. bf16 switches every
+/* precision.c: --device cpu|cuda, --precision fp32|bf16|tf32 and --conv for train, eval, classify and bench. bf16 switches every
  * matrix product to bfloat16 operands with float32 sums (gemm_set_bf16); weights, gradients,
  * the optimizer, LRN, pooling and the loss stay float32. Says once what runs the products here
  * (AVX512_BF16 dot products where they are the faster instruction, else the float32 kernels). */
@@ -7,6 +7,7 @@
 #include "../cpu/peak.h"
 #include "../cuda/cuda_api.h"
 #include "../cuda/gpu_net.h"
+#include "../layers/winograd.h"
 #include "../util/common.h"
 #include <stdio.h>
 #include <string.h>
@@ -41,5 +42,13 @@ int precision_select(const char *cmd, const char *precision) {
                 "LRN and loss stay float32. %s%s, so the float32 kernels compute them (float32 speed, bf16 "
                 "numerics).\n", cmd, amx,
                 cpu_has_avx512_bf16() ? " and this CPU's AVX512_BF16 dot products run at half its FMA rate" : "");
+    return 0;
+}
+
+int conv_select(const char *cmd, const char *conv) {
+    if (!strcmp(conv, "auto")) conv_winograd_override(-1);
+    else if (!strcmp(conv, "im2col")) conv_winograd_override(0);
+    else if (!strcmp(conv, "winograd")) conv_winograd_override(1);
+    else return an_error("%s: --conv must be auto, im2col or winograd, not '%s'", cmd, conv);
     return 0;
 }

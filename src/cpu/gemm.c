@@ -523,7 +523,10 @@ void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row) {
     }
     if (an_cpu_avx512()) { pack_b_row_avx512(d, (size_t)NR * kc, N, row); return; }
 #endif
-    for (int j = 0; j < N; j += NR, d += (size_t)NR * kc)
+    int j = 0;
+    if (!g_bf16) /* whole strips: plain copies (vectorised) */
+        for (; j + NR <= N; j += NR, d += (size_t)NR * kc) memcpy(d, row + j, NR * sizeof(float));
+    for (; j < N; j += NR, d += (size_t)NR * kc)
         for (int jj = 0; jj < NR; jj++) d[jj] = j + jj < N ? maybe_bf16(g_bf16, row[j + jj]) : 0.0f;
 }
 

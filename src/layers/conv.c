@@ -2,8 +2,10 @@
  * Forward runs images in parallel; the weights are packed once per call and im2col writes straight
  * into the product's packed layout. Backward splits the batch into a fixed number of chunks, each
  * with its own weight-gradient buffer (its images a few at a time per product), and sums the chunks
- * in order, so gradients are identical for any thread count. */
+ * in order, so gradients are identical for any thread count. Stride-1 3x3 and 5x5 layers of enough
+ * channels run on Winograd's algorithm instead (winograd.c), in the same chunks. */
 #include "layers.h"
+#include "winograd.h"
 #include "../cpu/gemm.h"
 #include "../util/common.h"
 #include <omp.h>
@@ -156,6 +158,7 @@ static int forward_image(const ConvShape *s, const float *x, const float *wpack,
 }
 
 int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
+    if (conv_winograd(s)) return winograd_forward(s, x, w, b, y);
     int failed = 0;
     int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;
     int P = s->out_h * s->out_w;
@@ -207,7 +210,8 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     /* w_g^T (K, og) per group, packed once per call: the input gradient's row operand */
     size_t wp = gemm_packed_a_floats(K, og);
     float *wtpack = NULL;
-    if (dx) {
+    int wino = conv_winograd(s); /* dw by chunks below, dx after them */
+    if (dx && !wino) {
         if (!(wtpack = an_thread_buffer(AN_BUF_CONV_WT, (size_t)G * wp * sizeof(float)))) return -1;
         for (int g = 0; g < G; g++) gemm_pack_a(1, K, og, 1.0f, w + (size_t)g * og * K, K, wtpack + g * wp);
     }
@@ -217,6 +221,14 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     {
 #pragma omp for schedule(static)
         for (int ch = 0; ch < chunks; ch++) {
+            if (wino) {
+                int i0 = (int)((long)s->n * ch / chunks), i1 = (int)((long)s->n * (ch + 1) / chunks);
+                if (!failed && winograd_weight_grad(s, x, dy, i0, i1, partial + (size_t)ch * wsize)) {
+#pragma omp atomic write
+                    failed = 1;
+                }
+                continue;
+            }
             /* cols: im2col of m images side by side (K, m P), later their dcols; dym: their output
              * gradients side by side (og, m P). Taken here, so a thread without a chunk takes none. */
             float *cols = failed ? NULL : an_thread_buffer(AN_BUF_CONV_COLS, (size_t)K * span_max * sizeof(float));
@@ -276,5 +288,6 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
             db[o] = (float)acc;
         }
     }
-    return failed ? an_error("out of memory (convolution workspace of %zu bytes)", (size_t)(K + og) * span_max * 4) : 0;
+    if (failed) return an_error("out of memory (convolution workspace of %zu bytes)", (size_t)(K + og) * span_max * 4);
+    return wino && dx ? winograd_backward_data(s, w, dy, dx) : 0;
 }

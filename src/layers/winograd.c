@@ -1,0 +1,403 @@
+/* winograd.c: Winograd (Toom-Cook) convolution for the stride-1 3x3 and 5x5 layers (Lavin & Gray,
+ * "Fast Algorithms for Convolutional Neural Networks", 2016). An m x m block of outputs of an r x r
+ * filter is computed from an a x a input tile (a = m + r - 1) with a^2 multiplications per channel
+ * pair instead of m^2 r^2:  Y = A^T [ (G g G^T) . (B^T d B) ] A.  Summed over input channels, the
+ * a^2 elementwise products become a^2 matrix products (out_c x in_c) x (in_c x tiles), run by gemm.
+ * F(4x4, 3x3) (a = 6, the points 0, +-1, +-2 and infinity) does 4 times fewer multiplications than
+ * direct 3x3, F(4x4, 5x5) (a = 8, also +-1/2) 6.25 times fewer than direct 5x5, before edge tiles
+ * (13x13 outputs take 16x16 of tiles: 2.6x; 27x27 take 28x28: 5.8x).
+ *   forward          y = conv(x, w): the transforms above.
+ *   input gradient   dx = conv(dy padded by r - 1 - pad, w flipped and transposed): the forward again.
+ *   weight gradient  dw = A'^T [ sum over tiles (G' dy G'^T) . (B^T d B) ] A', the same algorithm with
+ *                    the roles of filter and output swapped, F(r x r, m x m): the sum over tiles and
+ *                    images is the a^2 products (out_c x tiles) x (tiles x in_c), in the transformed
+ *                    domain, and A' is applied once per chunk of images.
+ * The matrices are built from the points (transposition of Toom-Cook linear convolution): with V(k)
+ * the a x k matrix that evaluates a polynomial of k coefficients at the points (the row of infinity
+ * takes the leading coefficient), F(m, r) is A^T = V(m)^T, G = V(r), B^T = V(a)^-T, each row of B^T
+ * scaled to small integers and the same row of G divided by that scale. Built in double. */
+#include "layers.h"
+#include "winograd.h"
+#include "../cpu/gemm.h"
+#include "../util/common.h"
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { AMAX = 8 };                          /* the largest tile size a */
+enum { DW_BLOCK = 256 };                     /* (o, c) pairs per block of the weight gradient's last transform */
+enum { FWD_COLS = 128, DW_COLS = 512 };      /* columns (tiles) per product: forward and input gradient; weight gradient */
+/* the finite points, in order of use (a - 1 of them for tile size a), and infinity */
+static const double POINTS[AMAX - 1] = {0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5};
+
+/* Transform matrices of F(m, r), a = m + r - 1, row-major */
+typedef struct Wino {
+    int m, r, a;
+    float at[AMAX * AMAX];   /* A^T: m x a  (outputs from the product) */
+    float g[AMAX * AMAX];    /* G: a x r    (filter transform) */
+    float bt[AMAX * AMAX];   /* B^T: a x a  (input transform) */
+} Wino;
+
+/* V(k): a x k, row j = (1, p_j, p_j^2, ..., p_j^(k-1)); the last row (infinity) = e_(k-1) */
+static void vander(int a, int k, double *v) {
+    for (int j = 0; j < a; j++)
+        for (int i = 0; i < k; i++) v[j * k + i] = j < a - 1 ? pow(POINTS[j], i) : (i == k - 1);
+}
+
+/* inverse of the a x a matrix m (Gauss-Jordan with partial pivoting; distinct points make it regular) */
+static void invert(int a, const double *m, double *inv) {
+    double t[AMAX][2 * AMAX];
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < 2 * a; j++) t[i][j] = j < a ? m[i * a + j] : (j - a == i);
+    for (int c = 0; c < a; c++) {
+        int p = c;
+        for (int i = c + 1; i < a; i++)
+            if (fabs(t[i][c]) > fabs(t[p][c])) p = i;
+        for (int j = 0; j < 2 * a; j++) { double x = t[c][j]; t[c][j] = t[p][j], t[p][j] = x; }
+        double d = t[c][c];
+        for (int j = 0; j < 2 * a; j++) t[c][j] /= d;
+        for (int i = 0; i < a; i++)
+            if (i != c && t[i][c] != 0.0) {
+                double f = t[i][c];
+                for (int j = 0; j < 2 * a; j++) t[i][j] -= f * t[c][j];
+            }
+    }
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++) inv[i * a + j] = t[i][a + j];
+}
+
+static void wino_build(Wino *w, int m, int r) {
+    int a = m + r - 1;
+    double va[AMAX * AMAX], inv[AMAX * AMAX], vm[AMAX * AMAX], vr[AMAX * AMAX];
+    w->m = m, w->r = r, w->a = a;
+    vander(a, a, va), vander(a, m, vm), vander(a, r, vr);
+    invert(a, va, inv);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < a; j++) w->at[i * a + j] = (float)vm[j * m + i];
+    for (int j = 0; j < a; j++) {
+        /* B^T row j = column j of V^-1; scaled so that its smallest non-zero entry is +-1 */
+        double lo = INFINITY, row[AMAX];
+        for (int i = 0; i < a; i++) {
+            row[i] = inv[i * a + j];
+            if (fabs(row[i]) > 1e-12 && fabs(row[i]) < lo) lo = fabs(row[i]);
+        }
+        for (int i = 0; i < a; i++) w->bt[j * a + i] = (float)(fabs(row[i]) > 1e-12 ? row[i] / lo : 0.0);
+        for (int i = 0; i < r; i++) w->g[j * r + i] = (float)(vr[j * r + i] * lo);
+    }
+}
+
+/* F(m, r) for every m + r - 1 = a in {6, 8}, built once: table[a == 8][m] */
+static Wino g_table[2][AMAX];
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static void build_all(void) {
+    for (int big = 0; big < 2; big++)
+        for (int m = 1; m < (big ? 8 : 6); m++) wino_build(&g_table[big][m], m, (big ? 8 : 6) + 1 - m);
+}
+static const Wino *wino(int m, int r) {
+    pthread_once(&g_once, build_all);
+    return &g_table[m + r - 1 == 8][m];
+}
+
+/* ------------------------------------------------------------------------------ choice ---- */
+
+static int g_mode = -1; /* -1: automatic; 0: never; 1: wherever the shape allows */
+void conv_winograd_override(int on) { g_mode = on < 0 ? -1 : on != 0; }
+
+/* output block m for an r x r filter: F(4x4, 3x3) (a = 6) and F(4x4, 5x5) (a = 8) */
+static int block_for(int r) { (void)r; return 4; }
+
+int conv_winograd(const ConvShape *s) {
+    if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
+    if (g_mode == 1) return 1;
+    /* automatic: layers wide enough for the products to run near the kernel's speed */
+    int cg = s->c / s->groups, og = s->out_c / s->groups;
+    return cg >= 32 && og >= 32 && s->out_h >= 8 && s->out_w >= 8;
+}
+
+/* ------------------------------------------------------------------------------ forward ---- */
+
+/* Work of one product set: nb images of one group, tiles th x tw each: N = nb th tw columns. */
+typedef struct Plan {
+    const Wino *t;
+    int m, r, a, a2, th, tw, tiles, nb, N;
+    int cg, og;
+    size_t pad_floats; /* gather's bordered plane */
+} Plan;
+
+static Plan plan_for(const ConvShape *s, int m, int cols, int max_images) {
+    Plan p = {.t = wino(m, s->k), .m = m, .r = s->k, .a = m + s->k - 1, .cg = s->c / s->groups, .og = s->out_c / s->groups};
+    p.a2 = p.a * p.a;
+    p.th = (s->out_h + m - 1) / m, p.tw = (s->out_w + m - 1) / m, p.tiles = p.th * p.tw;
+    p.nb = (cols + p.tiles - 1) / p.tiles; /* about `cols` columns or more per product */
+    if (p.nb > max_images) p.nb = max_images;
+    p.N = p.nb * p.tiles;
+    p.pad_floats = (size_t)((p.th - 1) * m + p.a) * ((p.tw - 1) * m + p.a);
+    return p;
+}
+
+/* The transforms work on planes of N floats (one value per column): out plane i (os floats apart)
+ * = sum_j mat[i][j] * src plane j (ss floats apart), i < rows, j < cols; zero coefficients skipped. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void mat_planes(int rows, int cols, const float *mat, const float *src, size_t ss, float *out, size_t os,
+                       int N) {
+    for (int i = 0; i < rows; i++) {
+        float *restrict o = out + (size_t)i * os;
+        int first = 1;
+        for (int j = 0; j < cols; j++) {
+            float f = mat[i * cols + j];
+            if (f == 0.0f) continue;
+            const float *restrict q = src + (size_t)j * ss;
+            if (first) for (int c = 0; c < N; c++) o[c] = f * q[c];
+            else       for (int c = 0; c < N; c++) o[c] += f * q[c];
+            first = 0;
+        }
+        if (first) memset(o, 0, (size_t)N * sizeof(float));
+    }
+}
+
+/* d (k*k planes: d[a][b] at (a k + b) N): the k x k patches of every column (image, tile) of nb
+ * images' plane of one channel (x: the first image's plane, img floats between images), starting at
+ * (ty m - pad, tx m - pad); zero outside the plane and for images past nimg. Each image's plane is
+ * first copied into a zero border (pb: p->pad_floats), so that the patches are read without tests. */
+static void gather(const Plan *p, int k, int pad, const float *x, int h, int w, size_t img, int nimg, float *d,
+                   float *pb) {
+    int N = p->N, m = p->m, ph = (p->th - 1) * m + k, pw = (p->tw - 1) * m + k;
+    for (int i = 0; i < p->nb; i++) {
+        int col0 = i * p->tiles;
+        if (i >= nimg) {
+            for (int ab = 0; ab < k * k; ab++) memset(d + (size_t)ab * N + col0, 0, (size_t)p->tiles * sizeof(float));
+            continue;
+        }
+        /* pb (ph, pw) = the plane at offset (pad, pad), zero elsewhere */
+        const float *pl = x + (size_t)i * img;
+        for (int py = 0; py < ph; py++) {
+            float *q = pb + (size_t)py * pw;
+            int iy = py - pad, lo = pad < pw ? pad : pw, hi = pad + w < pw ? pad + w : pw;
+            if (iy < 0 || iy >= h) { memset(q, 0, (size_t)pw * sizeof(float)); continue; }
+            memset(q, 0, (size_t)lo * sizeof(float));
+            if (hi > lo) memcpy(q + lo, pl + (size_t)iy * w, (size_t)(hi - lo) * sizeof(float));
+            if (hi < pw) memset(q + (hi > lo ? hi : lo), 0, (size_t)(pw - (hi > lo ? hi : lo)) * sizeof(float));
+        }
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) {
+                float *q = d + (size_t)(a * k + b) * N + col0;
+                for (int ty = 0; ty < p->th; ty++, q += p->tw) {
+                    const float *src = pb + (size_t)(ty * m + a) * pw + b;
+                    for (int tx = 0; tx < p->tw; tx++) q[tx] = src[tx * m];
+                }
+            }
+    }
+}
+
+/* B^T d B of every column of nb images' plane of channel c: out plane (xi, nu) at (xi a + nu) os.
+ * scratch: 2 a^2 N floats. */
+static void input_transform(const Plan *p, const ConvShape *s, const float *x, size_t img, int nimg, float *scratch,
+                            float *out, size_t os) {
+    const float *bt = p->t->bt;
+    int a = p->a;
+    size_t N = (size_t)p->N;
+    float *d = scratch, *t = scratch + p->a2 * N;
+    gather(p, a, s->pad, x, s->h, s->w, img, nimg, d, t);
+    for (int b = 0; b < a; b++) mat_planes(a, a, bt, d + b * N, a * N, t + b * N, a * N, p->N); /* t = B^T d */
+    for (int xi = 0; xi < a; xi++) /* V[xi][nu] = sum_b t[xi][b] bt[nu][b] */
+        mat_planes(a, a, bt, t + xi * a * N, N, out + (size_t)xi * a * os, os, p->N);
+}
+
+/* U (a^2, og, cg) = G g G^T of every filter of the group (og, cg, r, r) -> packed product operands
+ * up (ustride floats apart). tmp: a^2 og cg floats. */
+static void filter_transform(const Plan *p, const float *w, float *tmp, float *up, size_t ustride) {
+    const float *g = p->t->g;
+    int r = p->r, og = p->og, cg = p->cg, A = p->a;
+    size_t plane = (size_t)og * cg;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int o = 0; o < og; o++)
+        for (int c = 0; c < cg; c++) {
+            const float *f = w + ((size_t)o * cg + c) * r * r;
+            double t[AMAX][AMAX];  /* t = G f: a x r */
+            for (int xi = 0; xi < A; xi++)
+                for (int b = 0; b < r; b++) {
+                    double acc = 0.0;
+                    for (int a = 0; a < r; a++) acc += (double)g[xi * r + a] * f[a * r + b];
+                    t[xi][b] = acc;
+                }
+            for (int xi = 0; xi < A; xi++)
+                for (int nu = 0; nu < A; nu++) {
+                    double acc = 0.0;
+                    for (int b = 0; b < r; b++) acc += t[xi][b] * g[nu * r + b];
+                    tmp[(size_t)(xi * A + nu) * plane + (size_t)o * cg + c] = (float)acc;
+                }
+        }
+    for (int k = 0; k < p->a2; k++) gemm_pack_a(0, og, cg, 1.0f, tmp + (size_t)k * plane, cg, up + (size_t)k * ustride);
+}
+
+/* Y = A^T M A of every column of the products mb (a^2, og, N) -> y of nimg images (og planes of
+ * oh x ow each, img floats apart), plus bias and the fused ReLU. scratch: (a + 1) m N floats. */
+static void output_transform(const Plan *p, const ConvShape *s, const float *mb, int nimg, const float *bias,
+                             float *y, size_t img, float *scratch) {
+    const float *at = p->t->at;
+    int m = p->m, oh = s->out_h, ow = s->out_w, og = p->og, a = p->a;
+    size_t N = (size_t)p->N, P = (size_t)oh * ow;
+    float *t = scratch, *yy = scratch + (size_t)m * a * N; /* t[i][nu], then Y[i][j] */
+    for (int o = 0; o < og; o++) {
+        for (int nu = 0; nu < a; nu++) /* t[i][nu] = sum_xi at[i][xi] M[xi][nu] */
+            mat_planes(m, a, at, mb + ((size_t)nu * og + o) * N, a * og * N, t + nu * N, a * N, p->N);
+        for (int i = 0; i < m; i++) /* Y[i][j] = sum_nu t[i][nu] at[j][nu] */
+            mat_planes(m, a, at, t + (size_t)i * a * N, N, yy + (size_t)i * m * N, N, p->N);
+        float bo = bias ? bias[o] : 0.0f;
+        for (int im = 0; im < nimg; im++)
+            for (int ty = 0; ty < p->th; ty++)
+                for (int i = 0; i < m && ty * m + i < oh; i++) {
+                    float *row = y + (size_t)im * img + (size_t)o * P + (size_t)(ty * m + i) * ow;
+                    size_t col0 = (size_t)(im * p->th + ty) * p->tw;
+                    for (int j = 0; j < m; j++) {
+                        const float *q = yy + (size_t)(i * m + j) * N + col0;
+                        for (int tx = 0; tx < p->tw && tx * m + j < ow; tx++) {
+                            float v = q[tx] + bo;
+                            row[tx * m + j] = s->relu ? (v > 0.0f ? v : 0.0f) : v; /* as the im2col path */
+                        }
+                    }
+                }
+    }
+}
+
+/* sizes of the per-thread scratch of one product set */
+static size_t vp_stride(const Plan *p) { return gemm_packed_b_floats(p->cg, p->N); }
+
+/* One product set: nimg (<= nb) images starting at x / y, group g, with the packed filters up. */
+static int forward_set(const Plan *p, const ConvShape *s, const float *x, const float *up, size_t ustride,
+                       const float *bias, float *y, int nimg, int g) {
+    size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * s->out_h * s->out_w;
+    size_t vs = vp_stride(p), N = (size_t)p->N;
+    int a2 = p->a2;
+    float *vp = an_thread_buffer(AN_BUF_WINO_V, (size_t)a2 * vs * sizeof(float));
+    float *mb = an_thread_buffer(AN_BUF_WINO_M, (size_t)a2 * p->og * N * sizeof(float));
+    float *scratch = an_thread_buffer(AN_BUF_WINO_T, (size_t)3 * a2 * N * sizeof(float));
+    if (!vp || !mb || !scratch) return -1;
+    const float *xg = x + (size_t)g * p->cg * s->h * s->w;
+    float *v = scratch + 2 * a2 * N; /* one channel's a^2 planes, then packed as row c of each operand */
+    for (int c = 0; c < p->cg; c++) {
+        input_transform(p, s, xg + (size_t)c * s->h * s->w, in_img, nimg, scratch, v, N);
+        for (int k = 0; k < a2; k++) gemm_pack_b_row(vp + (size_t)k * vs, p->cg, p->N, c, v + (size_t)k * N);
+    }
+    for (int k = 0; k < a2; k++)
+        gemm_packed_ab(p->og, p->N, p->cg, up + (size_t)k * ustride, vp + (size_t)k * vs, 0.0f, mb + (size_t)k * p->og * N,
+                       p->N);
+    output_transform(p, s, mb, nimg, bias ? bias + (size_t)g * p->og : NULL, y + (size_t)g * p->og * s->out_h * s->out_w,
+                     out_img, scratch);
+    return 0;
+}
+
+static int forward_block(const ConvShape *s, int m, const float *x, const float *w, const float *b, float *y) {
+    Plan p = plan_for(s, m, FWD_COLS, s->n);
+    int G = s->groups, failed = 0;
+    size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * s->out_h * s->out_w;
+    size_t ustride = gemm_packed_a_floats(p.og, p.cg), wg = (size_t)p.og * p.cg * p.r * p.r;
+    size_t ug = (size_t)p.a2 * ustride; /* one group's packed filters */
+    float *up = an_thread_buffer(AN_BUF_WINO_U, (size_t)G * ug * sizeof(float));
+    float *tmp = an_thread_buffer(AN_BUF_WINO_UT, (size_t)p.a2 * p.og * p.cg * sizeof(float));
+    if (!up || !tmp) return an_error("out of memory (Winograd filters, %zu bytes)", (size_t)G * ug * 4);
+    for (int g = 0; g < G; g++) filter_transform(&p, w + g * wg, tmp, up + (size_t)g * ug, ustride);
+    int sets = (s->n + p.nb - 1) / p.nb, work = sets * G;
+    /* product sets in parallel, each on its thread; fewer sets than threads: the products parallel */
+    if (work >= omp_get_max_threads()) {
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < work; t++) {
+            int set = t / G, g = t % G, i0 = set * p.nb, nimg = s->n - i0 < p.nb ? s->n - i0 : p.nb;
+            if (!failed && forward_set(&p, s, x + i0 * in_img, up + (size_t)g * ug, ustride, b,
+                                       y + i0 * out_img, nimg, g)) {
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+    } else {
+        for (int t = 0; t < work && !failed; t++) {
+            int set = t / G, g = t % G, i0 = set * p.nb, nimg = s->n - i0 < p.nb ? s->n - i0 : p.nb;
+            failed = forward_set(&p, s, x + i0 * in_img, up + (size_t)g * ug, ustride, b, y + i0 * out_img,
+                                 nimg, g) != 0;
+        }
+    }
+    return failed ? an_error("out of memory (Winograd workspace)") : 0;
+}
+
+int winograd_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
+    return forward_block(s, block_for(s->k), x, w, b, y);
+}
+
+/* ------------------------------------------------------------------------------ backward ---- */
+
+int winograd_backward_data(const ConvShape *s, const float *w, const float *dy, float *dx) {
+    /* dx = conv(dy, w'), w'[g][ci][o][a][b] = w[g og + o][ci][r-1-a][r-1-b], padding r - 1 - pad */
+    int G = s->groups, cg = s->c / G, og = s->out_c / G, r = s->k;
+    size_t wsize = (size_t)s->out_c * cg * r * r;
+    float *wf = an_thread_buffer(AN_BUF_WINO_FLIP, wsize * sizeof(float));
+    if (!wf) return -1;
+    for (int g = 0; g < G; g++)
+        for (int o = 0; o < og; o++)
+            for (int ci = 0; ci < cg; ci++)
+                for (int a = 0; a < r; a++)
+                    for (int bb = 0; bb < r; bb++)
+                        wf[((((size_t)g * cg + ci) * og + o) * r + a) * r + bb] =
+                            w[((((size_t)g * og + o) * cg + ci) * r + (r - 1 - a)) * r + (r - 1 - bb)];
+    ConvShape t = {s->n, s->out_c, s->out_h, s->out_w, s->c, r, 1, r - 1 - s->pad, G, 0, 0, 0};
+    conv_shape_init(&t);
+    if (t.out_h != s->h || t.out_w != s->w) return an_error("winograd: input gradient of %dx%d, want %dx%d", t.out_h, t.out_w, s->h, s->w);
+    return forward_block(&t, block_for(r), dy, wf, NULL, dx);
+}
+
+/* G' dy G'^T of every m x m tile of nb images' output gradient of one channel (F(r, m): G' is a x m):
+ * out plane (xi, nu) at (xi a + nu) os. scratch: 2 a^2 N floats. */
+static void grad_transform(const Plan *p, const Wino *f, const ConvShape *s, const float *dy, size_t img, int nimg,
+                           float *scratch, float *out, size_t os) {
+    const float *g = f->g;
+    int m = p->m, a = p->a;
+    size_t N = (size_t)p->N;
+    float *d = scratch, *t = scratch + p->a2 * N; /* d[a][b] (m x m), t[xi][b] (a x m) */
+    gather(p, m, 0, dy, s->out_h, s->out_w, img, nimg, d, t);
+    for (int b = 0; b < m; b++) mat_planes(a, m, g, d + b * N, m * N, t + b * N, m * N, p->N);
+    for (int xi = 0; xi < a; xi++) mat_planes(a, m, g, t + xi * m * N, N, out + (size_t)xi * a * os, os, p->N);
+}
+
+int winograd_weight_grad(const ConvShape *s, const float *x, const float *dy, int i0, int i1, float *dw) {
+    int m = block_for(s->k), G = s->groups;
+    Plan p = plan_for(s, m, DW_COLS, i1 - i0 > 0 ? i1 - i0 : 1);
+    const Wino *f = wino(s->k, m); /* F(r, m): output r x r (the filter), "filter" m x m (dy's tile) */
+    size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * s->out_h * s->out_w, N = (size_t)p.N;
+    size_t xs = (size_t)p.cg * N, ys = (size_t)p.og * N, ws = (size_t)p.og * p.cg;
+    int r = s->k, a = p.a, a2 = p.a2;
+    float *xh = an_thread_buffer(AN_BUF_WINO_V, (size_t)a2 * xs * sizeof(float));
+    float *yh = an_thread_buffer(AN_BUF_WINO_M, (size_t)a2 * ys * sizeof(float));
+    size_t sc = 2 * a2 * N, sc_dw = (size_t)(r * a + r * r) * DW_BLOCK;
+    float *scratch = an_thread_buffer(AN_BUF_WINO_T, (sc > sc_dw ? sc : sc_dw) * sizeof(float));
+    float *dwh = an_thread_buffer(AN_BUF_WINO_DW, (size_t)a2 * ws * sizeof(float));
+    if (!xh || !yh || !scratch || !dwh) return -1;
+    for (int g = 0; g < G; g++) {
+        const float *xg = x + (size_t)g * p.cg * s->h * s->w, *dyg = dy + (size_t)g * p.og * s->out_h * s->out_w;
+        for (int i = i0; i < i1; i += p.nb) {
+            int nimg = i1 - i < p.nb ? i1 - i : p.nb;
+            for (int c = 0; c < p.cg; c++)
+                input_transform(&p, s, xg + i * in_img + (size_t)c * s->h * s->w, in_img, nimg, scratch, xh + c * N, xs);
+            for (int o = 0; o < p.og; o++)
+                grad_transform(&p, f, s, dyg + i * out_img + (size_t)o * s->out_h * s->out_w, out_img, nimg, scratch,
+                               yh + o * N, ys);
+            /* dW^[k] (og, cg) (+)= dY^[k] (og, N) X^[k]^T (N, cg) */
+            for (int k = 0; k < a2; k++)
+                gemm(0, 1, p.og, p.cg, p.N, 1.0f, yh + (size_t)k * ys, p.N, xh + (size_t)k * xs, p.N, i == i0 ? 0.0f : 1.0f,
+                     dwh + (size_t)k * ws, p.cg);
+        }
+        /* dw[o][c] = A'^T dW^[o][c] A' (r x r), A'^T: r x a; over blocks of the (o, c) pairs */
+        const float *at = f->at;
+        float *dwg = dw + (size_t)g * ws * r * r, *t = scratch, *q = scratch + (size_t)r * a * DW_BLOCK;
+        for (size_t oc0 = 0; oc0 < ws; oc0 += DW_BLOCK) {
+            int nb = ws - oc0 < DW_BLOCK ? (int)(ws - oc0) : DW_BLOCK;
+            for (int nu = 0; nu < a; nu++) /* t[i][nu] = sum_xi at[i][xi] dW[xi][nu] */
+                mat_planes(r, a, at, dwh + nu * ws + oc0, a * ws, t + nu * DW_BLOCK, a * DW_BLOCK, nb);
+            for (int i = 0; i < r; i++) /* q[i][j] = sum_nu t[i][nu] at[j][nu] */
+                mat_planes(r, a, at, t + (size_t)i * a * DW_BLOCK, DW_BLOCK, q + (size_t)i * r * DW_BLOCK, DW_BLOCK, nb);
+            for (int j = 0; j < nb; j++)
+                for (int ab = 0; ab < r * r; ab++) dwg[(oc0 + j) * r * r + ab] = q[(size_t)ab * DW_BLOCK + j];
+        }
+    }
+    return 0;
+}

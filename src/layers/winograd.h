@@ -1,0 +1,20 @@
+/* winograd.h: Winograd convolution (winograd.c) for stride-1 3x3 and 5x5 layers in float32, chosen
+ * by conv_forward / conv_backward where conv_winograd says so. Same shapes and layouts as conv.c. */
+#ifndef ALEXNET_WINOGRAD_H
+#define ALEXNET_WINOGRAD_H
+#include "layers.h"
+
+/* Whether the layer runs on Winograd: a 3x3 or 5x5 filter, stride 1, padding below the filter size,
+ * float32 products (not bf16 mode), and (automatic) at least 32 channels in and out per group and
+ * outputs of 8x8 or more. conv_winograd_override(0) turns it off, (1) on wherever the shape allows
+ * (tests, benchmarks), (-1) back to automatic. */
+int conv_winograd(const ConvShape *s);
+void conv_winograd_override(int on);
+/* y = conv(x, w) + b (and the fused ReLU), F(4x4, 3x3) or F(4x4, 5x5). 0 or -1 (out of memory). */
+int winograd_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
+/* dx (n, c, h, w) = the input gradient of dy (n, out_c, oh, ow), overwritten. 0 or -1. */
+int winograd_backward_data(const ConvShape *s, const float *w, const float *dy, float *dx);
+/* dw (out_c, c/groups, k, k) = the weight gradient of images [i0, i1), overwritten; on the calling
+ * thread alone (conv_backward runs chunks of images in parallel). 0 or -1. */
+int winograd_weight_grad(const ConvShape *s, const float *x, const float *dy, int i0, int i1, float *dw);
+#endif

@@ -1,0 +1,203 @@
+/* test_winograd.c: the Winograd convolution (src/layers/winograd.c) against float64 sums: forward,
+ * input gradient and weight gradient of stride-1 3x3 and 5x5 layers (padding, groups, odd sizes,
+ * edge tiles, batches across the product sets and gradient chunks), at AlexNet's own layer shapes,
+ * the same bits for any thread count, and the automatic choice. Errors are measured against the
+ * sum of the terms' magnitudes (the scale of float32 rounding), bounded by WINO_RTOL: the transforms
+ * multiply float32 rounding by their entries (up to 8 in A^T, 5 in B^T); measured 2e-7 to 5e-6 on
+ * these cases (WINO_VERBOSE=1 prints them), where direct sums stay under 1e-6. */
+#include "harness.h"
+#include "../src/cpu/gemm.h"
+#include "../src/layers/layers.h"
+#include "../src/layers/winograd.h"
+#include "../src/util/common.h"
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINO_RTOL 2e-5
+
+static float *rnd(size_t n, uint64_t seed, float lo, float hi) {
+    float *p = malloc(n * sizeof(float) + 4);
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * an_uniform(seed, i);
+    return p;
+}
+
+/* One entry of y, dx or dw in float64, and its sum of |terms| (*bound): the conv's definitions */
+static double ref_y(const ConvShape *s, const float *x, const float *w, const float *b, size_t yi, double *bound) {
+    int cg = s->c / s->groups, og = s->out_c / s->groups, k = s->k;
+    int ox = yi % s->out_w, oy = yi / s->out_w % s->out_h, o = yi / ((size_t)s->out_w * s->out_h) % s->out_c;
+    int n = yi / ((size_t)s->out_w * s->out_h * s->out_c);
+    double acc = b[o], ab = fabs(b[o]);
+    for (int c = 0; c < cg; c++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                int iy = oy - s->pad + ky, ix = ox - s->pad + kx;
+                if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                double t = (double)w[(((size_t)o * cg + c) * k + ky) * k + kx] *
+                           x[(((size_t)n * s->c + o / og * cg + c) * s->h + iy) * s->w + ix];
+                acc += t, ab += fabs(t);
+            }
+    *bound = ab;
+    return s->relu && acc < 0 ? 0.0 : acc;
+}
+
+static double ref_dx(const ConvShape *s, const float *w, const float *dy, size_t xi, double *bound) {
+    int cg = s->c / s->groups, og = s->out_c / s->groups, k = s->k;
+    int ix = xi % s->w, iy = xi / s->w % s->h, c = xi / ((size_t)s->w * s->h) % s->c;
+    int n = xi / ((size_t)s->w * s->h * s->c), g = c / cg;
+    double acc = 0.0, ab = 0.0;
+    for (int o = g * og; o < (g + 1) * og; o++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                int oy = iy + s->pad - ky, ox = ix + s->pad - kx;
+                if (oy < 0 || oy >= s->out_h || ox < 0 || ox >= s->out_w) continue;
+                double t = (double)w[(((size_t)o * cg + c % cg) * k + ky) * k + kx] *
+                           dy[(((size_t)n * s->out_c + o) * s->out_h + oy) * s->out_w + ox];
+                acc += t, ab += fabs(t);
+            }
+    *bound = ab;
+    return acc;
+}
+
+static double ref_dw(const ConvShape *s, const float *x, const float *dy, size_t wi, double *bound) {
+    int cg = s->c / s->groups, og = s->out_c / s->groups, k = s->k;
+    int kx = wi % k, ky = wi / k % k, c = wi / ((size_t)k * k) % cg, o = wi / ((size_t)k * k * cg);
+    double acc = 0.0, ab = 0.0;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < s->out_h; oy++)
+            for (int ox = 0; ox < s->out_w; ox++) {
+                int iy = oy - s->pad + ky, ix = ox - s->pad + kx;
+                if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                double t = (double)dy[(((size_t)n * s->out_c + o) * s->out_h + oy) * s->out_w + ox] *
+                           x[(((size_t)n * s->c + o / og * cg + c) * s->h + iy) * s->w + ix];
+                acc += t, ab += fabs(t);
+            }
+    *bound = ab;
+    return acc;
+}
+
+/* worst |got - ref| / bound over the entries of one array (every entry, or `samples` spread evenly;
+ * infinite for a non-finite entry). which: 0 y, 1 dx, 2 dw */
+static double worst(const ConvShape *s, int which, const float *got, size_t n, size_t samples, const float *x,
+                    const float *w, const float *b, const float *dy) {
+    double e = 0.0;
+    size_t count = samples && samples < n ? samples : n;
+    for (size_t j = 0; j < count; j++) {
+        size_t i = count == n ? j : j * n / count + (j * 7919) % (n / count);
+        double bound, want = which == 0 ? ref_y(s, x, w, b, i, &bound)
+                           : which == 1 ? ref_dx(s, w, dy, i, &bound) : ref_dw(s, x, dy, i, &bound);
+        double d = isfinite(got[i]) ? fabs(got[i] - want) / (bound + 1e-30) : INFINITY;
+        if (!(d <= e)) e = d;
+    }
+    return e;
+}
+
+/* one layer through conv_forward / conv_backward with Winograd on: the worst relative errors of y,
+ * dx, dw (every entry, or `samples` of each) */
+static void wino_case(ConvShape s, uint64_t seed, const char *what, size_t samples) {
+    conv_shape_init(&s);
+    int cg = s.c / s.groups;
+    size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * cg * s.k * s.k;
+    size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
+    float *x = rnd(nx, seed, -1, 1), *w = rnd(nw, seed + 1, -0.5f, 0.5f), *b = rnd(s.out_c, seed + 2, -0.5f, 0.5f);
+    float *dy = rnd(ny, seed + 3, -1, 1), *y = malloc(ny * 4 + 4), *dx = malloc(nx * 4 + 4), *dw = malloc(nw * 4 + 4);
+    float *db = malloc(s.out_c * 4 + 4);
+    for (size_t i = 0; i < ny; i++) y[i] = NAN;
+    for (size_t i = 0; i < nx; i++) dx[i] = NAN;
+    for (size_t i = 0; i < nw; i++) dw[i] = NAN;
+    conv_winograd_override(1);
+    CHECK(conv_winograd(&s), "%s: not run on Winograd", what);
+    CHECK(conv_forward(&s, x, w, b, y) == 0, "%s: forward: %s", what, an_last_error());
+    CHECK(conv_backward(&s, x, w, dy, dx, dw, db) == 0, "%s: backward: %s", what, an_last_error());
+    conv_winograd_override(-1);
+    double e[3] = {worst(&s, 0, y, ny, samples, x, w, b, dy), worst(&s, 1, dx, nx, samples, x, w, b, dy),
+                   worst(&s, 2, dw, nw, samples, x, w, b, dy)};
+    CHECK(e[0] <= WINO_RTOL, "%s: forward error %.3g of the terms' magnitude", what, e[0]);
+    CHECK(e[1] <= WINO_RTOL, "%s: input gradient error %.3g", what, e[1]);
+    CHECK(e[2] <= WINO_RTOL, "%s: weight gradient error %.3g", what, e[2]);
+    /* the bias gradient is the plain sum of dy, as without Winograd */
+    for (int o = 0; o < s.out_c; o++) {
+        double acc = 0.0, ab = 0.0;
+        for (int n = 0; n < s.n; n++)
+            for (int p = 0; p < s.out_h * s.out_w; p++) {
+                double g = dy[((size_t)n * s.out_c + o) * s.out_h * s.out_w + p];
+                acc += g, ab += fabs(g);
+            }
+        CHECK(fabs(db[o] - acc) <= 1e-6 * ab, "%s: db[%d] = %g, want %g", what, o, db[o], acc);
+    }
+    if (getenv("WINO_VERBOSE")) printf("  %-40s y %.2e  dx %.2e  dw %.2e\n", what, e[0], e[1], e[2]);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+}
+
+TEST(winograd_matches_float64_sums) {
+    /*                n  c   h   w  oc  k  s  p  g */
+    wino_case((ConvShape){3, 4, 13, 13, 6, 3, 1, 1, 1, 0, 0, 0}, 1, "3x3 pad 1, 13x13", 0);
+    wino_case((ConvShape){2, 6, 9, 7, 4, 3, 1, 1, 2, 0, 0, 0}, 2, "3x3 groups 2, 9x7", 0);
+    wino_case((ConvShape){3, 3, 11, 10, 5, 3, 1, 0, 1, 0, 0, 0}, 3, "3x3 pad 0, 11x10", 0);
+    wino_case((ConvShape){2, 3, 6, 6, 2, 3, 1, 2, 1, 0, 0, 0}, 4, "3x3 pad 2 (outputs larger)", 0);
+    wino_case((ConvShape){2, 4, 3, 2, 3, 3, 1, 1, 1, 0, 0, 0}, 5, "3x3 on a 3x2 input", 0);
+    wino_case((ConvShape){3, 4, 27, 27, 6, 5, 1, 2, 2, 0, 0, 0}, 6, "5x5 pad 2 groups 2, 27x27", 0);
+    wino_case((ConvShape){2, 3, 8, 11, 4, 5, 1, 0, 1, 0, 0, 0}, 7, "5x5 pad 0, 8x11", 0);
+    wino_case((ConvShape){1, 5, 7, 7, 3, 3, 1, 1, 1, 0, 0, 1}, 8, "3x3 with the fused ReLU, one image", 0);
+    wino_case((ConvShape){37, 2, 5, 5, 3, 3, 1, 1, 1, 0, 0, 0}, 9, "3x3, 37 images (sets and chunks)", 0);
+    wino_case((ConvShape){20, 3, 4, 4, 2, 5, 1, 2, 1, 0, 0, 0}, 10, "5x5, 20 images of 4x4", 0);
+}
+
+/* AlexNet's own layers (two images): conv2 of a tower (5x5, 48 -> 128, 27x27), conv3 (3x3, 256 ->
+ * 384, 13x13), conv4 of a tower (192 -> 192); inputs as after a ReLU (non-negative) */
+TEST(winograd_alexnet_layer_shapes) {
+    wino_case((ConvShape){2, 96, 27, 27, 256, 5, 1, 2, 2, 0, 0, 1}, 20, "alexnet conv2 (5x5, towers)", 3000);
+    wino_case((ConvShape){2, 256, 13, 13, 384, 3, 1, 1, 1, 0, 0, 1}, 21, "alexnet conv3 (3x3)", 3000);
+    wino_case((ConvShape){2, 384, 13, 13, 384, 3, 1, 1, 2, 0, 0, 1}, 22, "alexnet conv4 (3x3, towers)", 3000);
+}
+
+/* the same bits for 1 thread and for several; forward, dx, dw */
+TEST(winograd_deterministic_across_threads) {
+    ConvShape shapes[2] = {{40, 4, 13, 13, 6, 3, 1, 1, 2, 0, 0, 0}, {17, 3, 9, 9, 4, 5, 1, 2, 1, 0, 0, 0}};
+    int saved = omp_get_max_threads(), T = saved > 2 ? saved : 2;
+    conv_winograd_override(1);
+    for (int si = 0; si < 2; si++) {
+        ConvShape s = shapes[si];
+        conv_shape_init(&s);
+        size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
+        size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
+        float *x = rnd(nx, 30, -1, 1), *w = rnd(nw, 31, -1, 1), *b = rnd(s.out_c, 32, -1, 1), *dy = rnd(ny, 33, -1, 1);
+        float *y[2], *dx[2], *dw[2], *db[2];
+        int threads[2] = {T, 1};
+        for (int t = 0; t < 2; t++) {
+            y[t] = malloc(ny * 4), dx[t] = malloc(nx * 4), dw[t] = malloc(nw * 4), db[t] = malloc(s.out_c * 4);
+            omp_set_num_threads(threads[t]);
+            CHECK(conv_forward(&s, x, w, b, y[t]) == 0 && conv_backward(&s, x, w, dy, dx[t], dw[t], db[t]) == 0, "failed");
+        }
+        omp_set_num_threads(T);
+        CHECK(!memcmp(y[0], y[1], ny * 4), "shape %d: forward differs between %d threads and 1", si, T);
+        CHECK(!memcmp(dx[0], dx[1], nx * 4), "shape %d: dx differs between %d threads and 1", si, T);
+        CHECK(!memcmp(dw[0], dw[1], nw * 4), "shape %d: dw differs between %d threads and 1", si, T);
+        for (int t = 0; t < 2; t++) free(y[t]), free(dx[t]), free(dw[t]), free(db[t]);
+        free(x), free(w), free(b), free(dy);
+    }
+    omp_set_num_threads(saved);
+    conv_winograd_override(-1);
+}
+
+/* the automatic choice: AlexNet's conv2-conv5 yes; conv1 (11x11 stride 4), narrow layers, bf16
+ * mode, and the override off no */
+TEST(winograd_automatic_choice) {
+    ConvShape conv1 = {8, 3, 227, 227, 96, 11, 4, 0, 1, 0, 0, 0}, conv2 = {8, 96, 27, 27, 256, 5, 1, 2, 2, 0, 0, 0};
+    ConvShape conv3 = {8, 256, 13, 13, 384, 3, 1, 1, 1, 0, 0, 0}, narrow = {8, 8, 13, 13, 16, 3, 1, 1, 1, 0, 0, 0};
+    ConvShape s2 = {8, 256, 13, 13, 384, 3, 2, 1, 1, 0, 0, 0};
+    conv_shape_init(&conv1), conv_shape_init(&conv2), conv_shape_init(&conv3), conv_shape_init(&narrow);
+    conv_shape_init(&s2);
+    CHECK(!conv_winograd(&conv1) && conv_winograd(&conv2) && conv_winograd(&conv3), "conv1/conv2/conv3 choice");
+    CHECK(!conv_winograd(&narrow) && !conv_winograd(&s2), "a narrow or strided layer on Winograd");
+    gemm_set_bf16(1);
+    CHECK(!conv_winograd(&conv3), "Winograd in bf16 mode");
+    gemm_set_bf16(0);
+    conv_winograd_override(0);
+    CHECK(!conv_winograd(&conv3), "Winograd with the override off");
+    conv_winograd_override(1);
+    CHECK(conv_winograd(&narrow) && !conv_winograd(&s2), "override on: narrow yes, strided no");
+    conv_winograd_override(-1);
+}
