@@ -182,15 +182,18 @@ TEST(winograd_deterministic_across_threads) {
     conv_winograd_override(-1);
 }
 
-/* the automatic choice: AlexNet's conv2-conv5 yes; conv1 (11x11 stride 4), narrow layers, bf16
- * mode, and the override off no */
+/* the automatic choice: AlexNet's conv2-conv5 yes; conv1 (11x11 stride 4), narrow layers, small
+ * batches, bf16 mode, and the override off no */
 TEST(winograd_automatic_choice) {
     ConvShape conv1 = {8, 3, 227, 227, 96, 11, 4, 0, 1, 0, 0, 0}, conv2 = {8, 96, 27, 27, 256, 5, 1, 2, 2, 0, 0, 0};
     ConvShape conv3 = {8, 256, 13, 13, 384, 3, 1, 1, 1, 0, 0, 0}, narrow = {8, 8, 13, 13, 16, 3, 1, 1, 1, 0, 0, 0};
-    ConvShape s2 = {8, 256, 13, 13, 384, 3, 2, 1, 1, 0, 0, 0};
+    ConvShape s2 = {8, 256, 13, 13, 384, 3, 2, 1, 1, 0, 0, 0}, one = {1, 256, 13, 13, 384, 3, 1, 1, 1, 0, 0, 0};
+    ConvShape seven = {7, 256, 13, 13, 384, 3, 1, 1, 1, 0, 0, 0}, conv2_3 = {3, 96, 27, 27, 256, 5, 1, 2, 2, 0, 0, 0};
     conv_shape_init(&conv1), conv_shape_init(&conv2), conv_shape_init(&conv3), conv_shape_init(&narrow);
-    conv_shape_init(&s2);
+    conv_shape_init(&s2), conv_shape_init(&one), conv_shape_init(&seven), conv_shape_init(&conv2_3);
     CHECK(!conv_winograd(&conv1) && conv_winograd(&conv2) && conv_winograd(&conv3), "conv1/conv2/conv3 choice");
+    /* a batch below 128 tiles (13x13: 16 tiles an image; 27x27: 49) stays on im2col */
+    CHECK(!conv_winograd(&one) && !conv_winograd(&seven) && conv_winograd(&conv2_3), "batch 1 / 7 / conv2 at 3");
     CHECK(!conv_winograd(&narrow) && !conv_winograd(&s2), "a narrow or strided layer on Winograd");
     gemm_set_bf16(1);
     CHECK(!conv_winograd(&conv3), "Winograd in bf16 mode");

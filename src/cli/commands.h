@@ -24,7 +24,8 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
  * stderr saying what computes them); anything else: -1 with an error naming cmd. */
 int precision_select(const char *cmd, const char *precision);
 /* --conv auto|im2col|winograd: how the CPU runs stride-1 3x3 and 5x5 convolutions (auto: Winograd for
- * layers of 32 channels or more per group in float32, else im2col + gemm; winograd: wherever the
+ * layers of 32 channels or more per group in float32 and batches of 8 images or more at 13x13, else
+ * im2col + gemm; winograd: wherever the
  * shape allows). 0, or -1 with an_error set for another word. */
 int conv_select(const char *cmd, const char *conv);
 /* --device cpu (then precision_select) or cuda (precision fp32, tf32 or bf16; the GPU must answer,

@@ -111,9 +111,12 @@ static int block_for(int r) { (void)r; return 4; }
 int conv_winograd(const ConvShape *s) {
     if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
     if (g_mode == 1) return 1;
-    /* automatic: layers wide enough for the products to run near the kernel's speed */
-    int cg = s->c / s->groups, og = s->out_c / s->groups;
-    return cg >= 32 && og >= 32 && s->out_h >= 8 && s->out_w >= 8;
+    /* automatic: layers wide enough for the products to run near the kernel's speed, and batches
+     * with a full product set of tiles (the filters' transform, once per call, is then shared by
+     * many images: at batch 1 it costs more than it saves) */
+    int cg = s->c / s->groups, og = s->out_c / s->groups, m = block_for(s->k);
+    long tiles = (long)((s->out_h + m - 1) / m) * ((s->out_w + m - 1) / m);
+    return cg >= 32 && og >= 32 && s->out_h >= 8 && s->out_w >= 8 && s->n * tiles >= FWD_COLS;
 }
 
 /* ------------------------------------------------------------------------------ forward ---- */

@@ -5,8 +5,8 @@
 #include "layers.h"
 
 /* Whether the layer runs on Winograd: a 3x3 or 5x5 filter, stride 1, padding below the filter size,
- * float32 products (not bf16 mode), and (automatic) at least 32 channels in and out per group and
- * outputs of 8x8 or more. conv_winograd_override(0) turns it off, (1) on wherever the shape allows
+ * float32 products (not bf16 mode), and (automatic) at least 32 channels in and out per group,
+ * outputs of 8x8 or more and a batch of at least 128 output tiles of 4x4 (13x13 layers: 8 images). conv_winograd_override(0) turns it off, (1) on wherever the shape allows
  * (tests, benchmarks), (-1) back to automatic. */
 int conv_winograd(const ConvShape *s);
 void conv_winograd_override(int on);
