@@ -20,11 +20,15 @@ out=runs/imagenette-c-$recipe
 resume=(); [ -f "$out/checkpoint.safetensors" ] && resume=(--resume "$out/checkpoint.safetensors")
 ./build/alexnet train --model alexnet --recipe "$recipe" --data "$shard" --epochs "$epochs" --out "$out" "${resume[@]}"
 cp "$out/log.csv" "bench/results/c_$recipe.csv"
+# the peer: the pip PyTorch of bench/pytorch_venv.sh where it is, else Debian's (PYTHON overrides)
+py=${PYTHON:-runs/pytorch-venv/bin/python}
+[ -x "$py" ] || py=/usr/bin/python3
+echo "PyTorch peer: $py ($("$py" -c 'import torch; print("torch", torch.__version__)'))"
 pt=runs/pytorch_$recipe/checkpoint.pt
-if [ -f "$pt" ] && ! /usr/bin/python3 -c 'import sys, torch; sys.exit("lighting_scale" not in torch.load(sys.argv[1], map_location="cpu")["args"])' "$pt"; then
+if [ -f "$pt" ] && ! "$py" -c 'import sys, torch; sys.exit("lighting_scale" not in torch.load(sys.argv[1], map_location="cpu", weights_only=False)["args"])' "$pt"; then
     echo "$pt: written before the lighting fix of 2026-12-02 (invalid); moved aside, starting again" >&2
     mv "$pt" "$pt.invalid-255x-lighting"
 fi
 presume=(); [ -f "$pt" ] && presume=(--resume "$pt")
-/usr/bin/python3 bench/train_pytorch.py --data "$data" --recipe "$recipe" --epochs "$epochs" --threads "$(nproc)" \
+"$py" bench/train_pytorch.py --data "$data" --recipe "$recipe" --epochs "$epochs" --threads "$(nproc)" \
     --log "bench/results/pytorch_$recipe.csv" --checkpoint "$pt" "${presume[@]}"

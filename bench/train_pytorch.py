@@ -589,7 +589,7 @@ def main():
     device = torch.device(args.device)
     ckpt = None
     if args.resume:
-        ckpt = torch.load(args.resume, map_location="cpu")
+        ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)  # our own file: RNG states, args
         args.recipe = ckpt["recipe"]
         # checkpoints written before 2026-12-02 have neither key: they ran with the 255x lighting
         # bug and the old caffe biases, and continue that way
