@@ -10,15 +10,20 @@
 # 1); resumed with today's build they continue with the new bias learning rate and decay: remove
 # runs/imagenette-c-caffe to start the new recipe from scratch.
 # Short runs (150 steps) that separate lighting and biases: bench/short_runs.sh.
+# BIN (default ./build/alexnet) runs another binary, e.g. a copy, so that rebuilding does not touch a
+# long run. The peer's OpenMP threads wait as ours do (GOMP_SPINCOUNT=1000 unless the environment
+# sets a policy): with libgomp's default spinning, a PyTorch run beside any other busy process fell
+# to a few percent of its speed on a 2-core machine.
 #   usage: bench/imagenette_runs.sh RECIPE EPOCHS [DATA] [SHARD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 recipe=${1:?recipe: paper or caffe}; epochs=${2:?epochs}
 data=${3:-../shared/data/imagenette}; shard=${4:-runs/imagenette.shard}
-[ -f "$shard" ] || ./build/alexnet prep --data "$data" --out "$shard"
+bin=${BIN:-./build/alexnet}
+[ -f "$shard" ] || "$bin" prep --data "$data" --out "$shard"
 out=runs/imagenette-c-$recipe
 resume=(); [ -f "$out/checkpoint.safetensors" ] && resume=(--resume "$out/checkpoint.safetensors")
-./build/alexnet train --model alexnet --recipe "$recipe" --data "$shard" --epochs "$epochs" --out "$out" "${resume[@]}"
+"$bin" train --model alexnet --recipe "$recipe" --data "$shard" --epochs "$epochs" --out "$out" "${resume[@]}"
 cp "$out/log.csv" "bench/results/c_$recipe.csv"
 # the peer: the pip PyTorch of bench/pytorch_venv.sh where it is, else Debian's (PYTHON overrides)
 py=${PYTHON:-runs/pytorch-venv/bin/python}
@@ -30,5 +35,6 @@ if [ -f "$pt" ] && ! "$py" -c 'import sys, torch; sys.exit("lighting_scale" not 
     mv "$pt" "$pt.invalid-255x-lighting"
 fi
 presume=(); [ -f "$pt" ] && presume=(--resume "$pt")
+[ -n "${GOMP_SPINCOUNT:-}${OMP_WAIT_POLICY:-}" ] || export GOMP_SPINCOUNT=1000
 "$py" bench/train_pytorch.py --data "$data" --recipe "$recipe" --epochs "$epochs" --threads "$(nproc)" \
     --log "bench/results/pytorch_$recipe.csv" --checkpoint "$pt" "${presume[@]}"

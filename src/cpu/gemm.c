@@ -142,36 +142,150 @@ static inline void store_row16(float *q, __m256 x0, __m256 x1, __m256i m0, __m25
     _mm256_maskstore_ps(q + 8, m1, x1);
 }
 
-/* The same tile with AVX2 and FMA. Sixteen 8-float registers do not hold the 12 x 32 tile, so it
- * runs in blocks of 6 rows x 16 columns (12 accumulators, two loads of B and a broadcast of A per
- * k), each over the whole kc; every entry of C is still one fused multiply-add per k from zero, k
- * in order, then one add to C, as in the AVX-512 kernel: both give the same bits. Only the blocks
- * inside mr x nr run, and edges are written with masked stores. */
-__attribute__((target("avx2,fma")))
-static void micro_kernel_avx2(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
-                              int mr, int nr, int overwrite) {
+/* The same arithmetic with AVX2 and FMA. Sixteen 8-float registers do not hold the 12 x 32 tile,
+ * so it runs in blocks of 6 rows x 16 columns (12 accumulators, two loads of B and six broadcasts
+ * of A per k), each over the whole kc; every entry of C is still one fused multiply-add per k from
+ * zero, k in order, then one add to C, as in the AVX-512 kernel: both give the same bits. rows:
+ * how many of the 6 rows to store; m0, m1, full: the columns (masks where not full). */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void block6x16_avx2(int kc, const float *restrict ap, const float *restrict bp, float *restrict c,
+                                  int ldc, int rows, __m256i m0, __m256i m1, int full, int overwrite) {
 #define R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define Z6(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
 #define F6(i) { __m256 av = _mm256_broadcast_ss(ap + (i)); \
                 c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1); }
-#define S6(i) if (r + (i) < mr) store_row16(c + (size_t)(r + (i)) * ldc + h, c##i##0, c##i##1, m0, m1, full, overwrite);
-    for (int h = 0; h < nr; h += 16) {
-        __m256i m0 = lanes8(nr - h), m1 = lanes8(nr - h - 8);
-        int full = nr - h >= 16;
-        for (int r = 0; r < mr; r += 6) {
-            const float *ap = a + r, *bp = b + h;
-            R6(Z6)
-            for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
-                __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-                R6(F6)
-            }
-            R6(S6)
-        }
+#define S6(i) if ((i) < rows) store_row16(c + (size_t)(i) * ldc, c##i##0, c##i##1, m0, m1, full, overwrite);
+    R6(Z6)
+    for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
+        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+        R6(F6)
     }
+    R6(S6)
 #undef R6
 #undef Z6
 #undef F6
 #undef S6
+}
+
+/* C tile (mr x nr) = or += a_pack * b_pack in 6 x 16 blocks */
+__attribute__((target("avx2,fma")))
+static void micro_kernel_avx2(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
+                              int mr, int nr, int overwrite) {
+    for (int h = 0; h < nr; h += 16)
+        for (int r = 0; r < mr; r += 6)
+            block6x16_avx2(kc, a + r, b + h, c + (size_t)r * ldc + h, ldc, mr - r, lanes8(nr - h), lanes8(nr - h - 8),
+                           nr - h >= 16, overwrite);
+}
+
+/* A task's whole block with AVX2: C (mc x nt) = or += the packed A block (MR-row strips) times nt
+ * columns of the packed B panel (NR-wide strips), the same 6 x 16 blocks as micro_kernel_avx2 in
+ * another order: each 16-column half of a B strip (kc x 16 floats, 16 KB at kc 256) meets every row
+ * of the block while it is in L1 (the whole 32-wide strip with the A strip did not fit Zen's 32 KB
+ * L1, and the blocks waited on L2: 75% of the FMA peak). Same sums, same bits. */
+__attribute__((target("avx2,fma")))
+static void block_avx2(int kc, const float *restrict a, int mc, const float *restrict b, float *restrict c, int ldc,
+                       int nt, int overwrite) {
+    for (int js = 0; js < nt; js += NR) {
+        int nr = nt - js < NR ? nt - js : NR;
+        for (int h = 0; h < nr; h += 16) {
+            __m256i m0 = lanes8(nr - h), m1 = lanes8(nr - h - 8);
+            int full = nr - h >= 16;
+            const float *bp = b + (size_t)js * kc + h;
+            for (int is = 0; is < mc; is += MR) {
+                int mr = mc - is < MR ? mc - is : MR;
+                for (int r = 0; r < mr; r += 6)
+                    block6x16_avx2(kc, a + (size_t)is * kc + r, bp, c + (size_t)(is + r) * ldc + js + h, ldc, mr - r,
+                                   m0, m1, full, overwrite);
+            }
+        }
+    }
+}
+
+/* r[i] = row i of an 8 x 8 block becomes r[p] = column p (unpack pairs, pairs of pairs, halves) */
+__attribute__((target("avx2"), always_inline))
+static inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* columns 0, 1 | 4, 5 of rows 2i, 2i+1 */
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* columns 2, 3 | 6, 7 */
+    }
+    for (int g = 0; g < 2; g++) { /* rows 4g..4g+3: u[4g + c] = column c | column c + 4 */
+        u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+        r[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+}
+
+/* rows [0, nrows) of an 8-row block, each the first `cols` (<= 8) floats at src + row * ld times
+ * alpha (the rest and missing rows zero), transposed: r[p] lane i = row i, column p */
+__attribute__((target("avx2"), always_inline))
+static inline void load_transpose8(const float *src, size_t ld, int nrows, int cols, float alpha, __m256 r[8]) {
+    __m256i m = lanes8(cols);
+    __m256 va = _mm256_set1_ps(alpha);
+    for (int i = 0; i < 8; i++)
+        r[i] = i < nrows ? _mm256_mul_ps(va, cols >= 8 ? _mm256_loadu_ps(src + i * ld) : _mm256_maskload_ps(src + i * ld, m))
+                         : _mm256_setzero_ps();
+    transpose8(r);
+}
+
+/* pack_a with AVX2 (float32 mode): rows of A read 8 floats at a time and transposed (rows 0-7 and
+ * 8-11 of each MR strip), or, A transposed, each packed k-row copied from a contiguous run */
+__attribute__((target("avx2")))
+static void pack_a_avx2(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, float *dst) {
+    __m256 va = _mm256_set1_ps(alpha);
+    for (int is = 0; is < mc; is += MR) {
+        int mr = mc - is < MR ? mc - is : MR;
+        float *d = dst + (size_t)is * kc;
+        if (trans_a) {
+            __m256i m0 = lanes8(mr), m1 = lanes8(mr - 8);
+            for (int p = 0; p < kc; p++) {
+                const float *src = A + (size_t)(p0 + p) * lda + i0 + is;
+                _mm256_storeu_ps(d + p * MR, _mm256_mul_ps(va, _mm256_maskload_ps(src, m0)));
+                _mm_storeu_ps(d + p * MR + 8, _mm256_castps256_ps128(_mm256_mul_ps(va, _mm256_maskload_ps(src + 8, m1))));
+            }
+            continue;
+        }
+        const float *src = A + (size_t)(i0 + is) * lda + p0;
+        for (int pb = 0; pb < kc; pb += 8) {
+            int cols = kc - pb < 8 ? kc - pb : 8;
+            __m256 lo[8], hi[8];
+            load_transpose8(src + pb, lda, mr, cols, alpha, lo);
+            load_transpose8(src + 8 * (size_t)lda + pb, lda, mr - 8, cols, alpha, hi);
+            for (int p = 0; p < cols; p++) {
+                _mm256_storeu_ps(d + (pb + p) * MR, lo[p]);
+                _mm_storeu_ps(d + (pb + p) * MR + 8, _mm256_castps256_ps128(hi[p]));
+            }
+        }
+    }
+}
+
+/* one NR-wide strip of pack_b with AVX2 (float32 mode): op(B) rows [p0, p0+kc), columns [j, j+nr) */
+__attribute__((target("avx2")))
+static void pack_b_strip_avx2(int trans_b, const float *B, int ldb, int p0, int kc, int j, int nr, float *d0) {
+    if (!trans_b) {
+        __m256i m[4];
+        for (int q = 0; q < 4; q++) m[q] = lanes8(nr - 8 * q);
+        for (int p = 0; p < kc; p++) {
+            const float *src = B + (size_t)(p0 + p) * ldb + j;
+            for (int q = 0; q < 4; q++)
+                _mm256_store_ps(d0 + p * NR + 8 * q, nr >= NR ? _mm256_loadu_ps(src + 8 * q) : _mm256_maskload_ps(src + 8 * q, m[q]));
+        }
+        return;
+    }
+    for (int h = 0; h < NR; h += 8) { /* B^T rows j+h .. j+h+7, 8 of its columns at a time */
+        int rows = nr - h < 0 ? 0 : (nr - h < 8 ? nr - h : 8);
+        for (int pb = 0; pb < kc; pb += 8) {
+            int cols = kc - pb < 8 ? kc - pb : 8;
+            __m256 out[8];
+            load_transpose8(B + (size_t)(j + h) * ldb + p0 + pb, ldb, rows, cols, 1.0f, out);
+            for (int p = 0; p < cols; p++) _mm256_store_ps(d0 + (size_t)(pb + p) * NR + h, out[p]);
+        }
+    }
 }
 
 /* The same tile from bf16 pairs (dot mode): kp k-pairs, each a 32-bit word per row of a and per
@@ -430,6 +544,7 @@ static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0,
         else pack_a_rows_avx512(A, lda, i0, mc, p0, kc, alpha, dst);
         return;
     }
+    if (gemm_avx2() && !g_bf16) { pack_a_avx2(trans_a, A, lda, i0, mc, p0, kc, alpha, dst); return; }
 #endif
     int bf = g_bf16;
     for (int is = 0; is < mc; is += MR) {
@@ -454,6 +569,7 @@ static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0,
         float *d0 = dst + (size_t)js * kc;
 #if defined(__x86_64__) && defined(__GNUC__)
         if (an_cpu_avx512()) { pack_b_strip_avx512(trans_b, B, ldb, p0, kc, j0 + js, nr, d0); continue; }
+        if (gemm_avx2() && !g_bf16) { pack_b_strip_avx2(trans_b, B, ldb, p0, kc, j0 + js, nr, d0); continue; }
 #endif
         for (int p = 0; p < kc; p++) {
             float *d = d0 + p * NR;
@@ -589,6 +705,8 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
         return;
     }
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int avx2 = gemm_avx2();
+    (void)avx2;
     /* One parallel region for the whole product (waking threads costs more than a small slice):
      * the B panel is packed by all threads, then the tasks run, with a barrier between. */
 #pragma omp parallel if (threads > 1)
@@ -629,6 +747,13 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                     const float *ablk = apack;
                     if (Ap) ablk = Ap + (size_t)p0 * mpad + (size_t)i0 * kc;
                     else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
+#if defined(__x86_64__) && defined(__GNUC__)
+                    if (avx2 && !dot) {
+                        block_avx2(kc, ablk, mc, panel + (size_t)jt * kc, C + (size_t)i0 * ldc + j0 + jt, ldc, nt,
+                                   overwrite);
+                        continue;
+                    }
+#endif
                     for (int js = 0; js < nt; js += NR) {
                         int nr = nt - js < NR ? nt - js : NR;
                         const float *bp = panel + (size_t)(jt + js) * kc;
