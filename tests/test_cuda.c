@@ -170,7 +170,7 @@ TEST(cuda_maxpool_matches_cpu) {
         float *y = malloc(out * 4), *dx = malloc(in * 4);
         int32_t *arg = malloc(out * 4);
         maxpool_forward(n, c, h, w, k, s, x, y, arg);
-        maxpool_backward(n, c, h, w, k, s, arg, dy, dx);
+        maxpool_backward(n, c, h, w, k, s, arg, dy, dx, NULL);
         float *dX = up(x, in * 4), *dDy = up(dy, out * 4), *dY = cuda_alloc(out * 4, "y"), *dDx = cuda_alloc(in * 4, "dx");
         int32_t *dA = cuda_alloc(out * 4, "argmax");
         CHECK(cuda_maxpool_forward(n, c, h, w, k, s, dX, dY, dA) == 0 &&
@@ -479,7 +479,7 @@ TEST(cuda_maxpool_nan_matches_cpu) {
         int32_t *arg = malloc(out * 4), *rarg = malloc(out * 4);
         maxpool_reference(n, c, h, w, k, s, x, ry, rarg);
         maxpool_forward(n, c, h, w, k, s, x, y, arg);
-        maxpool_backward(n, c, h, w, k, s, arg, dy, dx);
+        maxpool_backward(n, c, h, w, k, s, arg, dy, dx, NULL);
         float *dX = up(x, in * 4), *dDy = up(dy, out * 4), *dY = cuda_alloc(out * 4, "y"), *dDx = cuda_alloc(in * 4, "dx");
         int32_t *dA = cuda_alloc(out * 4, "argmax");
         CHECK(cuda_maxpool_forward(n, c, h, w, k, s, dX, dY, dA) == 0 &&

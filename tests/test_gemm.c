@@ -170,9 +170,9 @@ TEST(gemm_portable_kernel_matches_reference) {
     default_kernels();
 }
 
-/* C = A B (beta 0) and C += A B (beta 1) for K within one K slice, against the sums the kernels
- * are written to make: per entry, k ascending from zero, one fused multiply-add per term (fmaf),
- * then one add to C. Returns how many entries differ in any bit. */
+/* C = A B (beta 0) and C += A B (beta 1) against the sums the kernels are written to make: per
+ * entry and K slice (equal slices of at most 256), k ascending from zero, one fused multiply-add
+ * per term (fmaf), then one add to C, slice after slice. Returns how many entries differ in any bit. */
 static int fma_order_mismatches(int tb, int M, int N, int K, float beta, uint64_t seed) {
     int ldb = tb ? K : N;
     float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
@@ -183,9 +183,15 @@ static int fma_order_mismatches(int tb, int M, int N, int K, float beta, uint64_
     int bad = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
-            float acc = 0.0f;
-            for (int k = 0; k < K; k++) acc = fmaf(A[(size_t)i * K + k], tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j], acc);
-            float want = beta == 0.0f ? acc : C0[(size_t)i * N + j] + acc;
+            /* K slices of equal length <= 256, each a chain from zero added to C in order */
+            int slices = (K + 255) / 256, ks = (K + slices - 1) / slices;
+            float want = beta == 0.0f ? 0.0f : C0[(size_t)i * N + j];
+            for (int p0 = 0; p0 < K; p0 += ks) {
+                float acc = 0.0f;
+                for (int k = p0; k < K && k < p0 + ks; k++)
+                    acc = fmaf(A[(size_t)i * K + k], tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j], acc);
+                want = p0 == 0 && beta == 0.0f ? acc : want + acc;
+            }
             bad += memcmp(&want, &C[(size_t)i * N + j], sizeof want) != 0;
         }
     free(A), free(B), free(C), free(C0);
@@ -194,9 +200,11 @@ static int fma_order_mismatches(int tb, int M, int N, int K, float beta, uint64_
 
 /* The AVX-512 kernel and the AVX2 one compute those sums bit for bit (fused multiply-adds, as the
  * micro-kernel is written), so both kinds of machine give the same products, and the same
- * training run. Edge tiles (13 x 37: 1 row, 5 columns over; 25 x 70) and a whole tile. */
+ * training run. Edge tiles (13 x 37: 1 row, 5 columns over; 25 x 70) and a whole tile; several K
+ * slices with the slices inside each task (200 x 40, K 700: fc6's forward shape) and with each
+ * slice over all tasks (30 x 1100, more columns than a panel). */
 TEST(gemm_kernels_fuse_multiply_adds_in_order) {
-    static const int sizes[][3] = {{13, 37, 200}, {12, 32, 256}, {25, 70, 9}};
+    static const int sizes[][3] = {{13, 37, 200}, {12, 32, 256}, {25, 70, 9}, {200, 40, 700}, {30, 1100, 520}};
     int ran = 0;
     for (int k = 2; k >= 1; k--) {
         if (!use_kernel(k)) continue;

@@ -647,7 +647,7 @@ TEST(layers_maxpool_forward_backward) {
         }
         CHECK(bad_y == 0, "%s: %d outputs differ from the maximum", what, bad_y);
         CHECK(bad_arg == 0, "%s: %d argmax entries differ (first: got %d want %d)", what, bad_arg, arg[0], warg[0]);
-        maxpool_backward(p.n, p.c, p.h, p.w, p.k, p.s, arg, r, dx);
+        maxpool_backward(p.n, p.c, p.h, p.w, p.k, p.s, arg, r, dx, NULL);
         snprintf(lab, sizeof lab, "%s dx", what);
         check_fd(lab, maxpool_loss, &p, p.x, nx, dx, 1e-6, 1e-3);
         /* every dx entry is exactly the sum of r over the windows it wins */
@@ -685,6 +685,34 @@ TEST(layers_maxpool_ties) {
               p.k, p.s, bad_y, bad_arg);
         CHECK(ties > 0, "maxpool ties case %zu has no window whose maximum is off its first element", ci);
         free(x); free(y); free(arg); free(warg); free(xd); free(want);
+    }
+}
+
+/* The ReLU's backward fused into the max pooling's (relu_y): the same bits as the ReLU's backward
+ * pass applied to the pooling's, on a ReLU's outputs (windows of zeros, overlapping windows that
+ * share a winner), paper's 3/2 and others, wide and narrow planes. */
+TEST(layers_maxpool_backward_fuses_relu) {
+    static const int cases[][6] = {{2, 3, 27, 27, 3, 2}, {1, 2, 13, 13, 3, 2}, {2, 2, 9, 11, 2, 1}, {1, 3, 8, 8, 3, 2}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int *cs = cases[ci];
+        int n = cs[0], c = cs[1], h = cs[2], w = cs[3], k = cs[4], s = cs[5], oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+        size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * oh * ow;
+        float *pre = frand(nx, 1600 + ci, -1, 0.6f), *x = fnan(nx), *y = fnan(ny), *dy = frand(ny, 1700 + ci, -1, 1);
+        float *dpool = fnan(nx), *want = fnan(nx), *got = fnan(nx);
+        int32_t *arg = malloc(ny * 4);
+        relu_forward((long)nx, pre, x);
+        maxpool_forward(n, c, h, w, k, s, x, y, arg);
+        maxpool_backward(n, c, h, w, k, s, arg, dy, dpool, NULL);
+        relu_backward((long)nx, x, dpool, want);
+        maxpool_backward(n, c, h, w, k, s, arg, dy, got, y);
+        int zero_windows = 0, passed = 0;
+        for (size_t i = 0; i < ny; i++) zero_windows += y[i] == 0.0f;
+        for (size_t i = 0; i < nx; i++) passed += want[i] != 0.0f;
+        CHECK(memcmp(got, want, nx * sizeof(float)) == 0, "maxpool %dx%d k%d s%d with the ReLU fused: differs from "
+              "the ReLU's backward after the pooling's", h, w, k, s);
+        CHECK(zero_windows > 0 && passed > 0, "case %zu: %d all-zero windows, %d gradients passed (both must occur)",
+              ci, zero_windows, passed);
+        free(pre); free(x); free(y); free(dy); free(dpool); free(want); free(got); free(arg);
     }
 }
 

@@ -560,28 +560,32 @@ static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0,
     }
 }
 
+/* One NR-wide strip of op(B): rows [p0, p0+kc), columns [j, j+nr), zero-padded to NR. */
+static void pack_b_strip(int trans_b, const float *B, int ldb, int p0, int kc, int j, int nr, float *d0) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (an_cpu_avx512()) { pack_b_strip_avx512(trans_b, B, ldb, p0, kc, j, nr, d0); return; }
+    if (gemm_avx2() && !g_bf16) { pack_b_strip_avx2(trans_b, B, ldb, p0, kc, j, nr, d0); return; }
+#endif
+    for (int p = 0; p < kc; p++) {
+        float *d = d0 + p * NR;
+        int k = p0 + p;
+        if (!trans_b) {
+            memcpy(d, B + (size_t)k * ldb + j, nr * sizeof(float));
+        } else {
+            for (int jj = 0; jj < nr; jj++) d[jj] = B[(size_t)(j + jj) * ldb + k];
+        }
+        if (g_bf16) for (int jj = 0; jj < nr; jj++) d[jj] = gemm_round_bf16(d[jj]);
+        for (int jj = nr; jj < NR; jj++) d[jj] = 0.0f;
+    }
+}
+
 /* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column strips, zero-padded. */
 static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc, float *dst) {
     int strips = (nc + NR - 1) / NR;
 #pragma omp for schedule(static) /* shared among the threads of gemm's region, if any */
     for (int s = 0; s < strips; s++) {
         int js = s * NR, nr = nc - js < NR ? nc - js : NR;
-        float *d0 = dst + (size_t)js * kc;
-#if defined(__x86_64__) && defined(__GNUC__)
-        if (an_cpu_avx512()) { pack_b_strip_avx512(trans_b, B, ldb, p0, kc, j0 + js, nr, d0); continue; }
-        if (gemm_avx2() && !g_bf16) { pack_b_strip_avx2(trans_b, B, ldb, p0, kc, j0 + js, nr, d0); continue; }
-#endif
-        for (int p = 0; p < kc; p++) {
-            float *d = d0 + p * NR;
-            int k = p0 + p;
-            if (!trans_b) {
-                memcpy(d, B + (size_t)k * ldb + j0 + js, nr * sizeof(float));
-            } else {
-                for (int j = 0; j < nr; j++) d[j] = B[(size_t)(j0 + js + j) * ldb + k];
-            }
-            if (g_bf16) for (int j = 0; j < nr; j++) d[j] = gemm_round_bf16(d[j]);
-            for (int j = nr; j < NR; j++) d[j] = 0.0f;
-        }
+        pack_b_strip(trans_b, B, ldb, p0, kc, j0 + js, nr, dst + (size_t)js * kc);
     }
 }
 
@@ -690,23 +694,52 @@ void gemm_packed(int trans_b, int M, int N, int K, const float *Ap, const float 
     gemm_core(0, trans_b, M, N, K, 1.0f, NULL, 0, Ap, B, ldb, NULL, beta, C, ldc);
 }
 
+/* One task's products for one K slice: C (mc x nt, row stride ldc) = or += the packed A block
+ * times nt columns of the packed B panel (bp: its first strip) */
+static void run_task(int kc, const float *ablk, int mc, const float *bp, float *c, int ldc, int nt, int overwrite,
+                     int dot, int avx2) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (avx2 && !dot) { block_avx2(kc, ablk, mc, bp, c, ldc, nt, overwrite); return; }
+#endif
+    (void)avx2;
+    for (int js = 0; js < nt; js += NR) {
+        int nr = nt - js < NR ? nt - js : NR;
+        for (int is = 0; is < mc; is += MR) {
+            int mr = mc - is < MR ? mc - is : MR;
+            micro_kernel(kc, ablk + (size_t)is * kc, bp + (size_t)js * kc, c + (size_t)is * ldc + js, ldc, mr, nr,
+                         overwrite, dot);
+        }
+    }
+}
+
 /* The product, with A given (A, lda, trans_a, alpha) or already packed (Ap, alpha folded in), and
  * B given (B, ldb, trans_b) or already packed (Bp). */
 static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *Ap, const float *B, int ldb, const float *Bp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (Ap && K > 0) alpha = 1.0f;
-    int work = K > 0 && alpha != 0.0f, dot = dot_mode();
+    int work = K > 0 && alpha != 0.0f, dot = dot_mode(), avx2 = gemm_avx2();
     int ks = slice_len(K), kc_max = K < ks ? K : ks, nc_max = N < NC ? N : NC;
-    float *bpack = work && !Bp ? pack_buffer((size_t)kc_max * (nc_max + NR)) : NULL;
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    size_t mpad = (size_t)(M + MR - 1) / MR * MR, npad = (size_t)(N + NR - 1) / NR * NR;
+    /* Tasks of MC rows x nt_size columns of a panel of nc columns; each packs its A block once for
+     * all its columns. Enough row blocks for every thread: whole panels (A packed once per slice);
+     * otherwise the columns are split so that all threads have work. */
+    int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk;
+#define NT_SIZE(nc) (mblocks >= 2 * threads ? (nc) : \
+        ((((nc) + (2 * threads + mblocks - 1) / mblocks - 1) / ((2 * threads + mblocks - 1) / mblocks) + NR - 1) / NR * NR))
+    /* K inside the tasks (kinner): where one panel holds all columns and a task's C block is small
+     * (fc6 forward: 4096 x 128, K 9216), B is packed whole up front (or was: Bp) and each task runs
+     * all K slices on its block of C, which stays in L2, instead of every slice passing over all of
+     * C with two barriers. The same slices in the same order: the same bits. */
+    int kinner = work && N <= NC && K > ks && (size_t)mc_blk * NT_SIZE(N) <= 32768 &&
+                 (Bp || (size_t)K * npad <= ((size_t)4 << 20));
+    float *bpack = !work || Bp ? NULL : pack_buffer(kinner ? (size_t)K * npad : (size_t)kc_max * (nc_max + NR));
     if (work && !bpack && !Bp) {
         if (!Ap) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
         gemm_packed_ref(trans_b, M, N, K, Ap, B, ldb, beta, C, ldc); /* no room for the B panel */
         return;
     }
-    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    int avx2 = gemm_avx2();
-    (void)avx2;
     /* One parallel region for the whole product (waking threads costs more than a small slice):
      * the B panel is packed by all threads, then the tasks run, with a barrier between. */
 #pragma omp parallel if (threads > 1)
@@ -720,19 +753,34 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
             }
         }
         float apack[(MC + MR) * KC] __attribute__((aligned(64))); /* 110 KB */
-        for (int j0 = 0; work && j0 < N; j0 += NC) {
-            int nc = N - j0 < NC ? N - j0 : NC;
-            /* Tasks of MC rows x nt_size columns; each packs its A block once for all its
-             * columns. Enough row blocks for every thread: whole panels (A packed once per slice);
-             * otherwise the columns are split so that all threads have work. */
-            int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk, nt_size = nc;
-            size_t mpad = (size_t)(M + MR - 1) / MR * MR, npad = (size_t)(N + NR - 1) / NR * NR;
-            if (mblocks < 2 * threads) {
-                int want = (2 * threads + mblocks - 1) / mblocks; /* column blocks per row block */
-                nt_size = ((nc + want - 1) / want + NR - 1) / NR * NR;
-                if (nt_size < NR) nt_size = NR;
+        if (kinner) {
+            const float *ball = Bp;
+            if (!Bp) { /* all of op(B) in gemm_pack_b_row's layout */
+                int strips = (int)(npad / NR), slices = (K + ks - 1) / ks;
+#pragma omp for schedule(static)
+                for (int t = 0; t < slices * strips; t++) {
+                    int p0 = (t / strips) * ks, kc = K - p0 < ks ? K - p0 : ks, js = (t % strips) * NR;
+                    pack_b_strip(trans_b, B, ldb, p0, kc, js, N - js < NR ? N - js : NR, bpack + (size_t)p0 * npad + (size_t)js * kc);
+                }
+                ball = bpack;
             }
-            int nblocks = (nc + nt_size - 1) / nt_size;
+            int nt_size = NT_SIZE(N), nblocks = (N + nt_size - 1) / nt_size;
+#pragma omp for schedule(static)
+            for (int t = 0; t < mblocks * nblocks; t++) {
+                int i0 = (t % mblocks) * mc_blk, jt = (t / mblocks) * nt_size;
+                int mc = M - i0 < mc_blk ? M - i0 : mc_blk, nt = N - jt < nt_size ? N - jt : nt_size;
+                for (int p0 = 0; p0 < K; p0 += ks) {
+                    int kc = K - p0 < ks ? K - p0 : ks;
+                    const float *ablk = apack;
+                    if (Ap) ablk = Ap + (size_t)p0 * mpad + (size_t)i0 * kc;
+                    else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
+                    run_task(kc, ablk, mc, ball + (size_t)p0 * npad + (size_t)jt * kc, C + (size_t)i0 * ldc + jt, ldc,
+                             nt, p0 == 0 && beta == 0.0f, dot, avx2);
+                }
+            }
+        }
+        for (int j0 = 0; work && !kinner && j0 < N; j0 += NC) {
+            int nc = N - j0 < NC ? N - j0 : NC, nt_size = NT_SIZE(nc), nblocks = (nc + nt_size - 1) / nt_size;
             for (int p0 = 0; p0 < K; p0 += ks) {
                 int kc = K - p0 < ks ? K - p0 : ks, overwrite = p0 == 0 && beta == 0.0f;
                 const float *panel = bpack;
@@ -747,26 +795,13 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                     const float *ablk = apack;
                     if (Ap) ablk = Ap + (size_t)p0 * mpad + (size_t)i0 * kc;
                     else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
-#if defined(__x86_64__) && defined(__GNUC__)
-                    if (avx2 && !dot) {
-                        block_avx2(kc, ablk, mc, panel + (size_t)jt * kc, C + (size_t)i0 * ldc + j0 + jt, ldc, nt,
-                                   overwrite);
-                        continue;
-                    }
-#endif
-                    for (int js = 0; js < nt; js += NR) {
-                        int nr = nt - js < NR ? nt - js : NR;
-                        const float *bp = panel + (size_t)(jt + js) * kc;
-                        for (int is = 0; is < mc; is += MR) {
-                            int mr = mc - is < MR ? mc - is : MR;
-                            float *c = C + (size_t)(i0 + is) * ldc + j0 + jt + js;
-                            micro_kernel(kc, ablk + (size_t)is * kc, bp, c, ldc, mr, nr, overwrite, dot);
-                        }
-                    }
+                    run_task(kc, ablk, mc, panel + (size_t)jt * kc, C + (size_t)i0 * ldc + j0 + jt, ldc, nt, overwrite,
+                             dot, avx2);
                 } /* the barrier here keeps the panel until every task is done with it */
             }
         }
     }
+#undef NT_SIZE
 }
 
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

@@ -67,8 +67,11 @@ int lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float 
 /* ---- max pooling (pool.c): window k, stride s, no padding, floor mode;
  * argmax (n, c, oh, ow) records the input index (within the plane) of each maximum ---- */
 void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, float *y, int32_t *argmax);
+/* relu_y: NULL, or the pooled outputs y when the pooling's input is a ReLU's output: dy then passes
+ * only where y > 0 (the maximum of a window is positive exactly where the ReLU passed its winner),
+ * that ReLU's backward pass fused in, the same bits (the net then skips it) */
 void maxpool_backward(int n, int c, int h, int w, int k, int s, const int32_t *argmax, const float *dy,
-                      float *dx);
+                      float *dx, const float *relu_y);
 /* adaptive average pooling to (oh, ow), PyTorch's bins [floor(i h/oh), ceil((i+1) h/oh)) */
 void avgpool_forward(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);
 void avgpool_backward(int n, int c, int h, int w, int oh, int ow, const float *dy, float *dx);

@@ -95,7 +95,7 @@ void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, f
 }
 
 void maxpool_backward(int n, int c, int h, int w, int k, int s, const int32_t *argmax, const float *dy,
-                      float *dx) {
+                      float *dx, const float *relu_y) {
     int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
 #pragma omp parallel for schedule(static)
     for (long pl = 0; pl < (long)n * c; pl++) {
@@ -103,7 +103,13 @@ void maxpool_backward(int n, int c, int h, int w, int k, int s, const int32_t *a
         memset(dxp, 0, (size_t)h * w * sizeof(float));
         const float *dyp = dy + pl * oh * ow;
         const int32_t *ap = argmax + pl * oh * ow;
-        for (int q = 0; q < oh * ow; q++) dxp[ap[q]] += dyp[q];
+        if (relu_y) {
+            const float *yp = relu_y + pl * oh * ow;
+            for (int q = 0; q < oh * ow; q++)
+                if (yp[q] > 0.0f) dxp[ap[q]] += dyp[q];
+        } else {
+            for (int q = 0; q < oh * ow; q++) dxp[ap[q]] += dyp[q];
+        }
     }
 }
 

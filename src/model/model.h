@@ -99,8 +99,9 @@ typedef struct Layer {
     /* Fusions (net_create sets them): a ReLU right after a convolution is computed in the
      * convolution's output pass and shares its buffer (relu_in_conv on both; the ReLU's out is the
      * convolution's, not owned); a ReLU right before an LRN has its backward pass done by the LRN
-     * (relu_in_lrn on both). */
-    int relu_in_conv, relu_in_lrn;
+     * (relu_in_lrn on both); so has a ReLU right before a max pooling (relu_in_pool on both; CPU only,
+     * the GPU runs the ReLU's backward). */
+    int relu_in_conv, relu_in_lrn, relu_in_pool;
     void *aux;                           /* LRN scale (float), pool argmax (int32), dropout mask (uint8) */
 } Layer;
 

@@ -98,6 +98,8 @@ int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_si
                           (l->spec->kind == LAYER_CONV && next == LAYER_RELU && i + 1 < net->nlayers);
         l->relu_in_lrn = (l->spec->kind == LAYER_RELU && next == LAYER_LRN && i + 1 < net->nlayers) ||
                          (l->spec->kind == LAYER_LRN && prev == LAYER_RELU && i > 0);
+        l->relu_in_pool = (l->spec->kind == LAYER_RELU && next == LAYER_MAXPOOL && i + 1 < net->nlayers) ||
+                          (l->spec->kind == LAYER_MAXPOOL && prev == LAYER_RELU && i > 0);
         size_t count = (size_t)max_batch * out_count(l);
         if (out_count(l) > largest) largest = out_count(l);
         if (l->spec->kind == LAYER_RELU && l->relu_in_conv) l->out = net->layers[i - 1].out; /* shared */
@@ -253,7 +255,7 @@ int net_backward(Net *net) {
         float *dw = net->grads + l->w_off, *db = net->grads + l->b_off;
         long in_count = (long)n * l->in_c * l->in_h * l->in_w;
         if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) break; /* nothing to learn below */
-        if (s->kind == LAYER_RELU && l->relu_in_lrn) continue; /* the LRN above did it: dy goes on */
+        if (s->kind == LAYER_RELU && (l->relu_in_lrn || l->relu_in_pool)) continue; /* the layer above did it */
         double t0 = an_now();
         switch (s->kind) {
         case LAYER_CONV: {
@@ -272,7 +274,7 @@ int net_backward(Net *net) {
                 return -1;
             break;
         case LAYER_MAXPOOL:
-            maxpool_backward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, l->aux, dy, dx);
+            maxpool_backward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, l->aux, dy, dx, l->relu_in_pool ? l->out : NULL);
             break;
         case LAYER_AVGPOOL: avgpool_backward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, dy, dx); break;
         case LAYER_DROPOUT:
