@@ -156,6 +156,7 @@ static inline void block6x16_avx2(int kc, const float *restrict ap, const float 
                 c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1); }
 #define S6(i) if ((i) < rows) store_row16(c + (size_t)(i) * ldc, c##i##0, c##i##1, m0, m1, full, overwrite);
     R6(Z6)
+    for (int i = 0; i < rows; i++) _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
     for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
         __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
         R6(F6)
