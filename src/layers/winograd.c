@@ -141,22 +141,43 @@ static Plan plan_for(const ConvShape *s, int m, int cols, int max_images) {
 }
 
 /* The transforms work on planes of N floats (one value per column): out plane i (os floats apart)
- * = sum_j mat[i][j] * src plane j (ss floats apart), i < rows, j < cols; zero coefficients skipped. */
+ * = sum_j mat[i][j] * src plane j (ss floats apart), i < rows, j < cols; zero coefficients skipped.
+ * Columns go 16 at a time with the sum in registers: one load per multiply-add (a plane at a time,
+ * each term was a load and a store of the output too, and the transforms took a quarter of a
+ * training step). The same operations in the same order as plane by plane: the same bits. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void mat_planes(int rows, int cols, const float *mat, const float *src, size_t ss, float *out, size_t os,
                        int N) {
-    for (int i = 0; i < rows; i++) {
+    enum { CW = 16 };
+    int c0 = 0;
+    for (; c0 + CW <= N; c0 += CW)
+        for (int i = 0; i < rows; i++) {
+            float acc[CW] = {0};
+            int first = 1;
+            for (int j = 0; j < cols; j++) {
+                float f = mat[i * cols + j];
+                if (f == 0.0f) continue;
+                const float *restrict q = src + (size_t)j * ss + c0;
+                if (first) for (int l = 0; l < CW; l++) acc[l] = f * q[l];
+                else       for (int l = 0; l < CW; l++) acc[l] += f * q[l];
+                first = 0;
+            }
+            float *restrict o = out + (size_t)i * os + c0;
+            for (int l = 0; l < CW; l++) o[l] = acc[l];
+        }
+    if (c0 == N) return;
+    for (int i = 0; i < rows; i++) { /* the last columns, plane by plane */
         float *restrict o = out + (size_t)i * os;
         int first = 1;
         for (int j = 0; j < cols; j++) {
             float f = mat[i * cols + j];
             if (f == 0.0f) continue;
             const float *restrict q = src + (size_t)j * ss;
-            if (first) for (int c = 0; c < N; c++) o[c] = f * q[c];
-            else       for (int c = 0; c < N; c++) o[c] += f * q[c];
+            if (first) for (int c = c0; c < N; c++) o[c] = f * q[c];
+            else       for (int c = c0; c < N; c++) o[c] += f * q[c];
             first = 0;
         }
-        if (first) memset(o, 0, (size_t)N * sizeof(float));
+        if (first) memset(o + c0, 0, (size_t)(N - c0) * sizeof(float));
     }
 }
 
