@@ -51,7 +51,10 @@ static void print_result(const EvalResult *r, const Net *net, const char *label,
     char top5[48] = ""; /* with 5 classes or fewer every image is in the top 5 */
     if (net->classes > 5) snprintf(top5, sizeof top5, ", top-5 error %.2f%%", 100 * r->top5_err);
     char rate[48] = ""; /* members share the ensemble's pass: their lines carry no rate */
-    if (seconds >= 0) snprintf(rate, sizeof rate, " (%.0f images/s)", r->count / (seconds > 0 ? seconds : 1e-9));
+    if (seconds >= 0) {
+        double v = r->count / (seconds > 0 ? seconds : 1e-9);
+        snprintf(rate, sizeof rate, " (%.*f images/s)", v < 10 ? 1 : 0, v);
+    }
     printf("%s%s on %s (%ld images, %s): top-1 error %.2f%%%s, loss %.4f%s\n", model, label, data, r->count,
            crops == 10 ? "10 crops" : "centre crop", 100 * r->top1_err, top5, r->loss, rate);
     int *order = malloc((size_t)net->classes * sizeof(int)), n = 0;

@@ -142,9 +142,12 @@ int evaluate_members(Net *const *nets, const Norm *norms, int k, const Dataset *
         if (progress && an_now() - last > (isatty(2) ? 1.0 : 15.0)) {
             last = an_now();
             double rate = done / (last - t0);
-            fprintf(stderr, "%s  eval%s %ld/%d  %.0f img/s  ETA %.0f s%s", isatty(2) ? "\r" : "",
-                    views == 10 ? " (10 crops)" : "", done, count, rate * views * k, rate > 0 ? (count - done) / rate : 0.0,
-                    isatty(2) ? "   " : "\n");
+            /* images/s as the result line counts them; with crops or members, also the passes */
+            char passes[48] = "";
+            if (views * k > 1) snprintf(passes, sizeof passes, " (%.0f network passes/s)", rate * views * k);
+            fprintf(stderr, "%s  eval%s %ld/%d  %.*f images/s%s  ETA %.0f s%s", isatty(2) ? "\r" : "",
+                    views == 10 ? " (10 crops)" : "", done, count, rate < 10 ? 1 : 0, rate, passes,
+                    rate > 0 ? (count - done) / rate : 0.0, isatty(2) ? "   " : "\n");
         }
     }
     for (int m = 0; m < k && !rc; m++)
