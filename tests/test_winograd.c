@@ -194,13 +194,76 @@ TEST(winograd_automatic_choice) {
     CHECK(!conv_winograd(&conv1) && conv_winograd(&conv2) && conv_winograd(&conv3), "conv1/conv2/conv3 choice");
     /* a batch below 128 tiles (13x13: 16 tiles an image; 27x27: 49) stays on im2col */
     CHECK(!conv_winograd(&one) && !conv_winograd(&seven) && conv_winograd(&conv2_3), "batch 1 / 7 / conv2 at 3");
+    /* the forward pass at any batch (it keeps the filters' transform between calls) */
+    CHECK(conv_winograd_forward(&one) && conv_winograd_forward(&seven) && conv_winograd_forward(&conv3) &&
+          !conv_winograd_forward(&conv1) && !conv_winograd_forward(&narrow) && !conv_winograd_forward(&s2),
+          "the forward pass's choice");
     CHECK(!conv_winograd(&narrow) && !conv_winograd(&s2), "a narrow or strided layer on Winograd");
     gemm_set_bf16(1);
     CHECK(!conv_winograd(&conv3), "Winograd in bf16 mode");
     gemm_set_bf16(0);
     conv_winograd_override(0);
-    CHECK(!conv_winograd(&conv3), "Winograd with the override off");
+    CHECK(!conv_winograd(&conv3) && !conv_winograd_forward(&one), "Winograd with the override off");
     conv_winograd_override(1);
     CHECK(conv_winograd(&narrow) && !conv_winograd(&s2), "override on: narrow yes, strided no");
     conv_winograd_override(-1);
+}
+
+/* y of one forward pass: forced im2col (mode 0), forced Winograd (1) or the automatic choice (-1) */
+static float *forward_as(int mode, const ConvShape *s, const float *x, const float *w, const float *b) {
+    float *y = malloc((size_t)s->n * s->out_c * s->out_h * s->out_w * sizeof(float));
+    conv_winograd_override(mode);
+    CHECK(conv_forward(s, x, w, b, y) == 0, "forward (mode %d)", mode);
+    conv_winograd_override(-1);
+    return y;
+}
+
+static int same_bits(const float *a, const float *b, const ConvShape *s) {
+    return memcmp(a, b, (size_t)s->n * s->out_c * s->out_h * s->out_w * sizeof(float)) == 0;
+}
+
+/* The forward pass runs on Winograd at any batch (batch-1 inference included) and keeps the
+ * filters' transform while the weights stay the same: every pass gives the bits of a fresh forced
+ * Winograd pass, first and later, two layers interleaved (one with groups, one 5x5); weights changed
+ * in place give the new weights' bits (never a stale transform); more layers than kept sets (7
+ * against 6) still give each layer's own bits. */
+TEST(winograd_keeps_filters_between_forward_passes) {
+    enum { L = 7 };
+    ConvShape ls[L];
+    for (int l = 0; l < L; l++) {
+        ls[l] = l == 0 ? (ConvShape){1, 64, 13, 13, 96, 3, 1, 1, 2, 0, 0, 1}
+              : l == 1 ? (ConvShape){1, 64, 15, 15, 64, 5, 1, 2, 1, 0, 0, 0}
+                       : (ConvShape){1 + l % 2, 32, 9 + l, 9 + l, 32 + 8 * l, 3, 1, 1, 1, 0, 0, l % 2};
+        conv_shape_init(&ls[l]);
+        CHECK(conv_winograd_forward(&ls[l]), "layer %d: not on Winograd forward", l);
+    }
+    CHECK(!conv_winograd(&ls[0]) && !conv_winograd(&ls[1]), "batch 1's backward passes are on Winograd");
+    float *x[L], *w[L], *b[L], *ref[L];
+    for (int l = 0; l < L; l++) {
+        const ConvShape *s = &ls[l];
+        size_t nw = (size_t)s->out_c * (s->c / s->groups) * s->k * s->k;
+        x[l] = rnd((size_t)s->n * s->c * s->h * s->w, 70 + l, -1, 1), w[l] = rnd(nw, 80 + l, -0.2f, 0.2f);
+        b[l] = rnd(s->out_c, 90 + l, -0.1f, 0.1f);
+        ref[l] = forward_as(1, s, x[l], w[l], b[l]);
+        float *direct = forward_as(0, s, x[l], w[l], b[l]);
+        CHECK(!same_bits(ref[l], direct, s), "layer %d: im2col and Winograd give the same bits", l);
+        free(direct);
+    }
+    for (int pass = 0; pass < 3; pass++)
+        for (int l = 0; l < (pass < 2 ? 2 : L); l++) {
+            float *y = forward_as(-1, &ls[l], x[l], w[l], b[l]);
+            CHECK(same_bits(y, ref[l], &ls[l]), "layer %d pass %d: not a fresh Winograd pass's bits", l, pass);
+            free(y);
+        }
+    /* one weight changed in place (same pointer) */
+    w[0][5] += 0.25f;
+    float *fresh = forward_as(1, &ls[0], x[0], w[0], b[0]);
+    for (int pass = 0; pass < 2; pass++) {
+        float *y = forward_as(-1, &ls[0], x[0], w[0], b[0]);
+        CHECK(same_bits(y, fresh, &ls[0]), "changed weights, pass %d: not the new weights' bits", pass);
+        CHECK(!same_bits(y, ref[0], &ls[0]), "changed weights, pass %d: the old weights' output", pass);
+        free(y);
+    }
+    free(fresh);
+    for (int l = 0; l < L; l++) free(x[l]), free(w[l]), free(b[l]), free(ref[l]);
 }

@@ -158,7 +158,7 @@ static int forward_image(const ConvShape *s, const float *x, const float *wpack,
 }
 
 int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
-    if (conv_winograd(s)) return winograd_forward(s, x, w, b, y);
+    if (conv_winograd_forward(s)) return winograd_forward(s, x, w, b, y);
     int failed = 0;
     int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;
     int P = s->out_h * s->out_w;

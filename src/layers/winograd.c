@@ -20,9 +20,11 @@
 #include "winograd.h"
 #include "../cpu/gemm.h"
 #include "../util/common.h"
+#include "../util/hash64.h"
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,15 +110,87 @@ void conv_winograd_override(int on) { g_mode = on < 0 ? -1 : on != 0; }
 /* output block m for an r x r filter: F(4x4, 3x3) (a = 6) and F(4x4, 5x5) (a = 8) */
 static int block_for(int r) { (void)r; return 4; }
 
+/* automatic, whatever the batch: layers wide enough for the products to run near the kernel's speed */
+static int auto_shape(const ConvShape *s) {
+    int cg = s->c / s->groups, og = s->out_c / s->groups;
+    return g_mode < 0 && (s->k == 3 || s->k == 5) && s->stride == 1 && s->pad < s->k && !gemm_bf16() && cg >= 32 &&
+           og >= 32 && s->out_h >= 8 && s->out_w >= 8;
+}
+
 int conv_winograd(const ConvShape *s) {
     if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
     if (g_mode == 1) return 1;
-    /* automatic: layers wide enough for the products to run near the kernel's speed, and batches
-     * with a full product set of tiles (the filters' transform, once per call, is then shared by
-     * many images: at batch 1 it costs more than it saves) */
-    int cg = s->c / s->groups, og = s->out_c / s->groups, m = block_for(s->k);
+    /* and batches with a full product set of tiles (the backward passes transform the filters on
+     * every call; at batch 1 that costs more than it saves) */
+    int m = block_for(s->k);
     long tiles = (long)((s->out_h + m - 1) / m) * ((s->out_w + m - 1) / m);
-    return cg >= 32 && og >= 32 && s->out_h >= 8 && s->out_w >= 8 && s->n * tiles >= FWD_COLS;
+    return auto_shape(s) && s->n * tiles >= FWD_COLS;
+}
+
+int conv_winograd_forward(const ConvShape *s) {
+    if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
+    return g_mode == 1 || auto_shape(s);
+}
+
+/* --------------------------------------------------------- the forward filters kept ---- */
+
+/* Per thread, the last KEPT filter sets transformed by forward passes: shape, a hash of the
+ * weights' bits, the transform in the slot's buffer (AN_BUF_WINO_KEPT0 + slot). A set whose
+ * weights are unchanged (inference) is transformed once; training's change every step. The kept
+ * transform is the one a fresh call computes, bit for bit: results never depend on what ran before. */
+enum { KEPT = AN_BUF_WINO_KEPT_LAST - AN_BUF_WINO_KEPT0 + 1 };
+typedef struct Kept {
+    int used, out_c, c, groups, k;
+    uint64_t hash;
+    unsigned long stamp; /* last use, for replacing the oldest */
+} Kept;
+static _Thread_local Kept g_kept[KEPT];
+static _Thread_local unsigned long g_clock;
+
+/* 64-bit hash of n floats' bits: eight multiply-add chains over the 64-bit words (order matters
+ * within a chain), then mixed; about one word a cycle */
+static uint64_t weights_hash(const float *w, size_t n) {
+    uint64_t acc[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    const unsigned char *p = (const unsigned char *)w;
+    size_t words = n / 2, i = 0;
+    for (; i + 8 <= words; i += 8)
+        for (int l = 0; l < 8; l++) {
+            uint64_t v;
+            memcpy(&v, p + (i + l) * 8, 8);
+            acc[l] = (acc[l] + v) * 0x9E3779B97F4A7C15ull;
+        }
+    uint64_t h = n;
+    for (; i < words; i++) {
+        uint64_t v;
+        memcpy(&v, p + i * 8, 8);
+        h = an_hash64_mix(h, v);
+    }
+    if (n & 1) {
+        uint32_t v;
+        memcpy(&v, p + (n - 1) * 4, 4);
+        h = an_hash64_mix(h, v);
+    }
+    for (int l = 0; l < 8; l++) h = an_hash64_mix(h, acc[l]);
+    return h;
+}
+
+/* The slot holding (or now to hold) the transform of these weights; *ready: whether it is there */
+static int kept_slot(const ConvShape *s, const float *w, int *ready) {
+    size_t count = (size_t)s->out_c * (s->c / s->groups) * s->k * s->k;
+    uint64_t h = weights_hash(w, count);
+    int oldest = 0;
+    for (int i = 0; i < KEPT; i++) {
+        Kept *e = &g_kept[i];
+        if (e->used && e->hash == h && e->out_c == s->out_c && e->c == s->c && e->groups == s->groups && e->k == s->k) {
+            e->stamp = ++g_clock;
+            *ready = 1;
+            return i;
+        }
+        if (!e->used || (g_kept[oldest].used && e->stamp < g_kept[oldest].stamp)) oldest = i;
+    }
+    g_kept[oldest] = (Kept){0, s->out_c, s->c, s->groups, s->k, h, ++g_clock}; /* used once transformed */
+    *ready = 0;
+    return oldest;
 }
 
 /* ------------------------------------------------------------------------------ forward ---- */
@@ -257,14 +331,15 @@ static void filter_transform(const Plan *p, const float *w, float *tmp, float *u
 }
 
 /* Y = A^T M A of every column of the products mb (a^2, og, N) -> y of nimg images (og planes of
- * oh x ow each, img floats apart), plus bias and the fused ReLU. scratch: (a + 1) m N floats. */
+ * oh x ow each, img floats apart), plus bias and the fused ReLU, for output channel o. scratch:
+ * (a + 1) m N floats. */
 static void output_transform(const Plan *p, const ConvShape *s, const float *mb, int nimg, const float *bias,
-                             float *y, size_t img, float *scratch) {
+                             float *y, size_t img, float *scratch, int o) {
     const float *at = p->t->at;
     int m = p->m, oh = s->out_h, ow = s->out_w, og = p->og, a = p->a;
     size_t N = (size_t)p->N, P = (size_t)oh * ow;
     float *t = scratch, *yy = scratch + (size_t)m * a * N; /* t[i][nu], then Y[i][j] */
-    for (int o = 0; o < og; o++) {
+    {
         for (int nu = 0; nu < a; nu++) /* t[i][nu] = sum_xi at[i][xi] M[xi][nu] */
             mat_planes(m, a, at, mb + ((size_t)nu * og + o) * N, a * og * N, t + nu * N, a * N, p->N);
         for (int i = 0; i < m; i++) /* Y[i][j] = sum_nu t[i][nu] at[j][nu] */
@@ -289,28 +364,44 @@ static void output_transform(const Plan *p, const ConvShape *s, const float *mb,
 /* sizes of the per-thread scratch of one product set */
 static size_t vp_stride(const Plan *p) { return gemm_packed_b_floats(p->cg, p->N); }
 
-/* One product set: nimg (<= nb) images starting at x / y, group g, with the packed filters up. */
+/* One product set: nimg (<= nb) images starting at x / y, group g, with the packed filters up.
+ * Called outside a parallel region (a batch of one set: batch-1 inference), its channels, products
+ * and output channels are spread over the threads (each product on one thread: the same bits). */
 static int forward_set(const Plan *p, const ConvShape *s, const float *x, const float *up, size_t ustride,
                        const float *bias, float *y, int nimg, int g) {
     size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * s->out_h * s->out_w;
     size_t vs = vp_stride(p), N = (size_t)p->N;
-    int a2 = p->a2;
+    int a2 = p->a2, failed = 0;
     float *vp = an_thread_buffer(AN_BUF_WINO_V, (size_t)a2 * vs * sizeof(float));
     float *mb = an_thread_buffer(AN_BUF_WINO_M, (size_t)a2 * p->og * N * sizeof(float));
-    float *scratch = an_thread_buffer(AN_BUF_WINO_T, (size_t)3 * a2 * N * sizeof(float));
-    if (!vp || !mb || !scratch) return -1;
+    if (!vp || !mb) return -1;
     const float *xg = x + (size_t)g * p->cg * s->h * s->w;
-    float *v = scratch + 2 * a2 * N; /* one channel's a^2 planes, then packed as row c of each operand */
-    for (int c = 0; c < p->cg; c++) {
-        input_transform(p, s, xg + (size_t)c * s->h * s->w, in_img, nimg, scratch, v, N);
-        for (int k = 0; k < a2; k++) gemm_pack_b_row(vp + (size_t)k * vs, p->cg, p->N, c, v + (size_t)k * N);
+    const float *bg = bias ? bias + (size_t)g * p->og : NULL;
+    float *yg = y + (size_t)g * p->og * s->out_h * s->out_w;
+#pragma omp parallel if (!omp_in_parallel())
+    {
+        float *scratch = an_thread_buffer(AN_BUF_WINO_T, (size_t)3 * a2 * N * sizeof(float));
+        if (!scratch) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        float *v = scratch ? scratch + 2 * a2 * N : NULL; /* one channel's a^2 planes, packed as row c */
+#pragma omp for schedule(static)
+        for (int c = 0; c < p->cg; c++) {
+            if (!scratch) continue;
+            input_transform(p, s, xg + (size_t)c * s->h * s->w, in_img, nimg, scratch, v, N);
+            for (int k = 0; k < a2; k++) gemm_pack_b_row(vp + (size_t)k * vs, p->cg, p->N, c, v + (size_t)k * N);
+        }
+#pragma omp for schedule(static)
+        for (int k = 0; k < a2; k++)
+            if (!failed)
+                gemm_packed_ab(p->og, p->N, p->cg, up + (size_t)k * ustride, vp + (size_t)k * vs, 0.0f,
+                               mb + (size_t)k * p->og * N, p->N);
+#pragma omp for schedule(static)
+        for (int o = 0; o < p->og; o++)
+            if (scratch && !failed) output_transform(p, s, mb, nimg, bg, yg, out_img, scratch, o);
     }
-    for (int k = 0; k < a2; k++)
-        gemm_packed_ab(p->og, p->N, p->cg, up + (size_t)k * ustride, vp + (size_t)k * vs, 0.0f, mb + (size_t)k * p->og * N,
-                       p->N);
-    output_transform(p, s, mb, nimg, bias ? bias + (size_t)g * p->og : NULL, y + (size_t)g * p->og * s->out_h * s->out_w,
-                     out_img, scratch);
-    return 0;
+    return failed ? -1 : 0;
 }
 
 static int forward_block(const ConvShape *s, int m, const float *x, const float *w, const float *b, float *y) {
@@ -319,10 +410,16 @@ static int forward_block(const ConvShape *s, int m, const float *x, const float 
     size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * s->out_h * s->out_w;
     size_t ustride = gemm_packed_a_floats(p.og, p.cg), wg = (size_t)p.og * p.cg * p.r * p.r;
     size_t ug = (size_t)p.a2 * ustride; /* one group's packed filters */
-    float *up = an_thread_buffer(AN_BUF_WINO_U, (size_t)G * ug * sizeof(float));
-    float *tmp = an_thread_buffer(AN_BUF_WINO_UT, (size_t)p.a2 * p.og * p.cg * sizeof(float));
-    if (!up || !tmp) return an_error("out of memory (Winograd filters, %zu bytes)", (size_t)G * ug * 4);
-    for (int g = 0; g < G; g++) filter_transform(&p, w + g * wg, tmp, up + (size_t)g * ug, ustride);
+    /* the filters as transformed by an earlier call with the same weights, or transformed now */
+    int ready, slot = kept_slot(s, w, &ready);
+    float *up = an_thread_buffer(AN_BUF_WINO_KEPT0 + slot, (size_t)G * ug * sizeof(float));
+    if (!up) return an_error("out of memory (Winograd filters, %zu bytes)", (size_t)G * ug * 4);
+    if (!ready) {
+        float *tmp = an_thread_buffer(AN_BUF_WINO_UT, (size_t)p.a2 * p.og * p.cg * sizeof(float));
+        if (!tmp) return an_error("out of memory (Winograd filters, %zu bytes)", (size_t)p.a2 * p.og * p.cg * 4);
+        for (int g = 0; g < G; g++) filter_transform(&p, w + g * wg, tmp, up + (size_t)g * ug, ustride);
+        g_kept[slot].used = 1;
+    }
     int sets = (s->n + p.nb - 1) / p.nb, work = sets * G;
     /* product sets in parallel, each on its thread; fewer sets than threads: the products parallel */
     if (work >= omp_get_max_threads()) {

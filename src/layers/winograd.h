@@ -6,10 +6,17 @@
 
 /* Whether the layer runs on Winograd: a 3x3 or 5x5 filter, stride 1, padding below the filter size,
  * float32 products (not bf16 mode), and (automatic) at least 32 channels in and out per group,
- * outputs of 8x8 or more and a batch of at least 128 output tiles of 4x4 (13x13 layers: 8 images). conv_winograd_override(0) turns it off, (1) on wherever the shape allows
- * (tests, benchmarks), (-1) back to automatic. */
+ * outputs of 8x8 or more and a batch of at least 128 output tiles of 4x4 (13x13 layers: 8 images).
+ * This is the backward passes' choice. conv_winograd_override(0) turns it off, (1) on wherever the
+ * shape allows (tests, benchmarks), (-1) back to automatic. */
 int conv_winograd(const ConvShape *s);
 void conv_winograd_override(int on);
+/* The same for the forward pass, whatever the batch (automatic: the same shapes). The forward pass
+ * keeps the last 6 filter sets it transformed, per thread, by shape and a 64-bit hash of the weights'
+ * bits: weights unchanged since an earlier call (inference, batch 1 included) are not transformed
+ * again, weights changed in place are never served stale, and the kept transform is the one a
+ * fresh call computes, bit for bit. */
+int conv_winograd_forward(const ConvShape *s);
 /* y = conv(x, w) + b (and the fused ReLU), F(4x4, 3x3) or F(4x4, 5x5). 0 or -1 (out of memory). */
 int winograd_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
 /* dx (n, c, h, w) = the input gradient of dy (n, out_c, oh, ow), overwritten. 0 or -1. */

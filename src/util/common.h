@@ -40,7 +40,7 @@ void an_cpu_avx512_override(int on);
  * Freed when the thread exits. NULL when out of memory (an_error set). One owner per slot: */
 enum { AN_BUF_GEMM_PACK, AN_BUF_RESIZE_TMP, AN_BUF_RESIZE_WINDOW, AN_BUF_RESIZE_TABLES, AN_BUF_CONV_COLS,
        AN_BUF_CONV_PARTIAL, AN_BUF_CONV_WT, AN_BUF_LINEAR_T, AN_BUF_LRN, AN_BUF_POOL, AN_BUF_CONV_ROW,
-       AN_BUF_CONV_DY, AN_BUF_WINO_V, AN_BUF_WINO_M, AN_BUF_WINO_T, AN_BUF_WINO_U, AN_BUF_WINO_UT, AN_BUF_WINO_DW,
-       AN_BUF_WINO_FLIP, AN_BUF_COUNT };
+       AN_BUF_CONV_DY, AN_BUF_WINO_V, AN_BUF_WINO_M, AN_BUF_WINO_T, AN_BUF_WINO_UT, AN_BUF_WINO_DW,
+       AN_BUF_WINO_FLIP, AN_BUF_WINO_KEPT0, AN_BUF_WINO_KEPT_LAST = AN_BUF_WINO_KEPT0 + 5, AN_BUF_COUNT };
 void *an_thread_buffer(int slot, size_t bytes);
 #endif
