@@ -168,19 +168,8 @@ static inline void block6x16_avx2(int kc, const float *restrict ap, const float 
 #undef S6
 }
 
-/* C tile (mr x nr) = or += a_pack * b_pack in 6 x 16 blocks */
-__attribute__((target("avx2,fma")))
-static void micro_kernel_avx2(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
-                              int mr, int nr, int overwrite) {
-    for (int h = 0; h < nr; h += 16)
-        for (int r = 0; r < mr; r += 6)
-            block6x16_avx2(kc, a + r, b + h, c + (size_t)r * ldc + h, ldc, mr - r, lanes8(nr - h), lanes8(nr - h - 8),
-                           nr - h >= 16, overwrite);
-}
-
 /* A task's whole block with AVX2: C (mc x nt) = or += the packed A block (MR-row strips) times nt
- * columns of the packed B panel (NR-wide strips), the same 6 x 16 blocks as micro_kernel_avx2 in
- * another order: each 16-column half of a B strip (kc x 16 floats, 16 KB at kc 256) meets every row
+ * columns of the packed B panel (NR-wide strips), in 6 x 16 blocks (block6x16_avx2) ordered so that: each 16-column half of a B strip (kc x 16 floats, 16 KB at kc 256) meets every row
  * of the block while it is in L1 (the whole 32-wide strip with the A strip did not fit Zen's 32 KB
  * L1, and the blocks waited on L2: 75% of the FMA peak). Same sums, same bits. */
 __attribute__((target("avx2,fma")))
@@ -342,7 +331,6 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
         return;
     }
     if (an_cpu_avx512()) { micro_kernel_avx512(kc, a, b, c, ldc, mr, nr, overwrite); return; }
-    if (gemm_avx2()) { micro_kernel_avx2(kc, a, b, c, ldc, mr, nr, overwrite); return; }
 #endif
     (void)dot;
     if (mr == MR && nr == NR && !overwrite) { micro_kernel_generic(kc, a, b, c, ldc); return; }
@@ -695,6 +683,14 @@ void gemm_packed(int trans_b, int M, int N, int K, const float *Ap, const float 
     gemm_core(0, trans_b, M, N, K, 1.0f, NULL, 0, Ap, B, ldb, NULL, beta, C, ldc);
 }
 
+/* Columns per task in a panel of nc columns: the whole panel where there are enough row blocks
+ * for every thread (twice over), else split so that all threads have work (multiples of NR). */
+static int nt_size_for(int nc, int mblocks, int threads) {
+    if (mblocks >= 2 * threads) return nc;
+    int want = (2 * threads + mblocks - 1) / mblocks; /* column blocks per row block */
+    return ((nc + want - 1) / want + NR - 1) / NR * NR;
+}
+
 /* One task's products for one K slice: C (mc x nt, row stride ldc) = or += the packed A block
  * times nt columns of the packed B panel (bp: its first strip) */
 static void run_task(int kc, const float *ablk, int mc, const float *bp, float *c, int ldc, int nt, int overwrite,
@@ -727,13 +723,11 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
      * all its columns. Enough row blocks for every thread: whole panels (A packed once per slice);
      * otherwise the columns are split so that all threads have work. */
     int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk;
-#define NT_SIZE(nc) (mblocks >= 2 * threads ? (nc) : \
-        ((((nc) + (2 * threads + mblocks - 1) / mblocks - 1) / ((2 * threads + mblocks - 1) / mblocks) + NR - 1) / NR * NR))
     /* K inside the tasks (kinner): where one panel holds all columns and a task's C block is small
      * (fc6 forward: 4096 x 128, K 9216), B is packed whole up front (or was: Bp) and each task runs
      * all K slices on its block of C, which stays in L2, instead of every slice passing over all of
      * C with two barriers. The same slices in the same order: the same bits. */
-    int kinner = work && N <= NC && K > ks && (size_t)mc_blk * NT_SIZE(N) <= 32768 &&
+    int kinner = work && N <= NC && K > ks && (size_t)mc_blk * nt_size_for(N, mblocks, threads) <= 32768 &&
                  (Bp || (size_t)K * npad <= ((size_t)4 << 20));
     float *bpack = !work || Bp ? NULL : pack_buffer(kinner ? (size_t)K * npad : (size_t)kc_max * (nc_max + NR));
     if (work && !bpack && !Bp) {
@@ -765,7 +759,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                 }
                 ball = bpack;
             }
-            int nt_size = NT_SIZE(N), nblocks = (N + nt_size - 1) / nt_size;
+            int nt_size = nt_size_for(N, mblocks, threads), nblocks = (N + nt_size - 1) / nt_size;
 #pragma omp for schedule(static)
             for (int t = 0; t < mblocks * nblocks; t++) {
                 int i0 = (t % mblocks) * mc_blk, jt = (t / mblocks) * nt_size;
@@ -781,7 +775,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
             }
         }
         for (int j0 = 0; work && !kinner && j0 < N; j0 += NC) {
-            int nc = N - j0 < NC ? N - j0 : NC, nt_size = NT_SIZE(nc), nblocks = (nc + nt_size - 1) / nt_size;
+            int nc = N - j0 < NC ? N - j0 : NC, nt_size = nt_size_for(nc, mblocks, threads), nblocks = (nc + nt_size - 1) / nt_size;
             for (int p0 = 0; p0 < K; p0 += ks) {
                 int kc = K - p0 < ks ? K - p0 : ks, overwrite = p0 == 0 && beta == 0.0f;
                 const float *panel = bpack;
@@ -802,7 +796,6 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
             }
         }
     }
-#undef NT_SIZE
 }
 
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

@@ -339,26 +339,24 @@ static void output_transform(const Plan *p, const ConvShape *s, const float *mb,
     int m = p->m, oh = s->out_h, ow = s->out_w, og = p->og, a = p->a;
     size_t N = (size_t)p->N, P = (size_t)oh * ow;
     float *t = scratch, *yy = scratch + (size_t)m * a * N; /* t[i][nu], then Y[i][j] */
-    {
-        for (int nu = 0; nu < a; nu++) /* t[i][nu] = sum_xi at[i][xi] M[xi][nu] */
-            mat_planes(m, a, at, mb + ((size_t)nu * og + o) * N, a * og * N, t + nu * N, a * N, p->N);
-        for (int i = 0; i < m; i++) /* Y[i][j] = sum_nu t[i][nu] at[j][nu] */
-            mat_planes(m, a, at, t + (size_t)i * a * N, N, yy + (size_t)i * m * N, N, p->N);
-        float bo = bias ? bias[o] : 0.0f;
-        for (int im = 0; im < nimg; im++)
-            for (int ty = 0; ty < p->th; ty++)
-                for (int i = 0; i < m && ty * m + i < oh; i++) {
-                    float *row = y + (size_t)im * img + (size_t)o * P + (size_t)(ty * m + i) * ow;
-                    size_t col0 = (size_t)(im * p->th + ty) * p->tw;
-                    for (int j = 0; j < m; j++) {
-                        const float *q = yy + (size_t)(i * m + j) * N + col0;
-                        for (int tx = 0; tx < p->tw && tx * m + j < ow; tx++) {
-                            float v = q[tx] + bo;
-                            row[tx * m + j] = s->relu ? (v > 0.0f ? v : 0.0f) : v; /* as the im2col path */
-                        }
+    for (int nu = 0; nu < a; nu++) /* t[i][nu] = sum_xi at[i][xi] M[xi][nu] */
+        mat_planes(m, a, at, mb + ((size_t)nu * og + o) * N, a * og * N, t + nu * N, a * N, p->N);
+    for (int i = 0; i < m; i++) /* Y[i][j] = sum_nu t[i][nu] at[j][nu] */
+        mat_planes(m, a, at, t + (size_t)i * a * N, N, yy + (size_t)i * m * N, N, p->N);
+    float bo = bias ? bias[o] : 0.0f;
+    for (int im = 0; im < nimg; im++)
+        for (int ty = 0; ty < p->th; ty++)
+            for (int i = 0; i < m && ty * m + i < oh; i++) {
+                float *row = y + (size_t)im * img + (size_t)o * P + (size_t)(ty * m + i) * ow;
+                size_t col0 = (size_t)(im * p->th + ty) * p->tw;
+                for (int j = 0; j < m; j++) {
+                    const float *q = yy + (size_t)(i * m + j) * N + col0;
+                    for (int tx = 0; tx < p->tw && tx * m + j < ow; tx++) {
+                        float v = q[tx] + bo;
+                        row[tx * m + j] = s->relu ? (v > 0.0f ? v : 0.0f) : v; /* as the im2col path */
                     }
                 }
-    }
+            }
 }
 
 /* sizes of the per-thread scratch of one product set */
