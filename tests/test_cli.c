@@ -155,6 +155,11 @@ TEST(cli_bench_model) {
     CHECK(strstr(g_out, "FMA peak") != NULL, "no peak:\n%s", g_out);
     CHECK(run("bench --model alexnet-owt --mode infer --batch 1 --steps 1 --warmup 0") == 0, "%s", g_err);
     CHECK(strstr(g_out, "1 timed step after 0 warm-up") && strstr(g_out, "images/s: "), "infer:\n%s", g_out);
+    /* --input: the README job's Fashion-MNIST images (1 channel of 28 x 28) */
+    CHECK(run("bench --model convnet4 --batch 4 --steps 1 --warmup 0 --classes 10 --input 1x28") == 0, "%s", g_err);
+    CHECK(strstr(g_out, "input 1x28x28") && strstr(g_out, "images/s: "), "bench --input 1x28:\n%s", g_out);
+    expect_error("bench --model convnet4 --input 28", "--input must be CxS");
+    expect_error("bench --model convnet4 --input 5x28", "--input must be CxS");
     expect_error("bench --model alexnet --mode fly", "--mode must be train or infer");
     expect_error("bench --model alexnet --precision fp8", "--precision must be fp32 or bf16");
     /* bf16: runs, and says on stderr what computes the products (no AMX kernels built) */

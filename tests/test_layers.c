@@ -663,7 +663,8 @@ TEST(layers_maxpool_forward_backward) {
 /* Ties (after ReLU most windows hold several equal values): the argmax is the first maximum in
  * row-major order, as the reference's plain scan finds it, for the paper's 3/2 pooling and others. */
 TEST(layers_maxpool_ties) {
-    static const int cases[][6] = {{2, 3, 27, 27, 3, 2}, {1, 2, 13, 13, 3, 2}, {2, 2, 9, 11, 2, 1}, {1, 2, 10, 10, 3, 3}};
+    static const int cases[][6] = {{2, 3, 27, 27, 3, 2}, {1, 2, 13, 13, 3, 2}, {2, 2, 9, 11, 2, 1}, {1, 2, 10, 10, 3, 3},
+                                   {1, 2, 55, 55, 3, 2}, {2, 1, 32, 31, 3, 2}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int *cs = cases[ci];
         PoolCtx p = {cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], (cs[2] - cs[4]) / cs[5] + 1, (cs[3] - cs[4]) / cs[5] + 1,
@@ -721,7 +722,7 @@ TEST(layers_maxpool_backward_fuses_relu) {
  * vectorised row pass) and narrow ones (the plain scan), the paper's 3/2 and other windows. */
 TEST(layers_maxpool_propagates_nan) {
     static const int cases[][6] = {{2, 3, 27, 27, 3, 2}, {1, 2, 13, 13, 3, 2}, {2, 2, 9, 11, 2, 1}, {1, 2, 10, 10, 3, 3},
-                                   {1, 1, 33, 40, 3, 2}};
+                                   {1, 1, 33, 40, 3, 2}, {1, 2, 55, 55, 3, 2}, {2, 1, 6, 6, 3, 2}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int *cs = cases[ci];
         int n = cs[0], c = cs[1], h = cs[2], w = cs[3], k = cs[4], st = cs[5];
@@ -758,6 +759,33 @@ TEST(layers_maxpool_propagates_nan) {
         if (ci == 0) CHECK(multi > 0, "no window with several NaNs");
         free(x), free(y), free(arg);
     }
+}
+
+/* The AVX2 3/2 pooling (8 outputs a vector, masked at the row's end) against the row pass and the
+ * plain scan it replaces: the same values and argmax, bit for bit, on widths that end a row at
+ * every lane (3..40), alexnet's 55 and 27, ties and NaNs. */
+TEST(layers_maxpool_vector_matches_scan) {
+    int shapes = 0;
+    for (int w = 3; w <= 56; w++) {
+        if (w > 40 && w != 55) continue;
+        int h = 3 + (w * 7) % 11, n = 2, c = 3, oh = (h - 3) / 2 + 1, ow = (w - 3) / 2 + 1;
+        size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * oh * ow;
+        float *x = frand(nx, 1900 + w, -1, 1), *y = fnan(ny), *y2 = fnan(ny);
+        for (size_t i = 0; i < nx; i++) {
+            x[i] = x[i] < -0.2f ? 0.0f : (x[i] < 0.7f ? x[i] : 0.7f); /* ties at 0 and 0.7 */
+            if (an_uniform(2000 + w, i) < 0.01) x[i] = NAN;
+        }
+        int32_t *arg = malloc(ny * 4), *arg2 = malloc(ny * 4);
+        maxpool_forward(n, c, h, w, 3, 2, x, y, arg);
+        maxpool_avx2_override(1);
+        maxpool_forward(n, c, h, w, 3, 2, x, y2, arg2);
+        maxpool_avx2_override(0);
+        CHECK(memcmp(y, y2, ny * 4) == 0 && memcmp(arg, arg2, ny * 4) == 0,
+              "maxpool 3/2 %dx%d: the vector path differs from the scan", h, w);
+        shapes++;
+        free(x), free(y), free(y2), free(arg), free(arg2);
+    }
+    CHECK(shapes == 39, "%d shapes", shapes);
 }
 
 typedef struct AvgCtx { int n, c, h, w, oh, ow; double *x, *r, *y; } AvgCtx;

@@ -84,7 +84,7 @@ static void print_layers(const Net *net, int train, int steps, int batch, double
 }
 
 int bench_model(const char *model, const char *mode, int batch, const char *precision, const char *device,
-                int steps, int warmup, int classes, int layers) {
+                int steps, int warmup, int classes, int layers, const char *input) {
     int train = 0;
     if (!strcmp(mode, "train")) train = 1;
     else if (strcmp(mode, "infer")) return an_error("bench: --mode must be train or infer, not '%s'", mode);
@@ -110,10 +110,15 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
         return an_error("bench: --batch must be >= 1, --steps and --warmup >= 0, --classes >= 2");
     const ModelSpec *spec = model_find(model);
     if (!spec) return -1;
-    int size = spec->in_size ? spec->in_size : 32; /* the small networks: CIFAR-sized, as `info` */
+    int size = spec->in_size ? spec->in_size : 32, chans = 3; /* the small networks: CIFAR-sized, as `info` */
+    if (input) {
+        char end;
+        if (sscanf(input, "%dx%d%c", &chans, &size, &end) != 2 || chans < 1 || chans > 4 || size < 1 || size > 4096)
+            return an_error("bench: --input must be CxS (C channels of S x S pixels, C 1-4), not '%s'", input);
+    }
 
     Net net;
-    if (net_create(&net, spec, 3, classes, size, batch)) return -1;
+    if (net_create(&net, spec, chans, classes, size, batch)) return -1;
     /* weights: uniform with the paper's standard deviation (net_init's normals take seconds for
      * 61M parameters, and the values do not change the speed) */
     for (int i = 0; i < net.nlayers; i++) {
@@ -131,7 +136,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     if (!labels) { rc = an_error("out of memory (labels)"); goto done; }
     if (!train && !gpu && net_freeze_bf16(&net)) { rc = -1; goto done; } /* inference: as classify does */
     /* synthetic images: pixels minus a mean, in the 0..255 units of the paper's input */
-    size_t in_count = (size_t)batch * 3 * size * size;
+    size_t in_count = (size_t)batch * chans * size * size;
     for (size_t i = 0; i < in_count; i++) net.input[i] = 100.0f * (an_uniform(7, i) - 0.5f);
     for (int i = 0; i < batch; i++) labels[i] = (int)(an_hash64(8, (uint64_t)i) % (uint64_t)classes);
 
@@ -139,13 +144,14 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
     double flops_image = net_flops(&net) * (train ? 3.0 : 1.0); /* backward: twice the forward */
     double peak = 0.0;
     if (gpu) {
-        printf("bench: %s, %s, batch %d, %s, cuda: %s, %d classes, input 3x%dx%d; %.2f GFLOP per image per %s\n",
-               model, mode, batch, precision, gpu_name, classes, size, size, flops_image / 1e9, train ? "step" : "forward");
+        printf("bench: %s, %s, batch %d, %s, cuda: %s, %d classes, input %dx%dx%d; %.2f GFLOP per image per %s\n",
+               model, mode, batch, precision, gpu_name, classes, chans, size, size, flops_image / 1e9, train ? "step" : "forward");
         fflush(stdout);
         if (!(g = gpu_net_create(&net, math)) || gpu_net_put_input(g, batch)) { rc = -1; goto done; }
     } else {
-        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s (OpenMP waiting: %s), %d classes, input 3x%dx%d\n",
-               model, mode, batch, precision, threads, threads == 1 ? "" : "s", openmp_waiting(), classes, size, size);
+        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s (OpenMP waiting: %s), %d classes, input %dx%dx%d\n",
+               model, mode, batch, precision, threads, threads == 1 ? "" : "s", openmp_waiting(), classes, chans, size,
+               size);
         peak = machine_peak(threads);
         printf("bench: measured %s peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n", peak_name(),
                peak, threads, threads == 1 ? "" : "s", gemm_bf16_dot() ? "AVX512_BF16" : cpu_fma_isa(), flops_image / 1e9,

@@ -19,7 +19,7 @@
 static const char *HELP =
     "usage: alexnet bench --model NAME [--mode train|infer] [--batch N] [--precision fp32|bf16 (GPU: |tf32)]\n"
     "                     [--device cpu|cuda] [--steps N] [--warmup N] [--classes N] [--layers]\n"
-    "                     [--conv auto|im2col|winograd]\n"
+    "                     [--conv auto|im2col|winograd] [--input CxS]\n"
     "       alexnet bench --loader --data PATH [--threads N] [--limit N] [--crop N] [--epochs N]\n"
     "       alexnet bench --peak\n"
     "\n"
@@ -36,6 +36,8 @@ static const char *HELP =
     "passes for batches of 128 4x4 tiles or more (8 images of 13x13); else im2col + gemm),\n"
     "im2col, or winograd (wherever the shape allows); --layers then counts Winograd layers' GFLOP/s as\n"
     "direct convolution's.\n"
+    "--input CxS: C channels of S x S pixels (default: the model's, 3x32 for the small networks;\n"
+    "1x28 is Fashion-MNIST's, the README's main job).\n"
     "--device cuda runs the steps on the GPU (the batch uploaded once, every step waited for;\n"
     "--precision fp32, tf32 or bf16); --layers then prints each layer's bytes instead of % of peak.\n"
     "\n"
@@ -155,7 +157,8 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *data = NULL, *model = NULL, *mode = "train", *precision = "fp32", *device = "cpu", *conv = "auto";
+    const char *data = NULL, *model = NULL, *mode = "train", *precision = "fp32", *device = "cpu", *conv = "auto",
+               *input = NULL;
     int loader = 0, peak = 0, threads = 0, limit = 0, limit_given = 0, crop = 224, epochs = 1, help = 0, threads_seen = 0;
     int batch = 128, steps = 0, warmup = 2, classes = 1000, layers = 0;
     ArgSpec specs[] = {{"--loader", ARG_FLAG, &loader, NULL},   {"--data", ARG_STR, &data, NULL},
@@ -166,7 +169,7 @@ int cmd_bench(int argc, char **argv) {
                        {"--device", ARG_STR, &device, NULL},     {"--steps", ARG_INT, &steps, NULL},
                        {"--warmup", ARG_INT, &warmup, NULL},     {"--classes", ARG_INT, &classes, NULL},
                        {"--layers", ARG_FLAG, &layers, NULL},    {"--peak", ARG_FLAG, &peak, NULL},
-                       {"--conv", ARG_STR, &conv, NULL}};
+                       {"--conv", ARG_STR, &conv, NULL},         {"--input", ARG_STR, &input, NULL}};
     if (args_parse("bench", argc, argv, 2, specs, (int)(sizeof specs / sizeof specs[0]), NULL, 0, &help) < 0)
         return fail();
     if (help) { fputs(HELP, stdout); return 0; }
@@ -183,7 +186,7 @@ int cmd_bench(int argc, char **argv) {
         return 0;
     }
     if (conv_select("bench", conv)) return fail();
-    if (model) return bench_model(model, mode, batch, precision, device, steps, warmup, classes, layers) ? fail() : 0;
+    if (model) return bench_model(model, mode, batch, precision, device, steps, warmup, classes, layers, input) ? fail() : 0;
     if (!data) return an_error("bench: --loader needs --data PATH (an image folder or a shard file)"), fail();
     if (!threads_seen) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -19,7 +19,7 @@ struct Norm;
 int image_input(const struct Net *net, const struct Norm *norm, const char *path, float *input);
 /* bench --model (bench_model.c). Returns 0 or -1 (an_error set). */
 int bench_model(const char *model, const char *mode, int batch, const char *precision, const char *device,
-                int steps, int warmup, int classes, int layers);
+                int steps, int warmup, int classes, int layers, const char *input);
 /* --precision (precision.c): "fp32" or "bf16" (products with bfloat16 operands, and a note on
  * stderr saying what computes them); anything else: -1 with an error naming cmd. */
 int precision_select(const char *cmd, const char *precision);

@@ -67,6 +67,8 @@ int lrn_backward(int n, int c, int hw, LrnParams p, const float *x, const float 
 /* ---- max pooling (pool.c): window k, stride s, no padding, floor mode;
  * argmax (n, c, oh, ow) records the input index (within the plane) of each maximum ---- */
 void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, float *y, int32_t *argmax);
+/* tests: 1 turns the AVX2 path of the 3/2 pooling off (the row pass and the plain scan run), 0 back on */
+void maxpool_avx2_override(int off);
 /* relu_y: NULL, or the pooled outputs y when the pooling's input is a ReLU's output: dy then passes
  * only where y > 0 (the maximum of a window is positive exactly where the ReLU passed its winner),
  * that ReLU's backward pass fused in, the same bits (the net then skips it) */

@@ -4,6 +4,7 @@
  * number), so a diverged network shows in its loss instead of being hidden by the pooling. */
 #include "layers.h"
 #include "../util/common.h"
+#include <immintrin.h>
 #include <string.h>
 
 /* One output row of max pooling: the maximum over rows [r0, r0+k) of each input column (value and
@@ -62,8 +63,96 @@ static void maxpool_row(int w, int ow, int k, int s, int r0, const float *restri
     }
 }
 
+/* the even (odd) lanes of a then b: a0 a2 a4 a6 b0 b2 b4 b6 */
+__attribute__((target("avx2"), always_inline)) static inline __m256 even_lanes(__m256 a, __m256 b) {
+    __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+__attribute__((target("avx2"), always_inline)) static inline __m256 odd_lanes(__m256 a, __m256 b) {
+    __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* the candidate (v at flat indices id) replaces the maximum so far (m, b) where it is larger or is
+ * the first NaN: candidates come in row-major order, so a tie keeps the earlier (smaller) index */
+__attribute__((target("avx2"), always_inline)) static inline void take_larger(__m256 v, __m256i id, __m256 *m,
+                                                                              __m256i *b) {
+    __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, *m, _CMP_GT_OQ),
+                            _mm256_andnot_ps(_mm256_cmp_ps(*m, *m, _CMP_UNORD_Q), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    *m = _mm256_blendv_ps(*m, v, t);
+    *b = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*b), _mm256_castsi256_ps(id), t));
+}
+
+/* lanes j of 0..7 with off + j < lim, as a load/store mask */
+__attribute__((target("avx2"), always_inline)) static inline __m256i lanes_below(int lim, int off) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lim - off), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* One plane of the paper's overlapping 3/2 pooling (h x w -> oh x ow), 8 outputs a vector: each
+ * of the window's 3 rows gives its even columns 2ox, odd columns 2ox+1 and the next even columns
+ * 2ox+2 by deinterleaving two pairs of loads, and the 9 candidates are taken in row-major order,
+ * the order of the plain scan (the same values and indices, NaN rule included). The last vector
+ * of a row loads and stores under masks, so nothing past the plane is touched. */
+__attribute__((target("avx2"))) static void maxpool32_plane_avx2(int w, int oh, int ow, const float *xp, float *yp,
+                                                                int32_t *ap) {
+    const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), one = _mm256_set1_epi32(1);
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox += 8) {
+            int c0 = 2 * ox, lim = w - c0; /* columns c0 .. c0 + 16 are read; c0 + lim is past the row */
+            int full = ox + 8 <= ow && lim >= 18;
+            __m256i m0 = lanes_below(lim, 0), m1 = lanes_below(lim, 8), m2 = lanes_below(lim, 2), m3 = lanes_below(lim, 10);
+            __m256 m = _mm256_setzero_ps();
+            __m256i b = _mm256_setzero_si256();
+            for (int r = 0; r < 3; r++) {
+                const float *row = xp + (size_t)(2 * oy + r) * w + c0;
+                __m256 a0, a1, a2, a3;
+                if (full) {
+                    a0 = _mm256_loadu_ps(row), a1 = _mm256_loadu_ps(row + 8);
+                    a2 = _mm256_loadu_ps(row + 2), a3 = _mm256_loadu_ps(row + 10);
+                } else {
+                    a0 = _mm256_maskload_ps(row, m0), a1 = _mm256_maskload_ps(row + 8, m1);
+                    a2 = _mm256_maskload_ps(row + 2, m2), a3 = _mm256_maskload_ps(row + 10, m3);
+                }
+                __m256i id = _mm256_add_epi32(_mm256_set1_epi32((2 * oy + r) * w + c0), lane2);
+                __m256 e = even_lanes(a0, a1);
+                if (r == 0) {
+                    m = e, b = id;
+                } else {
+                    take_larger(e, id, &m, &b);
+                }
+                take_larger(odd_lanes(a0, a1), _mm256_add_epi32(id, one), &m, &b);
+                take_larger(even_lanes(a2, a3), _mm256_add_epi32(id, _mm256_add_epi32(one, one)), &m, &b);
+            }
+            float *yo = yp + (size_t)oy * ow + ox;
+            int32_t *ao = ap + (size_t)oy * ow + ox;
+            if (ox + 8 <= ow) {
+                _mm256_storeu_ps(yo, m);
+                _mm256_storeu_si256((__m256i *)ao, b);
+            } else {
+                __m256i sm = lanes_below(ow - ox, 0);
+                _mm256_maskstore_ps(yo, sm, m);
+                _mm256_maskstore_epi32((int *)ao, sm, b);
+            }
+        }
+}
+
+/* AVX2 (without a test's override): the vector 3/2 pooling above */
+static int g_pool_avx2_off;
+void maxpool_avx2_override(int off) { g_pool_avx2_off = off; }
+static int pool_avx2(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx2");
+    return known && !g_pool_avx2_off;
+}
+
 void maxpool_forward(int n, int c, int h, int w, int k, int s, const float *x, float *y, int32_t *argmax) {
     int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+    if (k == 3 && s == 2 && pool_avx2()) {
+#pragma omp parallel for schedule(static)
+        for (long pl = 0; pl < (long)n * c; pl++)
+            maxpool32_plane_avx2(w, oh, ow, x + pl * h * w, y + pl * oh * ow, argmax + pl * oh * ow);
+        return;
+    }
 #pragma omp parallel
     {
         /* per-thread row buffers (values, indices); without them, the plain scan */
