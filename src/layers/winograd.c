@@ -21,6 +21,7 @@
 #include "../cpu/gemm.h"
 #include "../util/common.h"
 #include "../util/hash64.h"
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -255,13 +256,44 @@ static void mat_planes(int rows, int cols, const float *mat, const float *src, s
     }
 }
 
+/* The patches of one bordered plane pb (rows pw floats apart) for m = 4, four tiles at a time: the
+ * row's columns 4 tx + j (tx of four tiles, j < 4) are a 4 x 4 block whose transpose is patch
+ * columns b = j of the four tiles, and the block one tile on gives b = 4 + j (reads columns up to
+ * 4 tw + 3 of every row when k > 4). The same values as the scalar loop of gather. */
+static void patches_m4(const float *pb, int pw, int th, int tw, int k, float *d, size_t N, int col0) {
+    for (int ty = 0; ty < th; ty++)
+        for (int a = 0; a < k; a++) {
+            const float *row = pb + (size_t)(ty * 4 + a) * pw;
+            float *q = d + (size_t)a * k * N + col0 + ty * tw;
+            int tx = 0;
+            for (; tx + 4 <= tw; tx += 4) {
+                const float *r = row + 4 * tx;
+                __m128 r0 = _mm_loadu_ps(r), r1 = _mm_loadu_ps(r + 4), r2 = _mm_loadu_ps(r + 8), r3 = _mm_loadu_ps(r + 12);
+                __m128 t0 = r0, t1 = r1, t2 = r2, t3 = r3;
+                _MM_TRANSPOSE4_PS(t0, t1, t2, t3);
+                __m128 lo[4] = {t0, t1, t2, t3};
+                for (int b = 0; b < k && b < 4; b++) _mm_storeu_ps(q + (size_t)b * N + tx, lo[b]);
+                if (k <= 4) continue;
+                __m128 u0 = r1, u1 = r2, u2 = r3, u3 = _mm_loadu_ps(r + 16);
+                _MM_TRANSPOSE4_PS(u0, u1, u2, u3);
+                __m128 hi[4] = {u0, u1, u2, u3};
+                for (int b = 4; b < k; b++) _mm_storeu_ps(q + (size_t)b * N + tx, hi[b - 4]);
+            }
+            for (; tx < tw; tx++)
+                for (int b = 0; b < k; b++) q[(size_t)b * N + tx] = row[4 * tx + b];
+        }
+}
+
 /* d (k*k planes: d[a][b] at (a k + b) N): the k x k patches of every column (image, tile) of nb
  * images' plane of one channel (x: the first image's plane, img floats between images), starting at
  * (ty m - pad, tx m - pad); zero outside the plane and for images past nimg. Each image's plane is
- * first copied into a zero border (pb: p->pad_floats), so that the patches are read without tests. */
+ * first copied into a zero border (pb: up to a^2 N floats), so that the patches are read without
+ * tests; for m = 4 its rows are 4 tw + 4 wide where patches_m4 needs that and it fits. */
 static void gather(const Plan *p, int k, int pad, const float *x, int h, int w, size_t img, int nimg, float *d,
                    float *pb) {
     int N = p->N, m = p->m, ph = (p->th - 1) * m + k, pw = (p->tw - 1) * m + k;
+    if (m == 4 && k > 4 && k < 8 && p->tw >= 2) pw = 4 * p->tw + 4; /* ph pw <= a^2 tiles */
+    int fast = m == 4 && pw >= 4 * p->tw + (k > 4 ? 4 : 0);
     for (int i = 0; i < p->nb; i++) {
         int col0 = i * p->tiles;
         if (i >= nimg) {
@@ -277,6 +309,10 @@ static void gather(const Plan *p, int k, int pad, const float *x, int h, int w, 
             memset(q, 0, (size_t)lo * sizeof(float));
             if (hi > lo) memcpy(q + lo, pl + (size_t)iy * w, (size_t)(hi - lo) * sizeof(float));
             if (hi < pw) memset(q + (hi > lo ? hi : lo), 0, (size_t)(pw - (hi > lo ? hi : lo)) * sizeof(float));
+        }
+        if (fast) {
+            patches_m4(pb, pw, p->th, p->tw, k, d, (size_t)N, col0);
+            continue;
         }
         for (int a = 0; a < k; a++)
             for (int b = 0; b < k; b++) {
