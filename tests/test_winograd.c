@@ -199,6 +199,13 @@ TEST(winograd_automatic_choice) {
           !conv_winograd_forward(&conv1) && !conv_winograd_forward(&narrow) && !conv_winograd_forward(&s2),
           "the forward pass's choice");
     CHECK(!conv_winograd(&narrow) && !conv_winograd(&s2), "a narrow or strided layer on Winograd");
+    /* small outputs: the forward pass from 6x6 (convnet4's conv3 on 28x28 images), the backward from 8x8 */
+    ConvShape six = {128, 32, 6, 6, 64, 5, 1, 2, 1, 0, 0, 1}, five = {128, 32, 5, 5, 64, 5, 1, 2, 1, 0, 0, 1};
+    ConvShape eight = {128, 32, 8, 8, 64, 5, 1, 2, 1, 0, 0, 1};
+    conv_shape_init(&six), conv_shape_init(&five), conv_shape_init(&eight);
+    CHECK(conv_winograd_forward(&six) && !conv_winograd_forward(&five) && !conv_winograd(&six) && conv_winograd(&eight),
+          "6x6 / 5x5 / 8x8 outputs: forward %d %d, backward %d %d", conv_winograd_forward(&six),
+          conv_winograd_forward(&five), conv_winograd(&six), conv_winograd(&eight));
     gemm_set_bf16(1);
     CHECK(!conv_winograd(&conv3), "Winograd in bf16 mode");
     gemm_set_bf16(0);

@@ -111,11 +111,12 @@ void conv_winograd_override(int on) { g_mode = on < 0 ? -1 : on != 0; }
 /* output block m for an r x r filter: F(4x4, 3x3) (a = 6) and F(4x4, 5x5) (a = 8) */
 static int block_for(int r) { (void)r; return 4; }
 
-/* automatic, whatever the batch: layers wide enough for the products to run near the kernel's speed */
-static int auto_shape(const ConvShape *s) {
+/* automatic, whatever the batch: layers wide enough for the products to run near the kernel's speed,
+ * outputs of at least min_out x min_out */
+static int auto_shape(const ConvShape *s, int min_out) {
     int cg = s->c / s->groups, og = s->out_c / s->groups;
     return g_mode < 0 && (s->k == 3 || s->k == 5) && s->stride == 1 && s->pad < s->k && !gemm_bf16() && cg >= 32 &&
-           og >= 32 && s->out_h >= 8 && s->out_w >= 8;
+           og >= 32 && s->out_h >= min_out && s->out_w >= min_out;
 }
 
 int conv_winograd(const ConvShape *s) {
@@ -125,12 +126,15 @@ int conv_winograd(const ConvShape *s) {
      * every call; at batch 1 that costs more than it saves) */
     int m = block_for(s->k);
     long tiles = (long)((s->out_h + m - 1) / m) * ((s->out_w + m - 1) / m);
-    return auto_shape(s) && s->n * tiles >= FWD_COLS;
+    return auto_shape(s, 8) && s->n * tiles >= FWD_COLS;
 }
 
 int conv_winograd_forward(const ConvShape *s) {
     if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
-    return g_mode == 1 || auto_shape(s);
+    /* from 6x6 outputs (2x2 tiles for 36 outputs): the README job's conv3 (32 -> 64 channels, 5x5)
+     * 2.4 times faster than im2col's per-image products of 36 columns (whose backward is as fast as
+     * Winograd's there, so the backward passes keep 8x8) */
+    return g_mode == 1 || auto_shape(s, 6);
 }
 
 /* --------------------------------------------------------- the forward filters kept ---- */
