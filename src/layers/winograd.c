@@ -41,7 +41,31 @@ typedef struct Wino {
     float at[AMAX * AMAX];   /* A^T: m x a  (outputs from the product) */
     float g[AMAX * AMAX];    /* G: a x r    (filter transform) */
     float bt[AMAX * AMAX];   /* B^T: a x a  (input transform) */
+    signed char bt_pair[AMAX], g_pair[AMAX]; /* row pairs of B^T and G (row_pairs) */
 } Wino;
+
+/* Rows of the points +p and -p come in pairs: row i2 = (-1)^j row i, entry by entry (B^T's rows are
+ * the Lagrange polynomials of the points, G's the points' powers). pair[i] = i2 for the first row of
+ * such a pair (with non-zero entries at both even and odd j), -2 for the second, -1 for a row alone.
+ * mat_planes then computes the pair from the sums over even and odd j, E +- O: half the products. */
+static void row_pairs(int rows, int cols, const float *mat, signed char *pair) {
+    for (int i = 0; i < rows; i++) pair[i] = -1;
+    for (int i = 0; i < rows; i++) {
+        if (pair[i] != -1) continue;
+        int even = 0, odd = 0;
+        for (int j = 0; j < cols; j++)
+            if (mat[i * cols + j] != 0.0f) {
+                if (j & 1) odd = 1;
+                else even = 1;
+            }
+        if (!even || !odd) continue;
+        for (int i2 = i + 1; i2 < rows; i2++) {
+            int same = pair[i2] == -1;
+            for (int j = 0; j < cols && same; j++) same = mat[i2 * cols + j] == (j & 1 ? -mat[i * cols + j] : mat[i * cols + j]);
+            if (same) { pair[i] = (signed char)i2, pair[i2] = -2; break; }
+        }
+    }
+}
 
 /* V(k): a x k, row j = (1, p_j, p_j^2, ..., p_j^(k-1)); the last row (infinity) = e_(k-1) */
 static void vander(int a, int k, double *v) {
@@ -89,6 +113,8 @@ static void wino_build(Wino *w, int m, int r) {
         for (int i = 0; i < a; i++) w->bt[j * a + i] = (float)(fabs(row[i]) > 1e-12 ? row[i] / lo : 0.0);
         for (int i = 0; i < r; i++) w->g[j * r + i] = (float)(vr[j * r + i] * lo);
     }
+    row_pairs(a, a, w->bt, w->bt_pair);
+    row_pairs(a, r, w->g, w->g_pair);
 }
 
 /* F(m, r) for every m + r - 1 = a in {6, 8}, built once: table[a == 8][m] */
@@ -220,44 +246,85 @@ static Plan plan_for(const ConvShape *s, int m, int cols, int max_images) {
 }
 
 /* The transforms work on planes of N floats (one value per column): out plane i (os floats apart)
- * = sum_j mat[i][j] * src plane j (ss floats apart), i < rows, j < cols; zero coefficients skipped.
- * Columns go 16 at a time with the sum in registers: one load per multiply-add (a plane at a time,
- * each term was a load and a store of the output too, and the transforms took a quarter of a
- * training step). The same operations in the same order as plane by plane: the same bits. */
+ * = sum_j mat[i][j] * src plane j (ss floats apart), i < rows, j < cols; zero coefficients skipped;
+ * a pair of rows of +p and -p (pair: row_pairs, or NULL) as E + O and E - O, E and O the sums over
+ * the even and the odd j. Columns go 16 at a time with the sums in registers: one load per
+ * multiply-add (a plane at a time, each term was a load and a store of the output too, and the
+ * transforms took a quarter of a training step). The last N mod 16 columns go one at a time, in
+ * the same operations and order: every column's result is the same function of its inputs. */
+typedef float v8f __attribute__((vector_size(32), aligned(4))); /* 8 floats, loaded unaligned */
+
+/* acc (+)= f * the 16 floats at q, as two halves (first: acc = f * q) */
+#define MAT_TERM(a0, a1, f, q, first)                                  \
+    do {                                                               \
+        const v8f *q8_ = (const v8f *)(q);                             \
+        if (first) a0 = (f) * q8_[0], a1 = (f) * q8_[1];               \
+        else       a0 += (f) * q8_[0], a1 += (f) * q8_[1];             \
+    } while (0)
+
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void mat_planes(int rows, int cols, const float *mat, const float *src, size_t ss, float *out, size_t os,
-                       int N) {
+                       int N, const signed char *pair) {
     enum { CW = 16 };
     int c0 = 0;
     for (; c0 + CW <= N; c0 += CW)
         for (int i = 0; i < rows; i++) {
-            float acc[CW] = {0};
-            int first = 1;
+            int i2 = pair ? pair[i] : -1, first = 1;
+            if (i2 == -2) continue; /* done with its pair */
+            v8f e0 = {0}, e1 = {0};
+            v8f *o = (v8f *)(out + (size_t)i * os + c0);
+            if (i2 >= 0) { /* E over the even j, O over the odd j: rows i and i2 = E + O, E - O */
+                v8f d0 = {0}, d1 = {0};
+                for (int j = 0; j < cols; j += 2) {
+                    float f = mat[i * cols + j];
+                    if (f == 0.0f) continue;
+                    MAT_TERM(e0, e1, f, src + (size_t)j * ss + c0, first);
+                    first = 0;
+                }
+                first = 1;
+                for (int j = 1; j < cols; j += 2) {
+                    float f = mat[i * cols + j];
+                    if (f == 0.0f) continue;
+                    MAT_TERM(d0, d1, f, src + (size_t)j * ss + c0, first);
+                    first = 0;
+                }
+                v8f *o2 = (v8f *)(out + (size_t)i2 * os + c0);
+                o[0] = e0 + d0, o[1] = e1 + d1, o2[0] = e0 - d0, o2[1] = e1 - d1;
+                continue;
+            }
             for (int j = 0; j < cols; j++) {
                 float f = mat[i * cols + j];
                 if (f == 0.0f) continue;
-                const float *restrict q = src + (size_t)j * ss + c0;
-                if (first) for (int l = 0; l < CW; l++) acc[l] = f * q[l];
-                else       for (int l = 0; l < CW; l++) acc[l] += f * q[l];
+                MAT_TERM(e0, e1, f, src + (size_t)j * ss + c0, first);
                 first = 0;
             }
-            float *restrict o = out + (size_t)i * os + c0;
-            for (int l = 0; l < CW; l++) o[l] = acc[l];
+            o[0] = e0, o[1] = e1;
         }
-    if (c0 == N) return;
-    for (int i = 0; i < rows; i++) { /* the last columns, plane by plane */
-        float *restrict o = out + (size_t)i * os;
-        int first = 1;
-        for (int j = 0; j < cols; j++) {
-            float f = mat[i * cols + j];
-            if (f == 0.0f) continue;
-            const float *restrict q = src + (size_t)j * ss;
-            if (first) for (int c = c0; c < N; c++) o[c] = f * q[c];
-            else       for (int c = c0; c < N; c++) o[c] += f * q[c];
-            first = 0;
+    for (int c = c0; c < N; c++) /* the last columns: the same sums, one column at a time */
+        for (int i = 0; i < rows; i++) {
+            int i2 = pair ? pair[i] : -1;
+            if (i2 == -2) continue;
+            float acc = 0.0f, odd = 0.0f;
+            int first = 1, first_odd = 1;
+            for (int j = 0; j < cols; j++) { /* the odd j apart from the even ones: the same order */
+                float f = mat[i * cols + j];
+                if (f == 0.0f) continue;
+                float q = src[(size_t)j * ss + c];
+                if (i2 >= 0 && (j & 1)) {
+                    odd = first_odd ? f * q : odd + f * q;
+                    first_odd = 0;
+                } else {
+                    acc = first ? f * q : acc + f * q;
+                    first = 0;
+                }
+            }
+            if (i2 < 0) {
+                out[(size_t)i * os + c] = acc;
+            } else {
+                out[(size_t)i * os + c] = acc + odd;
+                out[(size_t)i2 * os + c] = acc - odd;
+            }
         }
-        if (first) memset(o + c0, 0, (size_t)(N - c0) * sizeof(float));
-    }
 }
 
 /* The patches of one bordered plane pb (rows pw floats apart) for m = 4, four tiles at a time: the
@@ -338,9 +405,9 @@ static void input_transform(const Plan *p, const ConvShape *s, const float *x, s
     size_t N = (size_t)p->N;
     float *d = scratch, *t = scratch + p->a2 * N;
     gather(p, a, s->pad, x, s->h, s->w, img, nimg, d, t);
-    for (int b = 0; b < a; b++) mat_planes(a, a, bt, d + b * N, a * N, t + b * N, a * N, p->N); /* t = B^T d */
+    for (int b = 0; b < a; b++) mat_planes(a, a, bt, d + b * N, a * N, t + b * N, a * N, p->N, p->t->bt_pair); /* t = B^T d */
     for (int xi = 0; xi < a; xi++) /* V[xi][nu] = sum_b t[xi][b] bt[nu][b] */
-        mat_planes(a, a, bt, t + xi * a * N, N, out + (size_t)xi * a * os, os, p->N);
+        mat_planes(a, a, bt, t + xi * a * N, N, out + (size_t)xi * a * os, os, p->N, p->t->bt_pair);
 }
 
 /* U (a^2, og, cg) = G g G^T of every filter of the group (og, cg, r, r) -> packed product operands
@@ -380,9 +447,9 @@ static void output_transform(const Plan *p, const ConvShape *s, const float *mb,
     size_t N = (size_t)p->N, P = (size_t)oh * ow;
     float *t = scratch, *yy = scratch + (size_t)m * a * N; /* t[i][nu], then Y[i][j] */
     for (int nu = 0; nu < a; nu++) /* t[i][nu] = sum_xi at[i][xi] M[xi][nu] */
-        mat_planes(m, a, at, mb + ((size_t)nu * og + o) * N, a * og * N, t + nu * N, a * N, p->N);
+        mat_planes(m, a, at, mb + ((size_t)nu * og + o) * N, a * og * N, t + nu * N, a * N, p->N, NULL);
     for (int i = 0; i < m; i++) /* Y[i][j] = sum_nu t[i][nu] at[j][nu] */
-        mat_planes(m, a, at, t + (size_t)i * a * N, N, yy + (size_t)i * m * N, N, p->N);
+        mat_planes(m, a, at, t + (size_t)i * a * N, N, yy + (size_t)i * m * N, N, p->N, NULL);
     float bo = bias ? bias[o] : 0.0f;
     for (int im = 0; im < nimg; im++)
         for (int ty = 0; ty < p->th; ty++)
@@ -514,8 +581,8 @@ static void grad_transform(const Plan *p, const Wino *f, const ConvShape *s, con
     size_t N = (size_t)p->N;
     float *d = scratch, *t = scratch + p->a2 * N; /* d[a][b] (m x m), t[xi][b] (a x m) */
     gather(p, m, 0, dy, s->out_h, s->out_w, img, nimg, d, t);
-    for (int b = 0; b < m; b++) mat_planes(a, m, g, d + b * N, m * N, t + b * N, m * N, p->N);
-    for (int xi = 0; xi < a; xi++) mat_planes(a, m, g, t + xi * m * N, N, out + (size_t)xi * a * os, os, p->N);
+    for (int b = 0; b < m; b++) mat_planes(a, m, g, d + b * N, m * N, t + b * N, m * N, p->N, f->g_pair);
+    for (int xi = 0; xi < a; xi++) mat_planes(a, m, g, t + xi * m * N, N, out + (size_t)xi * a * os, os, p->N, f->g_pair);
 }
 
 int winograd_weight_grad(const ConvShape *s, const float *x, const float *dy, int i0, int i1, float *dw) {
@@ -551,9 +618,9 @@ int winograd_weight_grad(const ConvShape *s, const float *x, const float *dy, in
         for (size_t oc0 = 0; oc0 < ws; oc0 += DW_BLOCK) {
             int nb = ws - oc0 < DW_BLOCK ? (int)(ws - oc0) : DW_BLOCK;
             for (int nu = 0; nu < a; nu++) /* t[i][nu] = sum_xi at[i][xi] dW[xi][nu] */
-                mat_planes(r, a, at, dwh + nu * ws + oc0, a * ws, t + nu * DW_BLOCK, a * DW_BLOCK, nb);
+                mat_planes(r, a, at, dwh + nu * ws + oc0, a * ws, t + nu * DW_BLOCK, a * DW_BLOCK, nb, NULL);
             for (int i = 0; i < r; i++) /* q[i][j] = sum_nu t[i][nu] at[j][nu] */
-                mat_planes(r, a, at, t + (size_t)i * a * DW_BLOCK, DW_BLOCK, q + (size_t)i * r * DW_BLOCK, DW_BLOCK, nb);
+                mat_planes(r, a, at, t + (size_t)i * a * DW_BLOCK, DW_BLOCK, q + (size_t)i * r * DW_BLOCK, DW_BLOCK, nb, NULL);
             for (int j = 0; j < nb; j++)
                 for (int ab = 0; ab < r * r; ab++) dwg[(oc0 + j) * r * r + ab] = q[(size_t)ab * DW_BLOCK + j];
         }
