@@ -180,7 +180,8 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
 #pragma omp atomic write
                 failed = 1;
             }
-#pragma omp for schedule(static)
+            /* dynamic: a thread the system holds back (a busy neighbour) leaves its images to the other */
+#pragma omp for schedule(dynamic, 1)
             for (int i = 0; i < s->n; i++)
                 if (!failed && forward_image(s, x + i * in_img, wpack, wp, b, cols, y + i * out_img)) {
 #pragma omp atomic write
@@ -219,7 +220,8 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     size_t span_max = (size_t)m_max * P;
 #pragma omp parallel
     {
-#pragma omp for schedule(static)
+        /* dynamic: chunks go to whichever thread is running (a chunk's sums do not depend on it) */
+#pragma omp for schedule(dynamic, 1)
         for (int ch = 0; ch < chunks; ch++) {
             if (wino) {
                 int i0 = (int)((long)s->n * ch / chunks), i1 = (int)((long)s->n * (ch + 1) / chunks);

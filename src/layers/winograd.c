@@ -527,8 +527,8 @@ static int forward_block(const ConvShape *s, int m, const float *x, const float 
     }
     int sets = (s->n + p.nb - 1) / p.nb, work = sets * G;
     /* product sets in parallel, each on its thread; fewer sets than threads: the products parallel */
-    if (work >= omp_get_max_threads()) {
-#pragma omp parallel for schedule(static)
+    if (work >= omp_get_max_threads()) { /* dynamic: sets to whichever thread is running */
+#pragma omp parallel for schedule(dynamic, 1)
         for (int t = 0; t < work; t++) {
             int set = t / G, g = t % G, i0 = set * p.nb, nimg = s->n - i0 < p.nb ? s->n - i0 : p.nb;
             if (!failed && forward_set(&p, s, x + i0 * in_img, up + (size_t)g * ug, ustride, b,
