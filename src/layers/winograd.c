@@ -451,11 +451,42 @@ static void output_transform(const Plan *p, const ConvShape *s, const float *mb,
     for (int i = 0; i < m; i++) /* Y[i][j] = sum_nu t[i][nu] at[j][nu] */
         mat_planes(m, a, at, t + (size_t)i * a * N, N, yy + (size_t)i * m * N, N, p->N, NULL);
     float bo = bias ? bias[o] : 0.0f;
+    __m128 b4 = _mm_set1_ps(bo), zero = _mm_setzero_ps();
     for (int im = 0; im < nimg; im++)
         for (int ty = 0; ty < p->th; ty++)
             for (int i = 0; i < m && ty * m + i < oh; i++) {
                 float *row = y + (size_t)im * img + (size_t)o * P + (size_t)(ty * m + i) * ow;
                 size_t col0 = (size_t)(im * p->th + ty) * p->tw;
+                if (m == 4) { /* four tiles at a time: a 4 x 4 transpose gives 16 columns of the row */
+                    const float *q = yy + (size_t)i * 4 * N + col0;
+                    for (int tx = 0; tx < p->tw; tx += 4) {
+                        int nt = p->tw - tx < 4 ? p->tw - tx : 4;
+                        __m128 r[4];
+                        for (int j = 0; j < 4; j++) {
+                            float v[4] = {0};
+                            const float *qj = q + (size_t)j * N + tx;
+                            if (nt == 4) r[j] = _mm_loadu_ps(qj);
+                            else {
+                                for (int k = 0; k < nt; k++) v[k] = qj[k];
+                                r[j] = _mm_loadu_ps(v);
+                            }
+                        }
+                        _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]); /* r[k]: the 4 columns of tile tx + k */
+                        for (int k = 0; k < nt; k++) {
+                            __m128 v = _mm_add_ps(r[k], b4);
+                            if (s->relu) v = _mm_max_ps(v, zero); /* NaN and -0 give +0, as v > 0 ? v : 0 */
+                            int c = (tx + k) * 4;
+                            if (c + 4 <= ow) {
+                                _mm_storeu_ps(row + c, v);
+                            } else {
+                                float t4[4];
+                                _mm_storeu_ps(t4, v);
+                                for (int jj = 0; c + jj < ow; jj++) row[c + jj] = t4[jj];
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for (int j = 0; j < m; j++) {
                     const float *q = yy + (size_t)(i * m + j) * N + col0;
                     for (int tx = 0; tx < p->tw && tx * m + j < ow; tx++) {
