@@ -5,6 +5,11 @@ error per epoch, centre crop (solid) and 10-crop (dashed, where measured), for b
 and in PyTorch. Needs matplotlib (Debian: python3-matplotlib).
 
     /usr/bin/python3 tools/plot_imagenette.py [--out docs/imagenette_curves.png]
+    [--runs NAME:LABEL,...] [--title TEXT]
+
+--runs picks other CSVs of bench/results (NAME.csv) with their legend labels, e.g. the caffe
+recipe's C run, its replicate built with im2col convolutions and the PyTorch peer:
+    --runs "c_caffe:C (Winograd build),c_caffe_im2col:C (im2col build),pytorch_caffe:PyTorch"
 """
 import argparse
 import csv
@@ -41,9 +46,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", default=os.path.join(here, "..", "bench", "results"))
     ap.add_argument("--out", default=os.path.join(here, "..", "docs", "imagenette_curves.png"))
+    ap.add_argument("--runs", default="", help="NAME:LABEL,... (default: the four runs of both recipes)")
+    ap.add_argument("--title", default="AlexNet from scratch on Imagenette (2-core Xeon)")
     args = ap.parse_args()
+    runs = RUNS
+    if args.runs:
+        colours = ["tab:blue", "tab:cyan", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+        runs = [(r.split(":", 1)[0], r.split(":", 1)[1], colours[i % len(colours)])
+                for i, r in enumerate(args.runs.split(","))]
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, label, colour in RUNS:
+    for name, label, colour in runs:
         path = os.path.join(args.results, name + ".csv")
         if not os.path.exists(path):
             continue
@@ -65,7 +77,7 @@ def main():
     ax_err.text(1, 90.5, "chance (10 classes)", color="grey", fontsize=8)
     ax_err.legend(fontsize=7)
     ax_loss.legend(fontsize=7)
-    fig.suptitle("AlexNet from scratch on Imagenette (2-core Xeon)")
+    fig.suptitle(args.title)
     fig.tight_layout()
     fig.savefig(args.out, dpi=100)
     print(args.out)
