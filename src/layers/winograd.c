@@ -231,7 +231,6 @@ typedef struct Plan {
     const Wino *t;
     int m, r, a, a2, th, tw, tiles, nb, N;
     int cg, og;
-    size_t pad_floats; /* gather's bordered plane */
 } Plan;
 
 static Plan plan_for(const ConvShape *s, int m, int cols, int max_images) {
@@ -241,7 +240,6 @@ static Plan plan_for(const ConvShape *s, int m, int cols, int max_images) {
     p.nb = (cols + p.tiles - 1) / p.tiles; /* about `cols` columns or more per product */
     if (p.nb > max_images) p.nb = max_images;
     p.N = p.nb * p.tiles;
-    p.pad_floats = (size_t)((p.th - 1) * m + p.a) * ((p.tw - 1) * m + p.a);
     return p;
 }
 
@@ -438,7 +436,8 @@ static void filter_transform(const Plan *p, const float *w, float *tmp, float *u
 }
 
 /* Y = A^T M A of every column of the products mb (a^2, og, N) -> y of nimg images (og planes of
- * oh x ow each, img floats apart), plus bias and the fused ReLU, for output channel o. scratch:
+ * oh x ow each, img floats apart), plus bias and the fused ReLU, for output channel o; 4 x 4 output
+ * blocks (every forward pass: block_for). scratch:
  * (a + 1) m N floats. */
 static void output_transform(const Plan *p, const ConvShape *s, const float *mb, int nimg, const float *bias,
                              float *y, size_t img, float *scratch, int o) {
@@ -457,41 +456,32 @@ static void output_transform(const Plan *p, const ConvShape *s, const float *mb,
             for (int i = 0; i < m && ty * m + i < oh; i++) {
                 float *row = y + (size_t)im * img + (size_t)o * P + (size_t)(ty * m + i) * ow;
                 size_t col0 = (size_t)(im * p->th + ty) * p->tw;
-                if (m == 4) { /* four tiles at a time: a 4 x 4 transpose gives 16 columns of the row */
-                    const float *q = yy + (size_t)i * 4 * N + col0;
-                    for (int tx = 0; tx < p->tw; tx += 4) {
-                        int nt = p->tw - tx < 4 ? p->tw - tx : 4;
-                        __m128 r[4];
-                        for (int j = 0; j < 4; j++) {
-                            float v[4] = {0};
-                            const float *qj = q + (size_t)j * N + tx;
-                            if (nt == 4) r[j] = _mm_loadu_ps(qj);
-                            else {
-                                for (int k = 0; k < nt; k++) v[k] = qj[k];
-                                r[j] = _mm_loadu_ps(v);
-                            }
-                        }
-                        _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]); /* r[k]: the 4 columns of tile tx + k */
-                        for (int k = 0; k < nt; k++) {
-                            __m128 v = _mm_add_ps(r[k], b4);
-                            if (s->relu) v = _mm_max_ps(v, zero); /* NaN and -0 give +0, as v > 0 ? v : 0 */
-                            int c = (tx + k) * 4;
-                            if (c + 4 <= ow) {
-                                _mm_storeu_ps(row + c, v);
-                            } else {
-                                float t4[4];
-                                _mm_storeu_ps(t4, v);
-                                for (int jj = 0; c + jj < ow; jj++) row[c + jj] = t4[jj];
-                            }
+                /* four tiles at a time: a 4 x 4 transpose gives 16 columns of the row (m is 4: block_for) */
+                const float *q = yy + (size_t)i * 4 * N + col0;
+                for (int tx = 0; tx < p->tw; tx += 4) {
+                    int nt = p->tw - tx < 4 ? p->tw - tx : 4;
+                    __m128 r[4];
+                    for (int j = 0; j < 4; j++) {
+                        float v[4] = {0};
+                        const float *qj = q + (size_t)j * N + tx;
+                        if (nt == 4) r[j] = _mm_loadu_ps(qj);
+                        else {
+                            for (int k = 0; k < nt; k++) v[k] = qj[k];
+                            r[j] = _mm_loadu_ps(v);
                         }
                     }
-                    continue;
-                }
-                for (int j = 0; j < m; j++) {
-                    const float *q = yy + (size_t)(i * m + j) * N + col0;
-                    for (int tx = 0; tx < p->tw && tx * m + j < ow; tx++) {
-                        float v = q[tx] + bo;
-                        row[tx * m + j] = s->relu ? (v > 0.0f ? v : 0.0f) : v; /* as the im2col path */
+                    _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]); /* r[k]: the 4 columns of tile tx + k */
+                    for (int k = 0; k < nt; k++) {
+                        __m128 v = _mm_add_ps(r[k], b4);
+                        if (s->relu) v = _mm_max_ps(v, zero); /* NaN and -0 give +0, as v > 0 ? v : 0 */
+                        int c = (tx + k) * 4;
+                        if (c + 4 <= ow) {
+                            _mm_storeu_ps(row + c, v);
+                        } else {
+                            float t4[4];
+                            _mm_storeu_ps(t4, v);
+                            for (int jj = 0; c + jj < ow; jj++) row[c + jj] = t4[jj];
+                        }
                     }
                 }
             }
