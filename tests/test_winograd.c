@@ -1,7 +1,8 @@
 /* test_winograd.c: the Winograd convolution (src/layers/winograd.c) against float64 sums: forward,
  * input gradient and weight gradient of stride-1 3x3 and 5x5 layers (padding, groups, odd sizes,
  * edge tiles, batches across the product sets and gradient chunks), at AlexNet's own layer shapes,
- * the same bits for any thread count, and the automatic choice. Errors are measured against the
+ * the same bits for any thread count, and the automatic choice; strided layers run as stride-1 layers
+ * on their input's phases (conv_phase.c: conv1's 11x11 stride 4) the same way. Errors are measured against the
  * sum of the terms' magnitudes (the scale of float32 rounding), bounded by WINO_RTOL: the transforms
  * multiply float32 rounding by their entries (up to 8 in A^T, 5 in B^T); measured 2e-7 to 5e-6 on
  * these cases (WINO_VERBOSE=1 prints them), where direct sums stay under 1e-6. */
@@ -33,7 +34,7 @@ static double ref_y(const ConvShape *s, const float *x, const float *w, const fl
     for (int c = 0; c < cg; c++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
-                int iy = oy - s->pad + ky, ix = ox - s->pad + kx;
+                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
                 if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
                 double t = (double)w[(((size_t)o * cg + c) * k + ky) * k + kx] *
                            x[(((size_t)n * s->c + o / og * cg + c) * s->h + iy) * s->w + ix];
@@ -51,8 +52,8 @@ static double ref_dx(const ConvShape *s, const float *w, const float *dy, size_t
     for (int o = g * og; o < (g + 1) * og; o++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {
-                int oy = iy + s->pad - ky, ox = ix + s->pad - kx;
-                if (oy < 0 || oy >= s->out_h || ox < 0 || ox >= s->out_w) continue;
+                int sy = iy + s->pad - ky, sx = ix + s->pad - kx, oy = sy / s->stride, ox = sx / s->stride;
+                if (sy < 0 || sx < 0 || sy % s->stride || sx % s->stride || oy >= s->out_h || ox >= s->out_w) continue;
                 double t = (double)w[(((size_t)o * cg + c % cg) * k + ky) * k + kx] *
                            dy[(((size_t)n * s->out_c + o) * s->out_h + oy) * s->out_w + ox];
                 acc += t, ab += fabs(t);
@@ -68,7 +69,7 @@ static double ref_dw(const ConvShape *s, const float *x, const float *dy, size_t
     for (int n = 0; n < s->n; n++)
         for (int oy = 0; oy < s->out_h; oy++)
             for (int ox = 0; ox < s->out_w; ox++) {
-                int iy = oy - s->pad + ky, ix = ox - s->pad + kx;
+                int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
                 if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
                 double t = (double)dy[(((size_t)n * s->out_c + o) * s->out_h + oy) * s->out_w + ox] *
                            x[(((size_t)n * s->c + o / og * cg + c) * s->h + iy) * s->w + ix];
@@ -108,7 +109,7 @@ static void wino_case(ConvShape s, uint64_t seed, const char *what, size_t sampl
     for (size_t i = 0; i < nx; i++) dx[i] = NAN;
     for (size_t i = 0; i < nw; i++) dw[i] = NAN;
     conv_winograd_override(1);
-    CHECK(conv_winograd(&s), "%s: not run on Winograd", what);
+    CHECK(s.stride == 1 ? conv_winograd(&s) : conv_phase(&s, 0) && conv_phase(&s, 1), "%s: not run on Winograd", what);
     CHECK(conv_forward(&s, x, w, b, y) == 0, "%s: forward: %s", what, an_last_error());
     CHECK(conv_backward(&s, x, w, dy, dx, dw, db) == 0, "%s: backward: %s", what, an_last_error());
     conv_winograd_override(-1);
@@ -143,6 +144,19 @@ TEST(winograd_matches_float64_sums) {
     wino_case((ConvShape){1, 5, 7, 7, 3, 3, 1, 1, 1, 0, 0, 1}, 8, "3x3 with the fused ReLU, one image", 0);
     wino_case((ConvShape){37, 2, 5, 5, 3, 3, 1, 1, 1, 0, 0, 0}, 9, "3x3, 37 images (sets and chunks)", 0);
     wino_case((ConvShape){20, 3, 4, 4, 2, 5, 1, 2, 1, 0, 0, 0}, 10, "5x5, 20 images of 4x4", 0);
+}
+
+/* Strided layers on their phases: conv1's 11x11 stride 4 (both layouts' padding; inputs whose last
+ * rows and columns no window reaches, whose gradient must be exactly 0), 5x5 and 6x6 of stride 2
+ * (3x3 on the phases), groups, and 10x10 of stride 2 (5x5 on the phases) */
+TEST(winograd_strided_layers_on_phases) {
+    /*                n  c   h   w  oc  k  s  p  g */
+    wino_case((ConvShape){2, 3, 35, 35, 32, 11, 4, 2, 1, 0, 0, 0}, 40, "11x11 stride 4 pad 2 (alexnet-owt conv1)", 0);
+    wino_case((ConvShape){3, 3, 46, 45, 32, 11, 4, 0, 1, 0, 0, 1}, 41, "11x11 stride 4 pad 0, rows unreached", 0);
+    wino_case((ConvShape){2, 8, 20, 19, 32, 5, 2, 1, 1, 0, 0, 0}, 42, "5x5 stride 2 pad 1", 0);
+    wino_case((ConvShape){2, 16, 19, 19, 32, 6, 2, 2, 2, 0, 0, 0}, 43, "6x6 stride 2 groups 2", 0);
+    wino_case((ConvShape){1, 8, 21, 22, 32, 10, 2, 3, 1, 0, 0, 0}, 44, "10x10 stride 2 (5x5 phases)", 0);
+    wino_case((ConvShape){2, 3, 227, 227, 96, 11, 4, 0, 1, 0, 0, 1}, 45, "alexnet conv1 (11x11 stride 4)", 3000);
 }
 
 /* AlexNet's own layers (two images): conv2 of a tower (5x5, 48 -> 128, 27x27), conv3 (3x3, 256 ->
@@ -182,8 +196,8 @@ TEST(winograd_deterministic_across_threads) {
     conv_winograd_override(-1);
 }
 
-/* the automatic choice: AlexNet's conv2-conv5 yes; conv1 (11x11 stride 4), narrow layers, small
- * batches, bf16 mode, and the override off no */
+/* the automatic choice: AlexNet's conv2-conv5 yes, conv1 (11x11 stride 4) on its phases; narrow
+ * layers, small batches, bf16 mode, and the override off no */
 TEST(winograd_automatic_choice) {
     ConvShape conv1 = {8, 3, 227, 227, 96, 11, 4, 0, 1, 0, 0, 0}, conv2 = {8, 96, 27, 27, 256, 5, 1, 2, 2, 0, 0, 0};
     ConvShape conv3 = {8, 256, 13, 13, 384, 3, 1, 1, 1, 0, 0, 0}, narrow = {8, 8, 13, 13, 16, 3, 1, 1, 1, 0, 0, 0};
@@ -199,6 +213,19 @@ TEST(winograd_automatic_choice) {
           !conv_winograd_forward(&conv1) && !conv_winograd_forward(&narrow) && !conv_winograd_forward(&s2),
           "the forward pass's choice");
     CHECK(!conv_winograd(&narrow) && !conv_winograd(&s2), "a narrow or strided layer on Winograd");
+    /* conv1 as 48 phase channels of 57x57 (3x3): forward at any batch, backward from 128 tiles (one
+     * image of 55x55 outputs has 196) */
+    ConvShape conv1_one = conv1, owt1 = {128, 3, 224, 224, 64, 11, 4, 2, 1, 0, 0, 1}, s2_3 = {8, 8, 27, 27, 64, 3, 2, 1, 1, 0, 0, 0};
+    ConvShape small = {1, 3, 35, 35, 64, 11, 4, 2, 1, 0, 0, 0}; /* 8x8 outputs: 4 tiles */
+    conv1_one.n = 1;
+    conv_shape_init(&owt1), conv_shape_init(&s2_3), conv_shape_init(&small);
+    CHECK(conv_phase(&conv1, 0) && conv_phase(&conv1, 1) && conv_phase(&owt1, 0) && conv_phase(&owt1, 1) &&
+          conv_phase(&conv1_one, 0) && conv_phase(&conv1_one, 1) && conv_phase(&small, 0) && !conv_phase(&small, 1),
+          "conv1 on its phases: %d %d %d %d %d %d %d %d", conv_phase(&conv1, 0), conv_phase(&conv1, 1),
+          conv_phase(&owt1, 0), conv_phase(&owt1, 1), conv_phase(&conv1_one, 0), conv_phase(&conv1_one, 1),
+          conv_phase(&small, 0), conv_phase(&small, 1));
+    /* 3x3 of stride 2 is 2x2 on its phases (no Winograd form); stride-1 layers are not phased */
+    CHECK(!conv_phase(&s2_3, 0) && !conv_phase(&s2, 0) && !conv_phase(&conv3, 0), "phases of 3x3 stride 2 / stride 1");
     /* small outputs: the forward pass from 6x6 (convnet4's conv3 on 28x28 images), the backward from 8x8 */
     ConvShape six = {128, 32, 6, 6, 64, 5, 1, 2, 1, 0, 0, 1}, five = {128, 32, 5, 5, 64, 5, 1, 2, 1, 0, 0, 1};
     ConvShape eight = {128, 32, 8, 8, 64, 5, 1, 2, 1, 0, 0, 1};
@@ -207,10 +234,11 @@ TEST(winograd_automatic_choice) {
           "6x6 / 5x5 / 8x8 outputs: forward %d %d, backward %d %d", conv_winograd_forward(&six),
           conv_winograd_forward(&five), conv_winograd(&six), conv_winograd(&eight));
     gemm_set_bf16(1);
-    CHECK(!conv_winograd(&conv3), "Winograd in bf16 mode");
+    CHECK(!conv_winograd(&conv3) && !conv_phase(&conv1, 0), "Winograd in bf16 mode");
     gemm_set_bf16(0);
     conv_winograd_override(0);
-    CHECK(!conv_winograd(&conv3) && !conv_winograd_forward(&one), "Winograd with the override off");
+    CHECK(!conv_winograd(&conv3) && !conv_winograd_forward(&one) && !conv_phase(&conv1, 0) && !conv_phase(&conv1, 1),
+          "Winograd with the override off");
     conv_winograd_override(1);
     CHECK(conv_winograd(&narrow) && !conv_winograd(&s2), "override on: narrow yes, strided no");
     conv_winograd_override(-1);

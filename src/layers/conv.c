@@ -3,7 +3,8 @@
  * into the product's packed layout. Backward splits the batch into a fixed number of chunks, each
  * with its own weight-gradient buffer (its images a few at a time per product), and sums the chunks
  * in order, so gradients are identical for any thread count. Stride-1 3x3 and 5x5 layers of enough
- * channels run on Winograd's algorithm instead (winograd.c), in the same chunks. */
+ * channels run on Winograd's algorithm instead (winograd.c), in the same chunks, and strided layers
+ * whose phases make such a layer (conv1) as that layer (conv_phase.c). */
 #include "layers.h"
 #include "winograd.h"
 #include "../cpu/gemm.h"
@@ -159,6 +160,7 @@ static int forward_image(const ConvShape *s, const float *x, const float *wpack,
 
 int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
     if (conv_winograd_forward(s)) return winograd_forward(s, x, w, b, y);
+    if (conv_phase(s, 0)) return phase_forward(s, x, w, b, y);
     int failed = 0;
     int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;
     int P = s->out_h * s->out_w;
@@ -199,6 +201,7 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
 
 int conv_backward(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
                   float *dw, float *db) {
+    if (conv_phase(s, 1)) return phase_backward(s, x, w, dy, dx, dw, db);
     int failed = 0;
     int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;
     int P = s->out_h * s->out_w;

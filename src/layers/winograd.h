@@ -24,4 +24,12 @@ int winograd_backward_data(const ConvShape *s, const float *w, const float *dy, 
 /* dw (out_c, c/groups, k, k) = the weight gradient of images [i0, i1), overwritten; on the calling
  * thread alone (conv_backward runs chunks of images in parallel). 0 or -1. */
 int winograd_weight_grad(const ConvShape *s, const float *x, const float *dy, int i0, int i1, float *dw);
+/* Strided layers as stride-1 layers on their input's phases (conv_phase.c): a k x k filter of stride s
+ * over c channels is a ceil(k/s) x ceil(k/s) filter of stride 1 over c s^2 channels, exactly, so
+ * AlexNet's conv1 (11x11, stride 4) runs on F(4x4, 3x3). conv_phase: whether the layer runs so, its
+ * forward pass (backward 0) or backward passes (1): where the phase layer runs on Winograd. */
+int conv_phase(const ConvShape *s, int backward);
+int phase_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y);
+int phase_backward(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                   float *db);
 #endif
