@@ -146,6 +146,13 @@ TEST(winograd_matches_float64_sums) {
     wino_case((ConvShape){20, 3, 4, 4, 2, 5, 1, 2, 1, 0, 0, 0}, 10, "5x5, 20 images of 4x4", 0);
 }
 
+/* The transforms compiled for their matrices are in use (wino_build's matrices are the tables') and
+ * give the generic transform's bits */
+TEST(winograd_special_transforms_in_use) {
+    int n = winograd_special_transforms_check();
+    CHECK(n == 8, "%d of the 8 transforms compiled for their matrices are in use with the generic one's bits", n);
+}
+
 /* Strided layers on their phases: conv1's 11x11 stride 4 (both layouts' padding; inputs whose last
  * rows and columns no window reaches, whose gradient must be exactly 0), 5x5 and 6x6 of stride 2
  * (3x3 on the phases), groups, and 10x10 of stride 2 (5x5 on the phases) */

@@ -24,6 +24,10 @@ int winograd_backward_data(const ConvShape *s, const float *w, const float *dy, 
 /* dw (out_c, c/groups, k, k) = the weight gradient of images [i0, i1), overwritten; on the calling
  * thread alone (conv_backward runs chunks of images in parallel). 0 or -1. */
 int winograd_weight_grad(const ConvShape *s, const float *x, const float *dy, int i0, int i1, float *dw);
+/* Tests: how many of the transforms compiled for their matrices (B^T and A^T of F(4x4, 3x3) and
+ * F(4x4, 5x5); B^T and G of the weight gradients' F(3x3, 4x4) and F(5x5, 4x4): 8 in all) are in use
+ * and give the bits of the generic transform on the same planes. */
+int winograd_special_transforms_check(void);
 /* Strided layers as stride-1 layers on their input's phases (conv_phase.c): a k x k filter of stride s
  * over c channels is a ceil(k/s) x ceil(k/s) filter of stride 1 over c s^2 channels, exactly, so
  * AlexNet's conv1 (11x11, stride 4) runs on F(4x4, 3x3). conv_phase: whether the layer runs so, its
