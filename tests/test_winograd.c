@@ -233,13 +233,15 @@ TEST(winograd_automatic_choice) {
           conv_phase(&small, 0), conv_phase(&small, 1));
     /* 3x3 of stride 2 is 2x2 on its phases (no Winograd form); stride-1 layers are not phased */
     CHECK(!conv_phase(&s2_3, 0) && !conv_phase(&s2, 0) && !conv_phase(&conv3, 0), "phases of 3x3 stride 2 / stride 1");
-    /* small outputs: the forward pass from 6x6 (convnet4's conv3 on 28x28 images), the backward from 8x8 */
+    /* small outputs: both passes from 6x6 (convnet4's conv3 on 28x28 images), the backward from 32 images */
     ConvShape six = {128, 32, 6, 6, 64, 5, 1, 2, 1, 0, 0, 1}, five = {128, 32, 5, 5, 64, 5, 1, 2, 1, 0, 0, 1};
-    ConvShape eight = {128, 32, 8, 8, 64, 5, 1, 2, 1, 0, 0, 1};
-    conv_shape_init(&six), conv_shape_init(&five), conv_shape_init(&eight);
-    CHECK(conv_winograd_forward(&six) && !conv_winograd_forward(&five) && !conv_winograd(&six) && conv_winograd(&eight),
-          "6x6 / 5x5 / 8x8 outputs: forward %d %d, backward %d %d", conv_winograd_forward(&six),
-          conv_winograd_forward(&five), conv_winograd(&six), conv_winograd(&eight));
+    ConvShape six31 = {31, 32, 6, 6, 64, 5, 1, 2, 1, 0, 0, 1}, six32 = {32, 32, 6, 6, 64, 5, 1, 2, 1, 0, 0, 1};
+    conv_shape_init(&six), conv_shape_init(&five), conv_shape_init(&six31), conv_shape_init(&six32);
+    CHECK(conv_winograd_forward(&six) && !conv_winograd_forward(&five) && conv_winograd(&six) && !conv_winograd(&five) &&
+          !conv_winograd(&six31) && conv_winograd(&six32),
+          "6x6 / 5x5 outputs: forward %d %d, backward %d %d; 6x6 backward at 31 / 32 images %d %d",
+          conv_winograd_forward(&six), conv_winograd_forward(&five), conv_winograd(&six), conv_winograd(&five),
+          conv_winograd(&six31), conv_winograd(&six32));
     gemm_set_bf16(1);
     CHECK(!conv_winograd(&conv3) && !conv_phase(&conv1, 0), "Winograd in bf16 mode");
     gemm_set_bf16(0);

@@ -33,7 +33,7 @@ static const char *HELP =
     "--conv: how the CPU runs stride-1 3x3 and 5x5 convolutions: auto (the default: Winograd F(4x4,3x3)\n"
     "and F(4x4,5x5) for layers of 32 or more channels per group in float32, the forward pass at any\n"
     "batch from 6x6 outputs (the filters' transform kept while the weights do not change: inference),\n"
-    "the backward passes from 8x8 outputs for batches of 128 4x4 tiles or more (8 images of 13x13);\n"
+    "the backward passes from 6x6 outputs for batches of 128 4x4 tiles or more (8 images of 13x13);\n"
     "strided layers as stride-1 layers on their input's phases where those qualify: conv1, 11x11 of\n"
     "stride 4, as 3x3 over 48 phase channels; else im2col + gemm),\n"
     "im2col, or winograd (wherever the shape allows); --layers then counts Winograd layers' GFLOP/s as\n"

@@ -73,7 +73,7 @@ static const char *HELP =
     "  --conv C            auto (default), im2col or winograd: how the CPU runs stride-1 3x3 and 5x5\n"
     "                      convolutions (auto: Winograd F(4x4,3x3) / F(4x4,5x5) for layers of 32 or more\n"
     "                      channels per group in fp32, forward at any batch from 6x6 outputs, backward\n"
-    "                      from 8x8 for batches of 128 4x4 tiles or more; conv1 (11x11 stride 4) as 3x3\n"
+    "                      from 6x6 for batches of 128 4x4 tiles or more; conv1 (11x11 stride 4) as 3x3\n"
     "                      on its input's 48 phase channels; errors about 1e-6 of the terms' scale)\n"
     "  --quiet             no progress output\n"
     "\n"

@@ -158,14 +158,14 @@ int conv_winograd(const ConvShape *s) {
      * every call; at batch 1 that costs more than it saves) */
     int m = block_for(s->k);
     long tiles = (long)((s->out_h + m - 1) / m) * ((s->out_w + m - 1) / m);
-    return auto_shape(s, 8) && s->n * tiles >= FWD_COLS;
+    return auto_shape(s, 6) && s->n * tiles >= FWD_COLS;
 }
 
 int conv_winograd_forward(const ConvShape *s) {
     if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
     /* from 6x6 outputs (2x2 tiles for 36 outputs): the README job's conv3 (32 -> 64 channels, 5x5)
-     * 2.4 times faster than im2col's per-image products of 36 columns (whose backward is as fast as
-     * Winograd's there, so the backward passes keep 8x8) */
+     * 2.4 times faster than im2col's per-image products of 36 columns; its backward passes 1.2 times
+     * (since the transforms were compiled for their matrices; before, as fast as im2col's) */
     return g_mode == 1 || auto_shape(s, 6);
 }
 

@@ -6,7 +6,8 @@
 
 /* Whether the layer runs on Winograd: a 3x3 or 5x5 filter, stride 1, padding below the filter size,
  * float32 products (not bf16 mode), and (automatic) at least 32 channels in and out per group,
- * outputs of 8x8 or more and a batch of at least 128 output tiles of 4x4 (13x13 layers: 8 images).
+ * outputs of 6x6 or more and a batch of at least 128 output tiles of 4x4 (13x13 layers: 8 images;
+ * 6x6: 32).
  * This is the backward passes' choice. conv_winograd_override(0) turns it off, (1) on wherever the
  * shape allows (tests, benchmarks), (-1) back to automatic. */
 int conv_winograd(const ConvShape *s);
