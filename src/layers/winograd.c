@@ -42,7 +42,7 @@ typedef struct Wino {
     float g[AMAX * AMAX];    /* G: a x r    (filter transform) */
     float bt[AMAX * AMAX];   /* B^T: a x a  (input transform) */
     signed char bt_pair[AMAX], g_pair[AMAX]; /* row pairs of B^T and G (row_pairs) */
-    /* B^T's and A^T's planes by a function compiled for this very matrix, or NULL (mat_planes) */
+    /* B^T's, A^T's and G's planes by a function compiled for this very matrix, or NULL (mat_planes) */
     void (*bt_fn)(const float *src, size_t ss, float *out, size_t os, int N);
     void (*at_fn)(const float *src, size_t ss, float *out, size_t os, int N);
     void (*g_fn)(const float *src, size_t ss, float *out, size_t os, int N);
