@@ -419,7 +419,7 @@ static void bf16_case(int ta, int tb, int M, int N, int K, float alpha, float be
     memset(Ap, 0xFF, gemm_packed_a_floats(M, K) * 4); /* NaNs: packing must write every entry it reads */
     memset(Bp, 0xFF, gemm_packed_b_floats(K, N) * 4);
     gemm_set_bf16(1);
-    int dot = gemm_bf16_dot();
+    int dot = gemm_bf16_dot() + 2 * gemm_bf16_amx(); /* 1 dot products, 2 AMX */
     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[0], ldc);
     gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C[1], ldc);
     gemm_pack_a(ta, M, K, alpha, A, lda, Ap);
@@ -467,22 +467,57 @@ static void bf16_case(int ta, int tb, int M, int N, int K, float alpha, float be
 }
 
 /* kernels: 3 = AVX512_BF16 dot products (where the CPU has them), 2 = AVX-512 float32 kernels on
- * rounded operands, 1 = AVX2 with FMA, 0 = portable kernels (each where the CPU can run it). Odd K
- * (65, 33, 9) leaves dot mode a half-empty last pair. */
+ * rounded operands, 1 = AVX2 with FMA, 0 = portable kernels (each where the CPU can run it); AMX
+ * off (its own test below). Odd K (65, 33, 9) leaves dot mode a half-empty last pair. */
+static const int bf16_sizes[][3] = {{7, 8, 9}, {33, 31, 65}, {13, 169, 300}, {97, 40, 520}, {65, 1030, 33}};
 TEST(gemm_bf16_matches_rounded_reference) {
-    static const int sizes[][3] = {{7, 8, 9}, {33, 31, 65}, {13, 169, 300}, {97, 40, 520}, {65, 1030, 33}};
     if (!gemm_bf16_dot_hw()) printf("    (no AVX512_BF16 on this CPU: the dot-product kernels are not exercised)\n");
+    gemm_bf16_amx_override(0);
     for (int kern = 3; kern >= 0; kern--) {
         if (kern == 3 ? !gemm_bf16_dot_hw() || !use_kernel(2) : !use_kernel(kern)) continue;
         gemm_bf16_dot_override(kern == 3);
         gemm_set_bf16(1);
-        CHECK(gemm_bf16_dot() == (kern == 3), "kernel %d: gemm_bf16_dot() = %d", kern, gemm_bf16_dot());
+        CHECK(gemm_bf16_dot() == (kern == 3) && !gemm_bf16_amx(), "kernel %d: gemm_bf16_dot() = %d, amx %d", kern,
+              gemm_bf16_dot(), gemm_bf16_amx());
         gemm_set_bf16(0);
-        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (size_t s = 0; s < sizeof bf16_sizes / sizeof bf16_sizes[0]; s++)
             for (int t = 0; t < 4; t++)
-                bf16_case(t >> 1, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], t == 3 ? -2.0f : (t == 1 ? 0.5f : 1.0f),
-                          t == 0 ? 0.0f : 0.5f, 7000 + s * 8 + t * 2 + kern);
+                bf16_case(t >> 1, t & 1, bf16_sizes[s][0], bf16_sizes[s][1], bf16_sizes[s][2],
+                          t == 3 ? -2.0f : (t == 1 ? 0.5f : 1.0f), t == 0 ? 0.0f : 0.5f, 7000 + s * 8 + t * 2 + kern);
     }
     default_kernels();
+    gemm_bf16_dot_override(-1);
+    gemm_bf16_amx_override(-1);
+}
+
+/* AMX tiles (where the CPU reports AMX-BF16 and Linux grants the tile state; skipped elsewhere):
+ * chosen by default in bf16 mode unless dot products are forced, and every path within float32
+ * accuracy of the rounded operands' product. K 9 and 31 keep the float32 kernels (K < 32); 65 and
+ * 33 pad the pairs to 48 and 32, 300 and 520 run 2 and 3 slices, 1000 4 slices of 250; M 97, 65
+ * and 100 leave edge tiles of 1, 17 and 4 rows (and row blocks of 60 and 37 rows), N 31, 169, 1030
+ * (two panels) and 70 edge columns; 32 x 32 x 64 is exactly 2 x 2 tiles, 4 pairs of depth. */
+TEST(gemm_bf16_amx_tiles_match_reference) {
+    if (!gemm_bf16_amx_hw()) SKIP("no AMX-BF16 tiles here (the CPU does not report them or Linux did not grant them)");
+    static const int more[][3] = {{32, 32, 64}, {16, 16, 32}, {100, 70, 1000}, {20, 40, 31}};
+    gemm_set_bf16(1);
+    gemm_bf16_dot_override(0);
+    CHECK(gemm_bf16_amx(), "AMX is not chosen by default in bf16 mode");
+    gemm_bf16_dot_override(1);
+    CHECK(!gemm_bf16_amx() && gemm_bf16_dot(), "forced dot products must turn AMX off");
+    gemm_bf16_dot_override(-1);
+    gemm_bf16_amx_override(0);
+    CHECK(!gemm_bf16_amx(), "gemm_bf16_amx_override(0) must turn AMX off");
+    gemm_bf16_amx_override(1);
+    gemm_bf16_dot_override(0);
+    CHECK(gemm_bf16_amx(), "gemm_bf16_amx_override(1) on a CPU with AMX");
+    gemm_set_bf16(0);
+    for (size_t s = 0; s < sizeof bf16_sizes / sizeof bf16_sizes[0] + sizeof more / sizeof more[0]; s++) {
+        const int *z = s < 5 ? bf16_sizes[s] : more[s - 5];
+        for (int t = 0; t < 4; t++)
+            bf16_case(t >> 1, t & 1, z[0], z[1], z[2], t == 3 ? -2.0f : (t == 1 ? 0.5f : 1.0f), t == 0 ? 0.0f : 0.5f,
+                      7100 + s * 8 + t * 2);
+    }
+    gemm_bf16_dot_override(-1);
+    gemm_bf16_amx_override(-1);
     gemm_bf16_dot_override(-1);
 }

@@ -253,7 +253,7 @@ static float *rounded(const float *x, size_t n) {
 
 static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
 
-/* With AVX512_BF16 dot products (gemm_bf16_dot) the sums run over k pairs, so bf16 mode matches
+/* With AVX512_BF16 dot products (gemm_bf16_dot) or AMX tiles (gemm_bf16_amx) the sums run over k pairs, so bf16 mode matches
  * float32 on rounded tensors to float32 accuracy instead of bit for bit. */
 static int close_or_same(int dot, const float *a, const float *b, size_t n) {
     if (!dot) return same(a, b, n);
@@ -268,11 +268,13 @@ static int close_or_same(int dot, const float *a, const float *b, size_t n) {
 
 TEST(layers_bf16_products_round_operands) {
     if (!gemm_bf16_dot_hw()) printf("    (no AVX512_BF16 on this CPU: the dot-product kernels are not exercised)\n");
-    for (int kern = 2; kern >= 0; kern--) { /* AVX512_BF16 dot products, AVX-512 float32 kernels, portable */
-        if (kern == 2 && !gemm_bf16_dot_hw()) continue;
-        int avx = kern > 0, dot = kern == 2;
+    if (!gemm_bf16_amx_hw()) printf("    (no AMX on this CPU: the tile kernels are not exercised)\n");
+    for (int kern = 3; kern >= 0; kern--) { /* AMX tiles, AVX512_BF16 dot products, AVX-512 float32, portable */
+        if ((kern == 3 && !gemm_bf16_amx_hw()) || (kern == 2 && !gemm_bf16_dot_hw())) continue;
+        int avx = kern > 0, dot = kern >= 2; /* dot: sums over k pairs */
         an_cpu_avx512_override(avx ? -1 : 0);
-        gemm_bf16_dot_override(dot);
+        gemm_bf16_dot_override(kern == 2);
+        gemm_bf16_amx_override(kern == 3);
         for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i += 2) {
             const ConvCase *cc = &conv_cases[i];
             ConvShape s = {cc->n, cc->c, cc->h, cc->w, cc->out_c, cc->k, cc->stride, cc->pad, cc->groups, 0, 0, i % 4 == 0};
@@ -321,6 +323,7 @@ TEST(layers_bf16_products_round_operands) {
     }
     an_cpu_avx512_override(-1);
     gemm_bf16_dot_override(-1);
+    gemm_bf16_amx_override(-1);
 }
 
 /* A 3x3 kernel of ones with bias 0 on a 3x3 input of ones, pad 1: the output counts the in-range taps. */

@@ -1,7 +1,8 @@
 /* precision.c: --device cpu|cuda, --precision fp32|bf16|tf32 and --conv for train, eval, classify and bench. bf16 switches every
  * matrix product to bfloat16 operands with float32 sums (gemm_set_bf16); weights, gradients,
  * the optimizer, LRN, pooling and the loss stay float32. Says once what runs the products here
- * (AVX512_BF16 dot products where they are the faster instruction, else the float32 kernels). */
+ * (AMX tiles where the CPU and the OS allow them, AVX512_BF16 dot products where they are the
+ * faster instruction, else the float32 kernels). */
 #include "commands.h"
 #include "../cpu/gemm.h"
 #include "../cpu/peak.h"
@@ -32,16 +33,18 @@ int precision_select(const char *cmd, const char *precision) {
     if (!strcmp(precision, "fp32")) { gemm_set_bf16(0); return 0; }
     if (strcmp(precision, "bf16")) return an_error("%s: --precision must be fp32 or bf16, not '%s'", cmd, precision);
     gemm_set_bf16(1);
-    const char *amx = cpu_has_amx_bf16() ? "The AMX tile kernels are not built yet" : "This CPU reports no AMX tiles";
-    if (gemm_bf16_dot())
-        fprintf(stderr, "%s: bf16: matrix products take bfloat16 operands and sum in float32; weights, optimizer, "
-                "LRN and loss stay float32. %s; the AVX512_BF16 dot-product kernels (VDPBF16PS) compute them.\n",
-                cmd, amx);
+    const char *what = "bf16: matrix products take bfloat16 operands and sum in float32; weights, optimizer, LRN and "
+                       "loss stay float32, and 3x3/5x5 layers run im2col, not Winograd.";
+    if (gemm_bf16_amx())
+        fprintf(stderr, "%s: %s The AMX tile kernels (TDPBF16PS) compute them (products with fewer than 32 terms: "
+                "the float32 kernels).\n", cmd, what);
+    else if (gemm_bf16_dot())
+        fprintf(stderr, "%s: %s %s; the AVX512_BF16 dot-product kernels (VDPBF16PS) compute them.\n", cmd, what,
+                cpu_has_amx_bf16() ? "The AMX tiles are not granted here" : "This CPU reports no AMX tiles");
     else
-        fprintf(stderr, "%s: bf16: matrix products take bfloat16 operands and sum in float32; weights, optimizer, "
-                "LRN and loss stay float32. %s%s, so the float32 kernels compute them (float32 speed, bf16 "
-                "numerics).\n", cmd, amx,
-                cpu_has_avx512_bf16() ? " and this CPU's AVX512_BF16 dot products run at half its FMA rate" : "");
+        fprintf(stderr, "%s: %s %s%s, so the float32 kernels compute them (float32 speed, bf16 numerics).\n", cmd,
+                what, cpu_has_amx_bf16() ? "The AMX tiles are not granted here" : "This CPU reports no AMX tiles",
+                cpu_has_avx512_bf16() ? " and its AVX512_BF16 dot products run at half its FMA rate" : "");
     return 0;
 }
 

@@ -6,6 +6,7 @@
 /* a * b + c as one fused multiply-add in the micro-kernel (ISO C mode turns contraction off) */
 #pragma GCC optimize("fp-contract=fast")
 #include "gemm.h"
+#include "gemm_amx.h"
 #include "../util/common.h"
 #include <omp.h>
 #include <stdint.h>
@@ -53,6 +54,18 @@ static int dot_preferred(void) {
 static inline int dot_mode(void) { return g_bf16 && an_cpu_avx512() && gemm_bf16_dot_hw() && dot_preferred(); }
 int gemm_bf16_dot(void) { return dot_mode(); }
 
+/* AMX tiles for bf16 products (gemm_amx.c): where the CPU and the OS allow them, unless dot mode
+ * was forced or a test turned them off. Slices shorter than 31 rows (K < 32) keep the float32
+ * kernels on rounded operands (AMX layout pads k to 32 and would not fit their buffers). */
+static int g_amx_choice = -1;
+int gemm_bf16_amx_hw(void) { return an_cpu_avx512_hw() && amx_usable(); }
+void gemm_bf16_amx_override(int on) { g_amx_choice = on < 0 ? -1 : on != 0; }
+static inline int amx_mode(void) { return g_bf16 && g_amx_choice != 0 && an_cpu_avx512() && !dot_mode() && gemm_bf16_amx_hw(); }
+static inline int amx_on(int kc) { return kc >= 32 && amx_mode(); }
+int gemm_bf16_amx(void) { return amx_mode(); }
+/* k pairs in a packed slice: the dot layout's, zero-padded to AMX's 16 (B's rows past them zeroed) */
+static inline int slice_pairs(int kc) { return amx_on(kc) ? amx_pairs(kc) : (kc + 1) / 2; }
+
 static inline float maybe_bf16(int bf, float x) { return bf ? gemm_round_bf16(x) : x; }
 
 /* c (MR x NR tile, row stride ldc) += a_pack (kc x MR) * b_pack (kc x NR): the portable version
@@ -79,8 +92,7 @@ static void micro_kernel_generic(int kc, const float *restrict a, const float *r
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-/* mask of the first n of 16 lanes (n clamped to 0..16) */
-static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0; }
+#include "gemm_simd.h"
 /* The same with AVX-512 intrinsics: 24 accumulators (12 rows x 2 vectors of 16), per k two loads
  * of B and twelve broadcasts of A feeding 24 FMAs, so both FMA ports stay busy; the sums run in the
  * same order as the portable kernel's. Edge tiles are written straight to C with masks (rows below
@@ -344,17 +356,6 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* gemm_round_bf16 on 16 lanes when bf, else x (NaNs made quiet, as there) */
-__attribute__((target("avx512f")))
-static inline __m512 maybe_bf16_512(int bf, __m512 x) {
-    if (!bf) return x;
-    __m512i b = _mm512_castps_si512(x);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
-    r = _mm512_and_si512(r, _mm512_set1_epi32((int)0xFFFF0000u));
-    __m512 quiet = _mm512_castsi512_ps(_mm512_or_si512(b, _mm512_set1_epi32(0x00400000)));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_castsi512_ps(r), quiet);
-}
 
 /* dot mode's 32-bit words from two rows of bf16-rounded floats: even in the low half, odd in the
  * high half */
@@ -364,44 +365,7 @@ static inline __m512i bf16_pairs(__m512 even, __m512 odd) {
                            _mm512_and_si512(_mm512_castps_si512(odd), _mm512_set1_epi32((int)0xFFFF0000u)));
 }
 
-/* out[p] lane i = r[i] lane p: a 16x16 transpose in registers (unpack pairs, then pairs of pairs,
- * then 128-bit lanes twice) */
-__attribute__((target("avx512f")))
-static inline void transpose16(const __m512 r[16], __m512 out[16]) {
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) { /* u[4i + c]: rows 4i..4i+3 of columns c, c+4, c+8, c+12 */
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        __m512 w0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
-        out[c] = _mm512_shuffle_f32x4(v0, v1, 0x88);
-        out[c + 8] = _mm512_shuffle_f32x4(v0, v1, 0xdd);
-        out[c + 4] = _mm512_shuffle_f32x4(w0, w1, 0x88);
-        out[c + 12] = _mm512_shuffle_f32x4(w0, w1, 0xdd);
-    }
-}
 
-/* rows [0, nrows) of a 16-row block, each 16 consecutive floats from src + row * ld (the first
- * `cols` of them, the rest and missing rows zero), scaled by alpha and transposed into out */
-__attribute__((target("avx512f")))
-static inline void load_transpose(const float *src, size_t ld, int nrows, int cols, float alpha, __m512 out[16]) {
-    __mmask16 m = lanes(cols);
-    __m512 r[16], va = _mm512_set1_ps(alpha);
-    for (int i = 0; i < 16; i++)
-        r[i] = i < nrows ? maybe_bf16_512(g_bf16, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, src + i * ld)))
-                         : _mm512_setzero_ps();
-    transpose16(r, out);
-}
 
 /* pack_a for A not transposed: rows of A are read 16 floats at a time and transposed */
 __attribute__((target("avx512f")))
@@ -412,7 +376,7 @@ static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, 
         for (int pb = 0; pb < kc; pb += 16) {
             int cols = kc - pb < 16 ? kc - pb : 16;
             __m512 out[16];
-            load_transpose(A + (size_t)(i0 + is) * lda + p0 + pb, lda, mr, cols, alpha, out);
+            load_transpose(A + (size_t)(i0 + is) * lda + p0 + pb, lda, mr, cols, alpha, g_bf16, out);
             if (dot) { /* pb is even; out[cols] is zero */
                 for (int q = 0; q < (cols + 1) / 2; q++)
                     _mm512_mask_storeu_epi32(dst + (size_t)is * kc + (size_t)(pb / 2 + q) * MR, (__mmask16)0x0FFF,
@@ -456,12 +420,12 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
     if (!trans_b) {
         __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
         int bf = g_bf16;
-        if (dot_mode()) {
-            for (int p = 0; p < kc; p += 2) {
+        if (dot_mode() || amx_on(kc)) {
+            for (int p = 0; p < 2 * slice_pairs(kc); p += 2) { /* pairs past kc: zero */
                 const float *src = B + (size_t)(p0 + p) * ldb + j;
                 for (int h = 0; h < 2; h++) {
                     __mmask16 m = h ? m1 : m0;
-                    __m512 even = maybe_bf16_512(1, _mm512_maskz_loadu_ps(m, src + 16 * h));
+                    __m512 even = p < kc ? maybe_bf16_512(1, _mm512_maskz_loadu_ps(m, src + 16 * h)) : _mm512_setzero_ps();
                     __m512 odd = p + 1 < kc ? maybe_bf16_512(1, _mm512_maskz_loadu_ps(m, src + ldb + 16 * h))
                                             : _mm512_setzero_ps();
                     _mm512_store_si512(d0 + (p / 2) * NR + 16 * h, bf16_pairs(even, odd));
@@ -476,13 +440,15 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
         }
         return;
     }
-    int dot = dot_mode();
+    int dot = dot_mode() || amx_on(kc);
+    if (amx_on(kc)) /* the pad pairs */
+        memset(d0 + (size_t)(kc + 1) / 2 * NR, 0, (size_t)(amx_pairs(kc) - (kc + 1) / 2) * NR * sizeof(float));
     for (int h = 0; h < NR; h += 16) { /* B^T rows j+h .. j+h+15, 16 of its columns at a time */
         int rows = nr - h < 0 ? 0 : (nr - h < 16 ? nr - h : 16);
         for (int pb = 0; pb < kc; pb += 16) {
             int cols = kc - pb < 16 ? kc - pb : 16;
             __m512 out[16];
-            load_transpose(B + (size_t)(j + h) * ldb + p0 + pb, ldb, rows, cols, 1.0f, out);
+            load_transpose(B + (size_t)(j + h) * ldb + p0 + pb, ldb, rows, cols, 1.0f, g_bf16, out);
             if (dot) {
                 for (int q = 0; q < (cols + 1) / 2; q++)
                     _mm512_store_si512(d0 + (size_t)(pb / 2 + q) * NR + h, bf16_pairs(out[2 * q], out[2 * q + 1]));
@@ -528,6 +494,7 @@ static void pack_b_row_dot_avx512(float *d, size_t strip_stride, int n, const fl
 static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha,
                    float *dst) {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (amx_on(kc)) { amx_pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, (amx_word *)dst); return; }
     if (an_cpu_avx512()) {
         if (trans_a) pack_a_cols_avx512(A, lda, i0, mc, p0, kc, alpha, dst);
         else pack_a_rows_avx512(A, lda, i0, mc, p0, kc, alpha, dst);
@@ -568,9 +535,56 @@ static void pack_b_strip(int trans_b, const float *B, int ldb, int p0, int kc, i
     }
 }
 
-/* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column strips, zero-padded. */
+#if defined(__x86_64__) && defined(__GNUC__)
+/* k pair q of a panel of nc columns (B not transposed, pair layouts): rows p0+2q and p0+2q+1 read
+ * whole (one contiguous run each), into every strip's pair row q; zeros past kc and nc */
+__attribute__((target("avx512f")))
+static void pack_b_pair_row_avx512(const float *B, int ldb, int p0, int kc, int q, int j0, int nc, float *dst) {
+    int p = 2 * q;
+    const float *r0 = B + (size_t)(p0 + p) * ldb + j0, *r1 = r0 + ldb;
+    for (int js = 0; js < nc; js += 16) {
+        __mmask16 m = lanes(nc - js);
+        __m512 even = p < kc ? maybe_bf16_512(1, _mm512_maskz_loadu_ps(m, r0 + js)) : _mm512_setzero_ps();
+        __m512 odd = p + 1 < kc ? maybe_bf16_512(1, _mm512_maskz_loadu_ps(m, r1 + js)) : _mm512_setzero_ps();
+        _mm512_store_si512(dst + (size_t)(js / NR * NR) * kc + (size_t)q * NR + js % NR, bf16_pairs(even, odd));
+    }
+    if (nc % NR && nc % NR <= 16) /* the last strip's second half */
+        _mm512_store_si512(dst + (size_t)(nc / NR * NR) * kc + (size_t)q * NR + 16, _mm512_setzero_si512());
+}
+#endif
+
+/* a row of B (n floats) in the float32 layout: NR-wide pieces strip_stride floats apart, the last
+ * one zero-padded, rounded in bf16 mode */
+static void pack_b_row_into(float *d, size_t strip_stride, int n, const float *row) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (an_cpu_avx512()) { pack_b_row_avx512(d, strip_stride, n, row); return; }
+#endif
+    int j = 0;
+    if (!g_bf16) /* whole strips: plain copies (vectorised) */
+        for (; j + NR <= n; j += NR, d += strip_stride) memcpy(d, row + j, NR * sizeof(float));
+    for (; j < n; j += NR, d += strip_stride)
+        for (int jj = 0; jj < NR; jj++) d[jj] = j + jj < n ? maybe_bf16(g_bf16, row[j + jj]) : 0.0f;
+}
+
+/* Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column strips, zero-padded. In the pair
+ * layouts with B not transposed, by k pairs: each row of B is read as one run (by strips, a panel
+ * of a wide B, such as a fully connected layer's weights, read 128 bytes of each of kc rows far
+ * apart, at a quarter of the memory's speed). */
 static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc, float *dst) {
     int strips = (nc + NR - 1) / NR;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!trans_b && an_cpu_avx512() && (dot_mode() || amx_on(kc))) {
+        int kp = slice_pairs(kc);
+#pragma omp for schedule(static)
+        for (int q = 0; q < kp; q++) pack_b_pair_row_avx512(B, ldb, p0, kc, q, j0, nc, dst);
+        return;
+    }
+#endif
+    if (!trans_b && !dot_mode()) { /* float32 layout: row p of the slice into every strip's row p */
+#pragma omp for schedule(static)
+        for (int p = 0; p < kc; p++) pack_b_row_into(dst + (size_t)p * NR, (size_t)NR * kc, nc, B + (size_t)(p0 + p) * ldb + j0);
+        return;
+    }
 #pragma omp for schedule(static) /* shared among the threads of gemm's region, if any */
     for (int s = 0; s < strips; s++) {
         int js = s * NR, nr = nc - js < NR ? nc - js : NR;
@@ -597,7 +611,10 @@ static int slice_len(int K) {
     return slices > 0 ? (K + slices - 1) / slices : KC;
 }
 
-size_t gemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (K > 0 ? K : 0); }
+/* (with room behind for AMX's tile loads past the last row: AMX_A_OVERREAD) */
+size_t gemm_packed_a_floats(int M, int K) {
+    return (size_t)((M + MR - 1) / MR * MR) * (K > 0 ? K : 0) + (M > 0 && K > 0 ? AMX_A_OVERREAD : 0);
+}
 
 /* Layout: K slice p0 starts at p0 * Mpad (Mpad = M rounded up to MR); inside it the row block at i0
  * starts at i0 * kc, as pack_a writes a block. */
@@ -624,19 +641,18 @@ void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row) {
     size_t npad = (size_t)(N + NR - 1) / NR * NR;
     float *d = Bp + (size_t)p0 * npad + (size_t)(k - p0) * NR;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (dot_mode()) {
+    if (dot_mode() || amx_on(kc)) {
         int r = k - p0;
         pack_b_row_dot_avx512(Bp + (size_t)p0 * npad + (size_t)(r / 2) * NR, (size_t)NR * kc, N, row, r & 1,
                               !(r & 1) && r == kc - 1);
+        if (r == kc - 1 && amx_on(kc)) /* the slice's pad pairs, in every strip */
+            for (size_t js = 0; js < npad; js += NR)
+                memset(Bp + (size_t)p0 * npad + js * kc + (size_t)(kc + 1) / 2 * NR, 0,
+                       (size_t)(amx_pairs(kc) - (kc + 1) / 2) * NR * sizeof(float));
         return;
     }
-    if (an_cpu_avx512()) { pack_b_row_avx512(d, (size_t)NR * kc, N, row); return; }
 #endif
-    int j = 0;
-    if (!g_bf16) /* whole strips: plain copies (vectorised) */
-        for (; j + NR <= N; j += NR, d += (size_t)NR * kc) memcpy(d, row + j, NR * sizeof(float));
-    for (; j < N; j += NR, d += (size_t)NR * kc)
-        for (int jj = 0; jj < NR; jj++) d[jj] = j + jj < N ? maybe_bf16(g_bf16, row[j + jj]) : 0.0f;
+    pack_b_row_into(d, (size_t)NR * kc, N, row);
 }
 
 void gemm_packed_ab(int M, int N, int K, const float *Ap, const float *Bp, float beta, float *C, int ldc) {
@@ -656,7 +672,7 @@ static float packed_pair_at(const float *strip, int width, int p, int i) {
 /* gemm_packed as plain loops (float64 sums), reading A out of its packed layout */
 void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
                      float *C, int ldc) {
-    int mc_blk = row_block(M), ks = slice_len(K), dot = dot_mode();
+    int mc_blk = row_block(M), ks = slice_len(K), dot = dot_mode(), amx = K >= 32 && amx_mode();
     size_t mpad = (size_t)(M + MR - 1) / MR * MR;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -664,7 +680,8 @@ void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const fl
             for (int k = 0; k < K; k++) {
                 int p0 = k / ks * ks, kc = K - p0 < ks ? K - p0 : ks, i0 = i / mc_blk * mc_blk;
                 int is = (i - i0) / MR * MR;
-                double a = dot ? packed_pair_at(Ap + (size_t)p0 * mpad + (size_t)(i0 + is) * kc, MR, k - p0, i - i0 - is)
+                double a = amx ? packed_pair_at(Ap + (size_t)p0 * mpad + (size_t)i0 * kc + (size_t)(i - i0) * amx_pairs(kc), 1, k - p0, 0)
+                         : dot ? packed_pair_at(Ap + (size_t)p0 * mpad + (size_t)(i0 + is) * kc, MR, k - p0, i - i0 - is)
                                : Ap[(size_t)p0 * mpad + (size_t)(i0 + is) * kc + (size_t)(k - p0) * MR + (i - i0 - is)];
                 acc += a * maybe_bf16(g_bf16, trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
             }
@@ -694,8 +711,9 @@ static int nt_size_for(int nc, int mblocks, int threads) {
 /* One task's products for one K slice: C (mc x nt, row stride ldc) = or += the packed A block
  * times nt columns of the packed B panel (bp: its first strip) */
 static void run_task(int kc, const float *ablk, int mc, const float *bp, float *c, int ldc, int nt, int overwrite,
-                     int dot, int avx2) {
+                     int dot, int avx2, int amx) {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (amx) { amx_block(kc, (const amx_word *)ablk, mc, (const amx_word *)bp, c, ldc, nt, overwrite); return; }
     if (avx2 && !dot) { block_avx2(kc, ablk, mc, bp, c, ldc, nt, overwrite); return; }
 #endif
     (void)avx2;
@@ -715,7 +733,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                       const float *Ap, const float *B, int ldb, const float *Bp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (Ap && K > 0) alpha = 1.0f;
-    int work = K > 0 && alpha != 0.0f, dot = dot_mode(), avx2 = gemm_avx2();
+    int work = K > 0 && alpha != 0.0f, dot = dot_mode(), avx2 = gemm_avx2(), amx = K >= 32 && amx_mode();
     int ks = slice_len(K), kc_max = K < ks ? K : ks, nc_max = N < NC ? N : NC;
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     size_t mpad = (size_t)(M + MR - 1) / MR * MR, npad = (size_t)(N + NR - 1) / NR * NR;
@@ -770,7 +788,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                     if (Ap) ablk = Ap + (size_t)p0 * mpad + (size_t)i0 * kc;
                     else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
                     run_task(kc, ablk, mc, ball + (size_t)p0 * npad + (size_t)jt * kc, C + (size_t)i0 * ldc + jt, ldc,
-                             nt, p0 == 0 && beta == 0.0f, dot, avx2);
+                             nt, p0 == 0 && beta == 0.0f, dot, avx2, amx);
                 }
             }
         }
@@ -791,7 +809,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                     if (Ap) ablk = Ap + (size_t)p0 * mpad + (size_t)i0 * kc;
                     else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
                     run_task(kc, ablk, mc, panel + (size_t)jt * kc, C + (size_t)i0 * ldc + j0 + jt, ldc, nt, overwrite,
-                             dot, avx2);
+                             dot, avx2, amx);
                 } /* the barrier here keeps the panel until every task is done with it */
             }
         }

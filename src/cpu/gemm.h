@@ -45,6 +45,14 @@ int gemm_bf16(void);
 int gemm_bf16_dot(void);
 int gemm_bf16_dot_hw(void);
 void gemm_bf16_dot_override(int on);
+/* Whether bf16 products run on AMX tiles (TDPBF16PS, 16x16 float32 sums from 16x32 bf16 tiles; the
+ * same pair arithmetic as the dot products): where the CPU reports AMX-BF16, the OS saves the tile
+ * state and Linux grants it (gemm_bf16_amx_hw), in bf16 mode, unless dot products were forced;
+ * products with K < 32 keep the float32 kernels on rounded operands. gemm_bf16_amx_override(0)
+ * turns them off (tests), -1 restores the choice. */
+int gemm_bf16_amx(void);
+int gemm_bf16_amx_hw(void);
+void gemm_bf16_amx_override(int on);
 /* x rounded to the nearest bfloat16 (ties to even), as a float; overflow gives inf; NaN stays NaN
  * (made quiet, so that dropping its low 16 bits, as a bf16 copy does, keeps it a NaN) */
 static inline float gemm_round_bf16(float x) {
