@@ -605,10 +605,11 @@ static int row_block(int M) {
     return ((M + mblocks - 1) / mblocks + MR - 1) / MR * MR;
 }
 
-/* K slice length: equal slices of at most KC (no short last slice paying the tile stores alone) */
+/* K slice length: equal slices of at most KC (no short last slice paying the tile stores alone);
+ * 2 KC under AMX (the pairs take half the room, and each slice loads and stores the C tiles) */
 static int slice_len(int K) {
-    int slices = (K + KC - 1) / KC;
-    return slices > 0 ? (K + slices - 1) / slices : KC;
+    int kc = K >= 32 && amx_mode() ? 2 * KC : KC, slices = (K + kc - 1) / kc;
+    return slices > 0 ? (K + slices - 1) / slices : kc;
 }
 
 /* (with room behind for AMX's tile loads past the last row: AMX_A_OVERREAD) */
@@ -765,7 +766,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                 else for (int j = 0; j < N; j++) c[j] *= beta;
             }
         }
-        float apack[(MC + MR) * KC] __attribute__((aligned(64))); /* 110 KB */
+        float apack[(MC + MR + 16) * KC] __attribute__((aligned(64))); /* 112 KB (AMX: 16 rows read past) */
         if (kinner) {
             const float *ball = Bp;
             if (!Bp) { /* all of op(B) in gemm_pack_b_row's layout */

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define AMX_NR 32
-#define AMX_A_OVERREAD (16 * 128) /* words: 15 rows of at most 128 pairs (KC 256), rounded up */
+#define AMX_A_OVERREAD (16 * 256) /* words: 15 rows of at most 256 pairs (slices of 512), rounded up */
 typedef uint32_t amx_word __attribute__((may_alias)); /* a bf16 pair, in a buffer of floats */
 
 /* CPUID reports AMX-TILE and AMX-BF16, the OS enabled the tile state (XCR0 bits 17, 18) and Linux
