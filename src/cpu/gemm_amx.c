@@ -102,11 +102,11 @@ void amx_block(int kc, const amx_word *a, int mc, const amx_word *b, float *c, i
     int kp = amx_pairs(kc);
     size_t sa = (size_t)kp * 4, sc = (size_t)ldc * 4;
     float edge[4][256] __attribute__((aligned(64)));
-    for (int js = 0; js < nt; js += AMX_NR) {
-        int nr = nt - js < AMX_NR ? nt - js : AMX_NR, ct = nr > 16 ? 2 : 1;
-        const amx_word *bs = b + (size_t)js * kc;
-        for (int is = 0; is < mc; is += 32) {
-            int mr = mc - is < 32 ? mc - is : 32, rt = mr > 16 ? 2 : 1;
+    for (int is = 0; is < mc; is += 32) {
+        int mr = mc - is < 32 ? mc - is : 32, rt = mr > 16 ? 2 : 1;
+        for (int js = 0; js < nt; js += AMX_NR) {
+            int nr = nt - js < AMX_NR ? nt - js : AMX_NR, ct = nr > 16 ? 2 : 1;
+            const amx_word *bs = b + (size_t)js * kc;
             float *c0 = c + (size_t)is * ldc + js;
             const amx_word *ap = a + (size_t)is * kp;
 /* tile T holds C rows 16 ti.., columns 16 tj.. of this 32 x 32 block */

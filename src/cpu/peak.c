@@ -2,10 +2,14 @@
  * achieved GFLOP/s against. Each thread runs independent chains of fused multiply-adds on as many
  * registers as hide the FMA latency (24 vectors of 16 floats on AVX-512, 12 of 8 on AVX2), for a
  * fixed time, with the widest instructions the CPU runs. Also the rate of AVX512_BF16 dot products
- * (the only bfloat16 matrix instructions short of AMX) and whether the CPU reports AMX. */
+ * (the only bfloat16 matrix instructions short of AMX), and the rate of AMX bfloat16 tiles where the
+ * CPU reports them and Linux grants them. */
 #include "peak.h"
+#include "gemm_amx.h"
 #include "../util/common.h"
 #include <omp.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <cpuid.h>
 #include <immintrin.h>
@@ -101,6 +105,45 @@ int cpu_has_amx_bf16(void) {
 
 double cpu_bf16_dot_gflops(int threads, double seconds) {
     return cpu_has_avx512_bf16() ? measure(dpbf16_avx512, threads, seconds) : 0.0;
+}
+
+/* AMX: four independent 16x16 float32 tiles, each TDPBF16PS of a 16x32 by 32x16 bf16 tile (16,384
+ * flops), the operands loaded once (the instructions' rate, as the FMA chains measure theirs) */
+typedef struct __attribute__((aligned(64))) {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} PeakTileConfig;
+__attribute__((target("amx-tile,amx-bf16"), noinline)) static double amx_dp(long iters, float *out) {
+    static const uint16_t ones[16 * 32] __attribute__((aligned(64))) = {[0 ... 511] = 0x3a83}; /* ~1e-3 */
+    float c[256] __attribute__((aligned(64)));
+    PeakTileConfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, ones, 64);
+    _tile_loadd(5, ones, 64);
+    _tile_loadd(6, ones, 64);
+    _tile_loadd(7, ones, 64);
+    for (long n = 0; n < iters / 16; n++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, 64);
+    _tile_release();
+    *out += c[0];
+    return 4.0 * 16 * 16 * 32 * 2 * (double)(iters / 16);
+}
+
+double cpu_amx_bf16_gflops(int threads, double seconds) {
+    return amx_usable() ? measure(amx_dp, threads, seconds) : 0.0;
 }
 
 static double fma_run(long iters, float *out) {

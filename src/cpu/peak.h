@@ -8,4 +8,6 @@ const char *cpu_fma_isa(void); /* "AVX-512", "AVX2" or "scalar": what the measur
 double cpu_bf16_dot_gflops(int threads, double seconds);
 int cpu_has_avx512_bf16(void);
 int cpu_has_amx_bf16(void); /* CPUID reports AMX-TILE and AMX-BF16 */
+/* GFLOP/s of AMX TDPBF16PS on tiles (4 independent sums per thread); 0 where AMX is not usable */
+double cpu_amx_bf16_gflops(int threads, double seconds);
 #endif
