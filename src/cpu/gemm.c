@@ -65,6 +65,10 @@ static inline int amx_on(int kc) { return kc >= 32 && amx_mode(); }
 int gemm_bf16_amx(void) { return amx_mode(); }
 /* k pairs in a packed slice: the dot layout's, zero-padded to AMX's 16 (B's rows past them zeroed) */
 static inline int slice_pairs(int kc) { return amx_on(kc) ? amx_pairs(kc) : (kc + 1) / 2; }
+/* AMX layout: zero the pad pairs of a B strip (NR words a pair row) */
+static void zero_pad_pairs(float *strip, int kc) {
+    memset(strip + (size_t)(kc + 1) / 2 * NR, 0, (size_t)(amx_pairs(kc) - (kc + 1) / 2) * NR * sizeof(float));
+}
 
 static inline float maybe_bf16(int bf, float x) { return bf ? gemm_round_bf16(x) : x; }
 
@@ -441,8 +445,7 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
         return;
     }
     int dot = dot_mode() || amx_on(kc);
-    if (amx_on(kc)) /* the pad pairs */
-        memset(d0 + (size_t)(kc + 1) / 2 * NR, 0, (size_t)(amx_pairs(kc) - (kc + 1) / 2) * NR * sizeof(float));
+    if (amx_on(kc)) zero_pad_pairs(d0, kc);
     for (int h = 0; h < NR; h += 16) { /* B^T rows j+h .. j+h+15, 16 of its columns at a time */
         int rows = nr - h < 0 ? 0 : (nr - h < 16 ? nr - h : 16);
         for (int pb = 0; pb < kc; pb += 16) {
@@ -571,20 +574,20 @@ static void pack_b_row_into(float *d, size_t strip_stride, int n, const float *r
  * of a wide B, such as a fully connected layer's weights, read 128 bytes of each of kc rows far
  * apart, at a quarter of the memory's speed). */
 static void pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc, float *dst) {
-    int strips = (nc + NR - 1) / NR;
+    if (!trans_b) { /* the loops below are shared among the threads of gemm's region, if any */
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (!trans_b && an_cpu_avx512() && (dot_mode() || amx_on(kc))) {
-        int kp = slice_pairs(kc);
+        if (dot_mode() || amx_on(kc)) { /* the pair layouts (both imply AVX-512) */
+            int kp = slice_pairs(kc);
 #pragma omp for schedule(static)
-        for (int q = 0; q < kp; q++) pack_b_pair_row_avx512(B, ldb, p0, kc, q, j0, nc, dst);
-        return;
-    }
+            for (int q = 0; q < kp; q++) pack_b_pair_row_avx512(B, ldb, p0, kc, q, j0, nc, dst);
+            return;
+        }
 #endif
-    if (!trans_b && !dot_mode()) { /* float32 layout: row p of the slice into every strip's row p */
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) /* float32 layout: row p of the slice into every strip's row p */
         for (int p = 0; p < kc; p++) pack_b_row_into(dst + (size_t)p * NR, (size_t)NR * kc, nc, B + (size_t)(p0 + p) * ldb + j0);
         return;
     }
+    int strips = (nc + NR - 1) / NR;
 #pragma omp for schedule(static) /* shared among the threads of gemm's region, if any */
     for (int s = 0; s < strips; s++) {
         int js = s * NR, nr = nc - js < NR ? nc - js : NR;
@@ -608,7 +611,7 @@ static int row_block(int M) {
 /* K slice length: equal slices of at most KC (no short last slice paying the tile stores alone);
  * 2 KC under AMX (the pairs take half the room, and each slice loads and stores the C tiles) */
 static int slice_len(int K) {
-    int kc = K >= 32 && amx_mode() ? 2 * KC : KC, slices = (K + kc - 1) / kc;
+    int kc = amx_on(K) ? 2 * KC : KC, slices = (K + kc - 1) / kc;
     return slices > 0 ? (K + slices - 1) / slices : kc;
 }
 
@@ -647,9 +650,7 @@ void gemm_pack_b_row(float *Bp, int K, int N, int k, const float *row) {
         pack_b_row_dot_avx512(Bp + (size_t)p0 * npad + (size_t)(r / 2) * NR, (size_t)NR * kc, N, row, r & 1,
                               !(r & 1) && r == kc - 1);
         if (r == kc - 1 && amx_on(kc)) /* the slice's pad pairs, in every strip */
-            for (size_t js = 0; js < npad; js += NR)
-                memset(Bp + (size_t)p0 * npad + js * kc + (size_t)(kc + 1) / 2 * NR, 0,
-                       (size_t)(amx_pairs(kc) - (kc + 1) / 2) * NR * sizeof(float));
+            for (size_t js = 0; js < npad; js += NR) zero_pad_pairs(Bp + (size_t)p0 * npad + js * kc, kc);
         return;
     }
 #endif
@@ -673,7 +674,7 @@ static float packed_pair_at(const float *strip, int width, int p, int i) {
 /* gemm_packed as plain loops (float64 sums), reading A out of its packed layout */
 void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
                      float *C, int ldc) {
-    int mc_blk = row_block(M), ks = slice_len(K), dot = dot_mode(), amx = K >= 32 && amx_mode();
+    int mc_blk = row_block(M), ks = slice_len(K), dot = dot_mode(), amx = amx_on(K);
     size_t mpad = (size_t)(M + MR - 1) / MR * MR;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -734,7 +735,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                       const float *Ap, const float *B, int ldb, const float *Bp, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (Ap && K > 0) alpha = 1.0f;
-    int work = K > 0 && alpha != 0.0f, dot = dot_mode(), avx2 = gemm_avx2(), amx = K >= 32 && amx_mode();
+    int work = K > 0 && alpha != 0.0f, dot = dot_mode(), avx2 = gemm_avx2(), amx = amx_on(K);
     int ks = slice_len(K), kc_max = K < ks ? K : ks, nc_max = N < NC ? N : NC;
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     size_t mpad = (size_t)(M + MR - 1) / MR * MR, npad = (size_t)(N + NR - 1) / NR * NR;

@@ -40,12 +40,15 @@ int amx_usable(void) {
     return cached;
 }
 
+/* 16 floats already rounded to bfloat16, as 16 bf16 values (their upper halves) */
+__attribute__((target("avx512f")))
+static inline __m256i bf16_halves(__m512 x) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(x), 16)); }
+
 /* 32 floats (two vectors) rounded to bfloat16, as 16 pair words (element 2p low, 2p+1 high) */
 __attribute__((target("avx512f")))
 static inline __m512i pairs32(__m512 lo, __m512 hi) {
-    __m256i h0 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(maybe_bf16_512(1, lo)), 16));
-    __m256i h1 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(maybe_bf16_512(1, hi)), 16));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(bf16_halves(maybe_bf16_512(1, lo))),
+                              bf16_halves(maybe_bf16_512(1, hi)), 1);
 }
 
 __attribute__((target("avx512f")))
@@ -71,8 +74,7 @@ void amx_pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, in
             if (pb < kc) load_transpose(A + (size_t)(p0 + pb) * lda + i0 + mb, lda, kc - pb, cols, alpha, 1, out);
             else for (int m = 0; m < 16; m++) out[m] = _mm512_setzero_ps();
             for (int m = 0; m < cols; m++)
-                _mm256_storeu_si256((__m256i *)(void *)(dst + (size_t)(mb + m) * kp + pb / 2),
-                                    _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(out[m]), 16)));
+                _mm256_storeu_si256((__m256i *)(void *)(dst + (size_t)(mb + m) * kp + pb / 2), bf16_halves(out[m]));
         }
     }
 }
@@ -82,6 +84,15 @@ typedef struct __attribute__((aligned(64))) {
     uint16_t colsb[16];
     uint8_t rows[16];
 } TileConfig;
+
+/* a constant in memory: GCC does not see LDTILECFG read its operand, and dropped the stores that
+ * built a local configuration as dead (the instruction then faulted on a zero palette) */
+static const TileConfig tiles_16x64 = {.palette = 1,
+                                       .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+                                       .rows = {16, 16, 16, 16, 16, 16, 16, 16}};
+
+__attribute__((target("amx-tile")))
+void amx_tiles_configure(void) { _tile_loadconfig(&tiles_16x64); }
 
 /* an edge tile (rows x cols of C) through a 16x16 scratch tile */
 static void edge_in(float *t, const float *c, int ldc, int rows, int cols) {
@@ -94,11 +105,7 @@ static void edge_out(const float *t, float *c, int ldc, int rows, int cols) {
 
 __attribute__((target("amx-tile,amx-bf16,avx512f")))
 void amx_block(int kc, const amx_word *a, int mc, const amx_word *b, float *c, int ldc, int nt, int overwrite) {
-    TileConfig cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    _tile_loadconfig(&cfg);
+    amx_tiles_configure();
     int kp = amx_pairs(kc);
     size_t sa = (size_t)kp * 4, sc = (size_t)ldc * 4;
     float edge[4][256] __attribute__((aligned(64)));
@@ -153,6 +160,7 @@ void amx_block(int kc, const amx_word *a, int mc, const amx_word *b, float *c, i
 }
 #else
 int amx_usable(void) { return 0; }
+void amx_tiles_configure(void) {}
 void amx_pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, amx_word *dst) {
     (void)trans_a, (void)A, (void)lda, (void)i0, (void)mc, (void)p0, (void)kc, (void)alpha, (void)dst;
 }

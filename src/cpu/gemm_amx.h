@@ -20,6 +20,9 @@ int amx_usable(void);
 /* k pairs of a slice of kc rows (kc >= 31: then amx_pairs(kc) <= kc, so the layout fits where the
  * float32 one does) */
 static inline int amx_pairs(int kc) { return ((kc + 1) / 2 + 15) / 16 * 16; }
+/* loads the tile configuration both users need: all eight tiles 16 rows of 64 bytes (palette 1);
+ * per thread, before its first tile instruction (target amx-tile; x86-64 only) */
+void amx_tiles_configure(void);
 /* rows [i0, i0+mc) x k [p0, p0+kc) of alpha*op(A), rounded to bfloat16, into dst in AMX layout */
 void amx_pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, amx_word *dst);
 /* C (mc x nt, row stride ldc) = (overwrite) or += the packed A block (mc rows) times nt columns of

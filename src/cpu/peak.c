@@ -9,7 +9,6 @@
 #include "../util/common.h"
 #include <omp.h>
 #include <stdint.h>
-#include <string.h>
 
 #include <cpuid.h>
 #include <immintrin.h>
@@ -109,19 +108,10 @@ double cpu_bf16_dot_gflops(int threads, double seconds) {
 
 /* AMX: four independent 16x16 float32 tiles, each TDPBF16PS of a 16x32 by 32x16 bf16 tile (16,384
  * flops), the operands loaded once (the instructions' rate, as the FMA chains measure theirs) */
-typedef struct __attribute__((aligned(64))) {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} PeakTileConfig;
 __attribute__((target("amx-tile,amx-bf16"), noinline)) static double amx_dp(long iters, float *out) {
     static const uint16_t ones[16 * 32] __attribute__((aligned(64))) = {[0 ... 511] = 0x3a83}; /* ~1e-3 */
     float c[256] __attribute__((aligned(64)));
-    PeakTileConfig cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    _tile_loadconfig(&cfg);
+    amx_tiles_configure();
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
