@@ -719,10 +719,10 @@ static void run_task(int kc, const float *ablk, int mc, const float *bp, float *
     if (avx2 && !dot) { block_avx2(kc, ablk, mc, bp, c, ldc, nt, overwrite); return; }
 #endif
     (void)avx2;
-    for (int js = 0; js < nt; js += NR) {
-        int nr = nt - js < NR ? nt - js : NR;
-        for (int is = 0; is < mc; is += MR) {
-            int mr = mc - is < MR ? mc - is : MR;
+    for (int is = 0; is < mc; is += MR) { /* row panel by row panel: C written in whole rows (fc6's dw: 1.3x) */
+        int mr = mc - is < MR ? mc - is : MR;
+        for (int js = 0; js < nt; js += NR) {
+            int nr = nt - js < NR ? nt - js : NR;
             micro_kernel(kc, ablk + (size_t)is * kc, bp + (size_t)js * kc, c + (size_t)is * ldc + js, ldc, mr, nr,
                          overwrite, dot);
         }
