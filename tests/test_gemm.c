@@ -222,7 +222,8 @@ TEST(gemm_kernels_fuse_multiply_adds_in_order) {
     if (!ran) SKIP("neither AVX-512 nor AVX2 with FMA on this CPU (the portable kernel is tested against float64)");
 }
 
-/* A packed once (gemm_pack_a) then used by gemm_packed gives gemm's result bit for bit, so does
+/* A packed once (gemm_pack_a) then used by gemm_packed gives gemm's result bit for bit (with alpha 1
+ * and A not transposed, gemm reads A in place where B fits whole: micro_kernel_avx512_rows), so does
  * gemm_packed_ab with B packed row by row (gemm_pack_b_row), and
  * gemm_packed_ref (plain loops over the packed layout) matches gemm_ref. */
 static void packed_a_cases(int kern) {
@@ -231,7 +232,7 @@ static void packed_a_cases(int kern) {
         for (int t = 0; t < 4; t++) {
             int ta = t >> 1, tb = t & 1, M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
             int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
-            float alpha = t == 3 ? -1.5f : 0.75f, beta = t == 0 ? 0.0f : 0.5f;
+            float alpha = t == 3 ? -1.5f : t < 2 ? 1.0f : 0.75f, beta = t == 0 ? 0.0f : 0.5f;
             float *A = malloc(sizeof(float) * (ta ? K : M) * lda), *B = malloc(sizeof(float) * (tb ? N : K) * ldb);
             float *C1 = malloc(sizeof(float) * M * ldc), *C2 = malloc(sizeof(float) * M * ldc);
             float *C3 = malloc(sizeof(float) * M * ldc), *C4 = malloc(sizeof(float) * M * ldc);

@@ -130,6 +130,40 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
     ROWS(STORE)
 }
 
+/* The same kernel reading A where it lies, row i of the tile at a + i lda (k along each row), not
+ * from a packed panel: for a big A used by few columns (fc6's forward: 151 MB of weights times a
+ * batch of 128), packing it costs a pass over memory in 1 KB pieces that the hardware prefetchers
+ * follow badly, while twelve rows read in step are twelve long streams they do follow. The same
+ * products in the same order as packing first (alpha 1, float32 mode): the same bits. Rows past mr
+ * read row 0 and are not stored. */
+__attribute__((target("avx512f")))
+static void micro_kernel_avx512_rows(int kc, const float *restrict a, size_t lda, const float *restrict b,
+                                     float *restrict c, int ldc, int mr, int nr, int overwrite, const float *pf) {
+    __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
+    const float *ar[MR];
+    for (int i = 0; i < MR; i++) ar[i] = a + (size_t)(i < mr ? i : 0) * lda;
+#define FMA2R(i) { __m512 av = _mm512_set1_ps(ar[i][p]); \
+                   c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1); }
+#define FMA1R(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(ar[i][p]), b0, c##i##0);
+    ROWS(ZERO)
+    if (nr > 16) {
+        for (int p = 0; p < kc; p++, b += NR) {
+            if (pf && (p & 15) == 0) /* the next 12 rows' line at p */
+                for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(pf + i * lda + p), _MM_HINT_T0);
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+            ROWS(FMA2R)
+        }
+    } else {
+        for (int p = 0; p < kc; p++, b += NR) {
+            __m512 b0 = _mm512_load_ps(b);
+            ROWS(FMA1R)
+        }
+    }
+    ROWS(STORE)
+#undef FMA2R
+#undef FMA1R
+}
+
 /* AVX2 with FMA (every x86-64 CPU with AVX2 since 2013): the kernel below runs where there is no
  * AVX-512 and no test turned it off (g_avx2_choice, gemm_avx2_override) */
 static int avx2_hw(void) {
@@ -712,6 +746,23 @@ static int nt_size_for(int nc, int mblocks, int threads) {
 
 /* One task's products for one K slice: C (mc x nt, row stride ldc) = or += the packed A block
  * times nt columns of the packed B panel (bp: its first strip) */
+/* run_task with A read in place (rows lda apart; see micro_kernel_avx512_rows) */
+#if defined(__x86_64__) && defined(__GNUC__)
+static void run_task_rows(int kc, const float *a, size_t lda, int mc, const float *bp, float *c, int ldc, int nt,
+                          int overwrite) {
+    for (int is = 0; is < mc; is += MR) {
+        /* the next rows' piece (this block's next panel, or its first in the next K slice), fetched
+         * during the second column strip, when this panel's rows are in cache */
+        const float *next = is + MR < mc ? a + (size_t)(is + MR) * lda : a + kc;
+        int pf_at = nt > NR ? NR : 0;
+        for (int js = 0; js < nt; js += NR)
+            micro_kernel_avx512_rows(kc, a + (size_t)is * lda, lda, bp + (size_t)js * kc, c + (size_t)is * ldc + js, ldc,
+                                     mc - is < MR ? mc - is : MR, nt - js < NR ? nt - js : NR, overwrite,
+                                     js == pf_at ? next : NULL);
+    }
+}
+#endif
+
 static void run_task(int kc, const float *ablk, int mc, const float *bp, float *c, int ldc, int nt, int overwrite,
                      int dot, int avx2, int amx) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -749,6 +800,10 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
      * C with two barriers. The same slices in the same order: the same bits. */
     int kinner = work && N <= NC && K > ks && (size_t)mc_blk * nt_size_for(N, mblocks, threads) <= 32768 &&
                  (Bp || (size_t)K * npad <= ((size_t)4 << 20));
+    /* A read in place in the K-inside products (see micro_kernel_avx512_rows), where packing would
+     * only copy it: float32 operands unscaled, the AVX-512 kernel */
+    int in_place = kinner && !Ap && !trans_a && alpha == 1.0f && !g_bf16 && !dot && !amx && !avx2 &&
+                   an_cpu_avx512();
     float *bpack = !work || Bp ? NULL : pack_buffer(kinner ? (size_t)K * npad : (size_t)kc_max * (nc_max + NR));
     if (work && !bpack && !Bp) {
         if (!Ap) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
@@ -787,6 +842,13 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                 for (int p0 = 0; p0 < K; p0 += ks) {
                     int kc = K - p0 < ks ? K - p0 : ks;
                     const float *ablk = apack;
+#if defined(__x86_64__) && defined(__GNUC__)
+                    if (in_place) {
+                        run_task_rows(kc, A + (size_t)i0 * lda + p0, (size_t)lda, mc, ball + (size_t)p0 * npad + (size_t)jt * kc,
+                                      C + (size_t)i0 * ldc + jt, ldc, nt, p0 == 0 && beta == 0.0f);
+                        continue;
+                    }
+#endif
                     if (Ap) ablk = Ap + (size_t)p0 * mpad + (size_t)i0 * kc;
                     else pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, apack);
                     run_task(kc, ablk, mc, ball + (size_t)p0 * npad + (size_t)jt * kc, C + (size_t)i0 * ldc + jt, ldc,
