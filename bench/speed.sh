@@ -112,6 +112,18 @@ best() {
         [ "${v#*-}" = "$1" ] && echo "$(rate "$TMP/p-$2-$3-$4-$v") $v"
     done | awk 'NF == 2 && $1 > b { b = $1; n = $2 } END { if (b > 0) print b, n }'
 }
+# best_any MODEL MODE BATCH: the fastest PyTorch variant of either precision
+best_any() {
+    for v in $VARIANTS; do echo "$(rate "$TMP/p-$1-$2-$3-$v") $v"; done |
+        awk 'NF == 2 && $1 > b { b = $1; n = $2 } END { if (b > 0) print b, n }'
+}
+# ratio_any FP32 BF16 "BEST VARIANT": our faster precision / PyTorch's fastest variant, naming both
+ratio_any() {
+    local ours=$1 which=fp32
+    if [ -n "$2" ] && { [ -z "$ours" ] || awk -v a="$2" -v b="$ours" 'BEGIN { exit !(a > b) }'; }; then ours=$2 which=bf16; fi
+    [ -n "$ours" ] && [ -n "$3" ] && awk -v a="$ours" -v w="$which" -v b="${3% *}" -v n="${3#* }" \
+        'BEGIN { printf "%.2fx %s/%s", a / b, w, n }' || echo -
+}
 # ratio OURS "BEST VARIANT": ours / best, naming the variant
 ratio() {
     [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="${2% *}" -v n="${2#* }" 'BEGIN { printf "%.2fx %s", a / b, n }' || echo -
@@ -120,10 +132,10 @@ echo
 echo "images/s (median of $ROUNDS rounds), $T threads, same machine, same run; FMA peak $PEAK GFLOP/s (float32)${PEAK16:+, AVX512_BF16 dot-product peak $PEAK16 GFLOP/s}"
 echo "PyTorch: $PEER_INFO${PEER_NOTE:+; $PEER_NOTE}"
 [ "$FCCONV" = 1 ] && echo "(alexnet-owt's PyTorch runs time its Linear layers as convolutions: FCCONV=1)"
-fmt='%-12s %-5s %5s | %8s %8s %7s | %8s %8s %7s | %9s %9s %9s %9s | %-15s %-15s\n'
+fmt='%-12s %-5s %5s | %8s %8s %7s | %8s %8s %7s | %9s %9s %9s %9s | %-15s %-15s %-20s\n'
 printf "$fmt" model mode batch "C fp32" "GFLOP/s" "%peak" "C bf16" "GFLOP/s" "%peak" \
-    "PT nchw" "PT cl" "PT nchw" "PT cl" "fp32 ratio" "bf16 ratio"
-printf "$fmt" "" "" "" "" "" "" "" "" "" "fp32" "fp32" "bf16" "bf16" "(best PT fp32)" "(best PT bf16)"
+    "PT nchw" "PT cl" "PT nchw" "PT cl" "fp32 ratio" "bf16 ratio" "best ratio"
+printf "$fmt" "" "" "" "" "" "" "" "" "" "fp32" "fp32" "bf16" "bf16" "(best PT fp32)" "(best PT bf16)" "(either precision)"
 for row in "${rows[@]}"; do
     IFS='|' read -r model mode batch <<< "$row"
     cf=$(rate "$TMP/c-$model-$mode-$batch-fp32"); cb=$(rate "$TMP/c-$model-$mode-$batch-bf16")
@@ -139,10 +151,12 @@ for row in "${rows[@]}"; do
     pct16=$([ -n "$g16" ] && awk -v g="$g16" -v p="$p16" -v m="$mark" 'BEGIN { printf "%.1f%%%s", 100 * g / p, m }' || echo -)
     printf "$fmt" "$model" "$mode" "$batch" "${cf:--}" "${g32:--}" "$pct" "${cb:--}" "${g16:--}" "$pct16" \
         "${pv[@]}" "$(ratio "$cf" "$(best fp32 "$model" "$mode" "$batch")")" \
-        "$(ratio "$cb" "$(best bf16 "$model" "$mode" "$batch")")"
+        "$(ratio "$cb" "$(best bf16 "$model" "$mode" "$batch")")" \
+        "$(ratio_any "$cf" "$cb" "$(best_any "$model" "$mode" "$batch")")"
 done
 echo
 echo "PT: PyTorch; nchw / cl: NCHW or channels-last memory format; bf16: torch.autocast(cpu, bfloat16)."
-echo "ratios: ours / the fastest PyTorch variant of the same precision, which is named; - where a side did not run."
+echo "ratios: ours / the fastest PyTorch variant of the same precision, which is named; - where a side did not run;"
+echo "best ratio: our faster precision / PyTorch's fastest variant of either precision, both named."
 echo "GFLOP/s: FLOPs of the step (training: 3x the forward) per second; %peak: of the FMA peak above"
 echo "(* : of the AVX512_BF16 dot-product peak, where our bf16 mode runs on those instructions)."
