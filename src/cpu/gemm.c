@@ -744,9 +744,7 @@ static int nt_size_for(int nc, int mblocks, int threads) {
     return ((nc + want - 1) / want + NR - 1) / NR * NR;
 }
 
-/* One task's products for one K slice: C (mc x nt, row stride ldc) = or += the packed A block
- * times nt columns of the packed B panel (bp: its first strip) */
-/* run_task with A read in place (rows lda apart; see micro_kernel_avx512_rows) */
+/* run_task below with A read in place (rows lda apart; see micro_kernel_avx512_rows) */
 #if defined(__x86_64__) && defined(__GNUC__)
 static void run_task_rows(int kc, const float *a, size_t lda, int mc, const float *bp, float *c, int ldc, int nt,
                           int overwrite) {
@@ -763,6 +761,8 @@ static void run_task_rows(int kc, const float *a, size_t lda, int mc, const floa
 }
 #endif
 
+/* One task's products for one K slice: C (mc x nt, row stride ldc) = or += the packed A block
+ * times nt columns of the packed B panel (bp: its first strip) */
 static void run_task(int kc, const float *ablk, int mc, const float *bp, float *c, int ldc, int nt, int overwrite,
                      int dot, int avx2, int amx) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -802,8 +802,11 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                  (Bp || (size_t)K * npad <= ((size_t)4 << 20));
     /* A read in place in the K-inside products (see micro_kernel_avx512_rows), where packing would
      * only copy it: float32 operands unscaled, the AVX-512 kernel */
-    int in_place = kinner && !Ap && !trans_a && alpha == 1.0f && !g_bf16 && !dot && !amx && !avx2 &&
-                   an_cpu_avx512();
+    int in_place = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    in_place = kinner && !Ap && !trans_a && alpha == 1.0f && !g_bf16 && !dot && !amx && !avx2 && an_cpu_avx512();
+#endif
+    (void)in_place;
     float *bpack = !work || Bp ? NULL : pack_buffer(kinner ? (size_t)K * npad : (size_t)kc_max * (nc_max + NR));
     if (work && !bpack && !Bp) {
         if (!Ap) { gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
