@@ -224,10 +224,12 @@ TEST(gemm_kernels_fuse_multiply_adds_in_order) {
 
 /* A packed once (gemm_pack_a) then used by gemm_packed gives gemm's result bit for bit (with alpha 1
  * and A not transposed, gemm reads A in place where B fits whole: micro_kernel_avx512_rows), so does
- * gemm_packed_ab with B packed row by row (gemm_pack_b_row), and
+ * gemm_packed_ab with B packed row by row (gemm_pack_b_row; 100 x 1100 x 600: two N panels of a
+ * product too wide for the K-inside path), and
  * gemm_packed_ref (plain loops over the packed layout) matches gemm_ref. */
 static void packed_a_cases(int kern) {
-    static const int sizes[][3] = {{7, 8, 9}, {128, 169, 300}, {97, 40, 520}, {1200, 33, 128}, {12, 32, 256}};
+    static const int sizes[][3] = {{7, 8, 9}, {128, 169, 300}, {97, 40, 520}, {1200, 33, 128}, {12, 32, 256},
+                                   {100, 1100, 600}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int t = 0; t < 4; t++) {
             int ta = t >> 1, tb = t & 1, M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
