@@ -107,15 +107,11 @@ for model in alexnet alexnet-owt; do
 done
 
 # best PRECISION MODEL MODE BATCH: "images/s variant" of the fastest PyTorch variant in PRECISION
+# (any: of either precision)
 best() {
     for v in $VARIANTS; do
-        [ "${v#*-}" = "$1" ] && echo "$(rate "$TMP/p-$2-$3-$4-$v") $v"
+        { [ "$1" = any ] || [ "${v#*-}" = "$1" ]; } && echo "$(rate "$TMP/p-$2-$3-$4-$v") $v"
     done | awk 'NF == 2 && $1 > b { b = $1; n = $2 } END { if (b > 0) print b, n }'
-}
-# best_any MODEL MODE BATCH: the fastest PyTorch variant of either precision
-best_any() {
-    for v in $VARIANTS; do echo "$(rate "$TMP/p-$1-$2-$3-$v") $v"; done |
-        awk 'NF == 2 && $1 > b { b = $1; n = $2 } END { if (b > 0) print b, n }'
 }
 # ratio_any FP32 BF16 "BEST VARIANT": our faster precision / PyTorch's fastest variant, naming both
 ratio_any() {
@@ -152,7 +148,7 @@ for row in "${rows[@]}"; do
     printf "$fmt" "$model" "$mode" "$batch" "${cf:--}" "${g32:--}" "$pct" "${cb:--}" "${g16:--}" "$pct16" \
         "${pv[@]}" "$(ratio "$cf" "$(best fp32 "$model" "$mode" "$batch")")" \
         "$(ratio "$cb" "$(best bf16 "$model" "$mode" "$batch")")" \
-        "$(ratio_any "$cf" "$cb" "$(best_any "$model" "$mode" "$batch")")"
+        "$(ratio_any "$cf" "$cb" "$(best any "$model" "$mode" "$batch")")"
 done
 echo
 echo "PT: PyTorch; nchw / cl: NCHW or channels-last memory format; bf16: torch.autocast(cpu, bfloat16)."

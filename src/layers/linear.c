@@ -101,11 +101,13 @@ int linear_forward_bf16w(int n, int in, int out, const float *x, const uint16_t 
     float *xr = an_thread_buffer(AN_BUF_LINEAR_T, (size_t)n * in * sizeof(float)); /* x rounded */
     if (!xr) return -1;
     for (size_t k = 0; k < (size_t)n * in; k++) xr[k] = gemm_round_bf16(x[k]);
+    int avx512 = an_cpu_avx512();
+    (void)avx512;
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < out; o++) {
         float acc[LINEAR_BF16W_MAX_N];
 #if defined(__x86_64__) && defined(__GNUC__)
-        if (an_cpu_avx512()) dots_bf16w_avx512(n, in, w16 + (size_t)o * in, xr, acc);
+        if (avx512) dots_bf16w_avx512(n, in, w16 + (size_t)o * in, xr, acc);
         else
 #endif
             dots_bf16w_ref(n, in, in, w16 + (size_t)o * in, xr, acc);
