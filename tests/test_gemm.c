@@ -472,6 +472,52 @@ static void bf16_case(int ta, int tb, int M, int N, int K, float alpha, float be
 /* kernels: 3 = AVX512_BF16 dot products (where the CPU has them), 2 = AVX-512 float32 kernels on
  * rounded operands, 1 = AVX2 with FMA, 0 = portable kernels (each where the CPU can run it); AMX
  * off (its own test below). Odd K (65, 33, 9) leaves dot mode a half-empty last pair. */
+/* Few row blocks and many columns (the fully connected layers' dx = dy w), or one K slice (their
+ * dw = dy^T x): each thread takes whole column strips and runs every panel and K slice of them
+ * alone. Strips split unevenly (N 2100: 66 strips, the last 20 wide; two panels for one thread),
+ * one K slice (K 256, 40, 100 with 5 row blocks) and several (600: 3 of 200), every transpose, A packed whole or given packed (gemm_packed, the rows NaN-
+ * filled first); in float32 against the float64 product, the same bits for 1 thread and 2, and in
+ * bf16 (every kernel this CPU has) against the rounded operands' product. */
+TEST(gemm_column_split_matches_reference) {
+    static const int shapes[][3] = {{24, 2100, 600}, {100, 1100, 256}, {130, 300, 40}, {300, 700, 100}};
+    int saved = omp_get_max_threads(), T = multi_threads();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            GemmCase g = {t >> 1, t & 1, shapes[s][0], shapes[s][1], shapes[s][2], t == 2 ? -0.5f : 1.0f,
+                          t == 1 ? 0.5f : 0.0f, 1, 2, 3};
+            run_case(&g, 900 + s * 4 + t);
+            int M = g.M, N = g.N, K = g.K, lda = (g.ta ? M : K) + 1, ldb = (g.tb ? K : N) + 2, ldc = N + 3;
+            size_t asz = (size_t)(g.ta ? K : M) * lda, bsz = (size_t)(g.tb ? N : K) * ldb, csz = (size_t)M * ldc;
+            float *A = malloc(asz * 4), *B = malloc(bsz * 4), *C0 = malloc(csz * 4), *r[3];
+            for (int v = 0; v < 3; v++) r[v] = malloc(csz * 4);
+            float *Ap = malloc(gemm_packed_a_floats(M, K) * 4);
+            fill(A, asz, 950 + s), fill(B, bsz, 960 + s), fill(C0, csz, 970 + s);
+            run_threads(T, g.ta, g.tb, M, N, K, g.alpha, A, lda, B, ldb, g.beta, C0, r[0], ldc);
+            run_threads(1, g.ta, g.tb, M, N, K, g.alpha, A, lda, B, ldb, g.beta, C0, r[1], ldc);
+            memset(Ap, 0xFF, gemm_packed_a_floats(M, K) * 4);
+            gemm_pack_a(g.ta, M, K, g.alpha, A, lda, Ap);
+            memcpy(r[2], C0, csz * 4);
+            gemm_packed(g.tb, M, N, K, Ap, B, ldb, g.beta, r[2], ldc);
+            CHECK(memcmp(r[0], r[1], csz * 4) == 0, "%dx%dx%d t=%d: 1 thread differs from %d threads", M, N, K, t, T);
+            CHECK(memcmp(r[0], r[2], csz * 4) == 0, "%dx%dx%d t=%d: gemm_packed differs from gemm", M, N, K, t);
+            free(A), free(B), free(C0), free(Ap);
+            for (int v = 0; v < 3; v++) free(r[v]);
+            if (t == 0) {
+                gemm_bf16_amx_override(0);
+                for (int kern = 3; kern >= 0; kern--) {
+                    if (kern == 3 ? !gemm_bf16_dot_hw() || !use_kernel(2) : !use_kernel(kern)) continue;
+                    gemm_bf16_dot_override(kern == 3);
+                    bf16_case(0, 0, M, N, K, 1.0f, 0.0f, 980 + s * 8 + kern);
+                }
+                default_kernels();
+                gemm_bf16_dot_override(-1);
+                gemm_bf16_amx_override(-1);
+                if (gemm_bf16_amx_hw()) bf16_case(0, 0, M, N, K, 1.0f, 0.0f, 990 + s); /* AMX where there is */
+            }
+        }
+    omp_set_num_threads(saved);
+}
+
 static const int bf16_sizes[][3] = {{7, 8, 9}, {33, 31, 65}, {13, 169, 300}, {97, 40, 520}, {65, 1030, 33}};
 TEST(gemm_bf16_matches_rounded_reference) {
     if (!gemm_bf16_dot_hw()) printf("    (no AVX512_BF16 on this CPU: the dot-product kernels are not exercised)\n");
