@@ -283,12 +283,18 @@ TEST(gemm_packed_a_matches_gemm) {
     default_kernels();
 }
 
-/* One case large in every direction at once: several K slices, N panels, row blocks and edge tiles. */
+/* Cases large in every direction at once: several K slices, N panels, row blocks and edge tiles. */
 TEST(gemm_matches_reference_large) {
     GemmCase a = {0, 0, 70, 1030, 520, 0.5f, 0.5f, 3, 5, 7};
     GemmCase b = {1, 1, 70, 1030, 520, -2.0f, 1.0f, 1, 0, 2};
     run_case(&a, 77);
     run_case(&b, 78);
+    /* K inside the tasks (fc6's forward shape, smaller): 20 slices of 250 in spans of 8, A read in
+     * place (alpha 1) and packed (alpha 0.5) */
+    GemmCase c = {0, 1, 200, 128, 5000, 1.0f, 0.0f, 0, 0, 0};
+    GemmCase d = {0, 1, 200, 128, 5000, 0.5f, 0.5f, 1, 2, 3};
+    run_case(&c, 79);
+    run_case(&d, 80);
 }
 
 TEST(gemm_degenerate_k_and_alpha) {
