@@ -13,7 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The weight gradient is summed over a batch in chunks (each chunk's sum in its own buffer, then
+ * the chunks in order: the same bits whatever the thread count): at most CONV_CHUNKS, of at least
+ * CONV_CHUNK_MIN images where the batch has them. Chunks of one or two images made small batches
+ * pay every chunk's fixed work (Winograd's products of a few columns and its last transform) per
+ * image: convnet4 at batch 32 on one thread 1,659 -> 2,350 images/s. */
 #define CONV_CHUNKS 16
+#define CONV_CHUNK_MIN 4
 
 static int is_pointwise(const ConvShape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
 
@@ -207,7 +213,8 @@ int conv_backward(const ConvShape *s, const float *x, const float *w, const floa
     int P = s->out_h * s->out_w;
     size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->out_c * P;
     size_t wsize = (size_t)s->out_c * K;
-    int chunks = s->n < CONV_CHUNKS ? s->n : CONV_CHUNKS;
+    int chunks = (s->n + CONV_CHUNK_MIN - 1) / CONV_CHUNK_MIN;
+    if (chunks > CONV_CHUNKS) chunks = CONV_CHUNKS;
     /* the calling thread's scratch; every chunk's first image overwrites its part (beta 0) */
     float *partial = an_thread_buffer(AN_BUF_CONV_PARTIAL, (size_t)chunks * wsize * sizeof(float));
     if (!partial) return -1;
