@@ -119,6 +119,7 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
 
     Net net;
     if (net_create(&net, spec, chans, classes, size, batch)) return -1;
+    net.layerwise = layers; /* --layers times each layer: the layer-by-layer passes */
     /* weights: uniform with the paper's standard deviation (net_init's normals take seconds for
      * 61M parameters, and the values do not change the speed) */
     for (int i = 0; i < net.nlayers; i++) {
@@ -171,6 +172,10 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
             if (!rc && train)
                 rc = gpu_net_loss(g, labels, NULL) || gpu_net_backward(g, layers) || gpu_net_sgd(g, 1e-6f, 0.9f, 5e-4f);
             if (rc || (rc = gpu_net_sync(g))) break;
+        } else if (train && net_chunked_ok(&net, batch)) { /* what training runs for this network */
+            float loss;
+            if (net_train_chunked(&net, batch, labels, &loss)) { rc = -1; break; }
+            sgd_update(net.nparams, net.params, net.grads, momentum, 1e-6f, 0.9f, 5e-4f);
         } else if (!net_forward(&net, batch, train, an_hash64(9, (uint64_t)s))) {
             rc = -1;
             break;

@@ -95,4 +95,8 @@ void dropout_backward(long count, float p, const uint8_t *mask, const float *dy,
  * probs (n, classes) softmax; dlogits = (probs - onehot) / n (may be NULL) ---- */
 float softmax_xent(int n, int classes, const float *logits, const int *labels, float *probs,
                    float *dlogits);
+/* The same for n rows of a larger batch: returns the rows' summed loss, dlogits divided by
+ * `divisor` (the whole batch's size) */
+double softmax_xent_rows(int n, int divisor, int classes, const float *logits, const int *labels, float *probs,
+                         float *dlogits);
 #endif

@@ -4,6 +4,11 @@
 
 float softmax_xent(int n, int classes, const float *logits, const int *labels, float *probs,
                    float *dlogits) {
+    return (float)(softmax_xent_rows(n, n, classes, logits, labels, probs, dlogits) / n);
+}
+
+double softmax_xent_rows(int n, int divisor, int classes, const float *logits, const int *labels, float *probs,
+                         float *dlogits) {
     double total = 0.0;
     for (int i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * classes;
@@ -18,8 +23,8 @@ float softmax_xent(int n, int classes, const float *logits, const int *labels, f
             total += log_sum - ((double)z[labels[i]] - m);
             if (dlogits)
                 for (int j = 0; j < classes; j++)
-                    dlogits[(size_t)i * classes + j] = (pr[j] - (j == labels[i] ? 1.0f : 0.0f)) / n;
+                    dlogits[(size_t)i * classes + j] = (pr[j] - (j == labels[i] ? 1.0f : 0.0f)) / divisor;
         }
     }
-    return (float)(total / n);
+    return total;
 }

@@ -130,6 +130,9 @@ typedef struct Net {
     void (*grads_ready)(void *comm, size_t off, size_t count);
     int gpu_input_sent;       /* net_set_input already sent the batch (else net_forward sends input) */
     uint16_t *frozen_bf16;    /* net_freeze_bf16: bfloat16 copies of the fully connected weights */
+    int layerwise;            /* training steps keep the layer-by-layer passes (bench --layers) */
+    float *chunk_grads;       /* net_train_chunked: each chunk's parameter gradients */
+    size_t chunk_grads_floats;
     char **class_names;       /* (classes) the outputs' names (owned), NULL when unknown */
 } Net;
 
@@ -164,6 +167,15 @@ int net_loss(Net *net, const int *labels, float *loss);
 int net_freeze_bf16(Net *net);
 /* Backward from net->dlogits: fills net->grads. Returns 0 or -1. */
 int net_backward(Net *net);
+/* A training step's forward pass, loss and backward pass for small networks, chunks of the batch
+ * through all layers, one thread a chunk, no barrier between layers (net_chunked.c): where
+ * net_chunked_ok(net, n), net_train_chunked(net, n, labels, &loss) does what net_forward(net, n, 1,
+ * seed), net_loss and net_backward do (dropout is not among its layers), with the gradients summed
+ * chunk by chunk: the same bits for any number of threads. 0, or -1 with an_error(). */
+int net_chunked_ok(const Net *net, int n);
+int net_train_chunked(Net *net, int n, const int *labels, float *loss);
+/* The convolution layer l's shape for a batch of n */
+ConvShape net_conv_shape(const Layer *l, int n);
 
 /* The paper's SGD step over the parameter block with the gradients of the last backward pass
  * (src/train/sgd.h; biases at the recipe's rates); momentum: nparams floats (on the GPU, the GPU's

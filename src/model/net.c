@@ -142,7 +142,7 @@ void net_free(Net *net) {
     gpu_net_free(net->gpu);
     an_free(net->params), an_free(net->grads), an_free(net->input);
     an_free(net->probs), an_free(net->dlogits);
-    an_free(net->dbuf[0]), an_free(net->dbuf[1]), an_free(net->frozen_bf16);
+    an_free(net->dbuf[0]), an_free(net->dbuf[1]), an_free(net->frozen_bf16), an_free(net->chunk_grads);
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
         if (!(l->spec && l->spec->kind == LAYER_RELU && l->relu_in_conv)) an_free(l->out);
@@ -165,7 +165,7 @@ void net_init(Net *net, uint64_t seed) {
     }
 }
 
-static ConvShape conv_shape(const Layer *l, int n) {
+ConvShape net_conv_shape(const Layer *l, int n) {
     ConvShape s = {.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .out_c = l->out_c,
                    .k = l->spec->k, .stride = l->spec->stride, .pad = l->spec->pad,
                    .groups = l->spec->groups};
@@ -195,7 +195,7 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
         double t0 = an_now();
         switch (s->kind) {
         case LAYER_CONV: {
-            ConvShape cs = conv_shape(l, n);
+            ConvShape cs = net_conv_shape(l, n);
             cs.relu = l->relu_in_conv;
             if (conv_forward(&cs, x, w, b, l->out)) return NULL;
             break;
@@ -259,7 +259,7 @@ int net_backward(Net *net) {
         double t0 = an_now();
         switch (s->kind) {
         case LAYER_CONV: {
-            ConvShape cs = conv_shape(l, n);
+            ConvShape cs = net_conv_shape(l, n);
             if (conv_backward(&cs, x, w, dy, dx, dw, db)) return -1;
             break;
         }

@@ -584,8 +584,11 @@ static int train_step(Run *r, const Batch *b, int epoch_steps, int *taken) {
     float loss = 0.0f;
     double err = 0.0;
     if (n > 0) {
-        if (net_set_input(net, b->x, n) || !net_forward(net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step)) ||
-            net_loss(net, b->labels, &loss))
+        int chunked = net_chunked_ok(net, n); /* small networks: chunks of the batch through all layers */
+        if (net_set_input(net, b->x, n) ||
+            (chunked ? net_train_chunked(net, n, b->labels, &loss)
+                     : !net_forward(net, n, 1, an_hash64(st->seed, 0x100000000ull + (uint64_t)st->step)) ||
+                           net_loss(net, b->labels, &loss)))
             return -1;
         if (n != n_all && r->par == PARALLEL_DATA) {
             if (net->gpu && gpu_net_scale_dlogits(net->gpu, (float)n / (float)n_all)) return -1;
@@ -593,7 +596,7 @@ static int train_step(Run *r, const Batch *b, int epoch_steps, int *taken) {
         }
         for (int i = 0; i < n; i++)
             err += true_class_rank(net->probs + (size_t)i * net->classes, net->classes, b->labels[i]) > 0;
-        if (isfinite(loss) && net_backward(net)) return -1; /* a NaN loss: no update, the ranks stop below */
+        if (!chunked && isfinite(loss) && net_backward(net)) return -1; /* a NaN loss: no update, the ranks stop below */
     } else { /* none of this step's images here: a zero gradient in the same all-reduces */
         if (net->gpu) /* NCCL's sums run inside the backward pass, which needs an image */
             return an_error("rank %d: no images in step %ld (on the GPU every rank needs at least one image of every "

@@ -1,0 +1,182 @@
+/* net_chunked.c: a training step's passes for small networks, chunk of the batch by chunk.
+ *
+ * Layer by layer, a step of convnet4 (the README job's network, 28x28 images) is some thirty
+ * parallel regions of about a millisecond, each ending at a barrier; beside a busy process the
+ * thread that shares a core with it is descheduled for whole time slices, and every region waits
+ * for it. Here each thread takes whole chunks of the batch through every layer, forward, loss and
+ * backward, with no barrier until the step's end: chunks of 32 images while 64 or more remain,
+ * then 16 and 8 (the small ones last, so that the end waits at most for a small one). Each chunk's
+ * parameter gradients go to a buffer of its own and are summed in chunk order after: the same bits
+ * for any number of threads (and not those of the layer-by-layer passes: the sums are grouped by
+ * chunk). Activation gradients of chunk rows i0.. sit at i0 * `largest` floats in net->dbuf, so
+ * that chunks at different layers never share a float.
+ *
+ * Used for networks of at most CHUNKED_MAX_PARAMS parameters made of convolutions, ReLU, tanh,
+ * pooling, LRN and fully connected layers, batches of CHUNKED_MIN_BATCH to CHUNKED_MAX_BATCH images,
+ * on the CPU in one process (net_chunked_ok); larger networks keep the layer-by-layer passes, whose
+ * products are large enough to split among the threads. */
+#include "model.h"
+#include "../layers/layers.h"
+#include "../cpu/gemm.h"
+#include "../util/common.h"
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { CHUNKED_MAX_PARAMS = 1 << 20, CHUNKED_MIN_BATCH = 32, CHUNKED_MAX_BATCH = 256, MAX_CHUNKS = 16 };
+
+/* first[k] .. first[k + 1]: chunk k of a batch of n; returns the count */
+static int chunk_bounds(int n, int *first) {
+    int k = 0;
+    for (int i = 0; i < n;) {
+        int r = n - i, len = r >= 64 ? 32 : r >= 32 ? 16 : r >= 16 ? 8 : r;
+        first[k++] = i;
+        i += len;
+    }
+    first[k] = n;
+    return k;
+}
+
+int net_chunked_ok(const Net *net, int n) {
+    if (net->gpu || net->gather || net->scatter || net->grads_ready || net->layerwise) return 0;
+    if (n < CHUNKED_MIN_BATCH || n > CHUNKED_MAX_BATCH || net->nparams > CHUNKED_MAX_PARAMS) return 0;
+    for (int i = 0; i < net->nlayers; i++)
+        switch (net->layers[i].spec->kind) {
+        case LAYER_CONV: case LAYER_RELU: case LAYER_TANH: case LAYER_MAXPOOL: case LAYER_AVGPOOL: case LAYER_LRN:
+        case LAYER_LINEAR: break;
+        default: return 0; /* dropout (masks by row of the whole batch), the towers' gather */
+        }
+    return 1;
+}
+
+static size_t count_of(const Layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
+
+/* Rows i0 .. i0+len of the batch (n images) through the network and back: logits, probabilities
+ * and dlogits in their rows (dlogits divided by n), this chunk's parameter gradients into g
+ * (nparams floats, every one written), its summed loss into *loss. 0, or -1 with an_error(). */
+static int chunk_pass(Net *net, int i0, int len, int n, const int *labels, size_t largest, float *g, double *loss) {
+    size_t in0 = (size_t)net->in_c * net->in_size * net->in_size;
+    const float *x = net->input + (size_t)i0 * in0;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        const LayerSpec *s = l->spec;
+        const float *w = net->params + l->w_off, *b = net->params + l->b_off;
+        size_t in_img = (size_t)l->in_c * l->in_h * l->in_w, out_img = count_of(l);
+        float *out = l->out + (size_t)i0 * out_img;
+        switch (s->kind) {
+        case LAYER_CONV: {
+            ConvShape cs = net_conv_shape(l, len);
+            cs.relu = l->relu_in_conv;
+            if (conv_forward(&cs, x, w, b, out)) return -1;
+            break;
+        }
+        case LAYER_LINEAR: linear_forward(len, l->fan_in, l->out_c, x, w, b, out); break;
+        case LAYER_RELU:
+            if (!l->relu_in_conv) relu_forward((long)len * in_img, x, out);
+            break;
+        case LAYER_TANH: tanh_forward((long)len * in_img, x, out); break;
+        case LAYER_LRN:
+            lrn_forward(len, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, out, (float *)l->aux + (size_t)i0 * out_img);
+            break;
+        case LAYER_MAXPOOL:
+            maxpool_forward(len, l->in_c, l->in_h, l->in_w, s->k, s->stride, x, out,
+                            (int32_t *)l->aux + (size_t)i0 * out_img);
+            break;
+        case LAYER_AVGPOOL: avgpool_forward(len, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, x, out); break;
+        default: return an_error("chunked pass: layer %d has no chunked form", i + 1);
+        }
+        x = out;
+    }
+    size_t k = (size_t)net->classes, r0 = (size_t)i0 * k;
+    *loss = softmax_xent_rows(len, n, net->classes, x, labels + i0, net->probs + r0, net->dlogits + r0);
+    const float *dy = net->dlogits + r0;
+    int which = 0;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        Layer *l = &net->layers[i];
+        const LayerSpec *s = l->spec;
+        size_t in_img = (size_t)l->in_c * l->in_h * l->in_w, out_img = count_of(l), off = (size_t)i0 * out_img;
+        const float *xi = (i ? net->layers[i - 1].out : net->input) + (size_t)i0 * in_img;
+        float *dx = i ? net->dbuf[which] + (size_t)i0 * largest : NULL;
+        const float *w = net->params + l->w_off;
+        float *dw = g + l->w_off, *db = g + l->b_off;
+        if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) break; /* nothing to learn below */
+        if (s->kind == LAYER_RELU && (l->relu_in_lrn || l->relu_in_pool)) continue; /* the layer above did it */
+        switch (s->kind) {
+        case LAYER_CONV: {
+            ConvShape cs = net_conv_shape(l, len);
+            if (conv_backward(&cs, xi, w, dy, dx, dw, db)) return -1;
+            break;
+        }
+        case LAYER_LINEAR: linear_backward(len, l->fan_in, l->out_c, xi, w, dy, dx, dw, db); break;
+        case LAYER_RELU: relu_backward((long)len * in_img, l->out + off, dy, dx); break;
+        case LAYER_TANH: tanh_backward((long)len * in_img, l->out + off, dy, dx); break;
+        case LAYER_LRN:
+            if (lrn_backward(len, l->in_c, l->in_h * l->in_w, layer_lrn(s), xi, l->out + off, (float *)l->aux + off, dy,
+                             dx, l->relu_in_lrn))
+                return -1;
+            break;
+        case LAYER_MAXPOOL:
+            maxpool_backward(len, l->in_c, l->in_h, l->in_w, s->k, s->stride, (int32_t *)l->aux + off, dy, dx,
+                             l->relu_in_pool ? l->out + off : NULL);
+            break;
+        case LAYER_AVGPOOL: avgpool_backward(len, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, dy, dx); break;
+        default: return an_error("chunked pass: layer %d has no chunked form", i + 1);
+        }
+        dy = dx;
+        which ^= 1;
+    }
+    return 0;
+}
+
+int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
+    if (!net_chunked_ok(net, n)) return an_error("chunked pass: not for this network or batch of %d", n);
+    int first[MAX_CHUNKS + 1], chunks = chunk_bounds(n, first);
+    size_t np = net->nparams, largest = (size_t)net->in_c * net->in_size * net->in_size;
+    for (int i = 0; i < net->nlayers; i++)
+        if (count_of(&net->layers[i]) > largest) largest = count_of(&net->layers[i]);
+    if (net->chunk_grads_floats < (size_t)chunks * np) {
+        an_free(net->chunk_grads);
+        net->chunk_grads_floats = 0;
+        if (!(net->chunk_grads = an_alloc((size_t)chunks * np * sizeof(float), "gradients of the batch's chunks")))
+            return -1;
+        net->chunk_grads_floats = (size_t)chunks * np;
+    }
+    net->batch = n, net->train = 1;
+    (void)an_cpu_avx512(), (void)gemm_avx2(); /* the CPU's features asked once, before the threads do */
+    double losses[MAX_CHUNKS];
+    float *cg = net->chunk_grads;
+    int failed = 0;
+    char msg[256] = "";
+#pragma omp parallel
+    {
+        /* dynamic, in order: the large chunks first, each to whichever thread is running */
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < chunks; c++) {
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop) continue;
+            if (chunk_pass(net, first[c], first[c + 1] - first[c], n, labels, largest, cg + (size_t)c * np, &losses[c])) {
+#pragma omp critical(net_chunked_error)
+                {
+                    if (!failed) snprintf(msg, sizeof msg, "%s", an_last_error()); /* the worker's message */
+#pragma omp atomic write
+                    failed = 1;
+                }
+            }
+        }
+        if (!failed) {
+#pragma omp for schedule(static)
+            for (size_t p = 0; p < np; p++) {
+                float acc = cg[p];
+                for (int c = 1; c < chunks; c++) acc += cg[(size_t)c * np + p];
+                net->grads[p] = acc;
+            }
+        }
+    }
+    if (failed) return an_error("%s", msg);
+    double total = 0.0;
+    for (int c = 0; c < chunks; c++) total += losses[c];
+    *loss = (float)(total / n);
+    return 0;
+}
