@@ -176,6 +176,15 @@ int net_chunked_ok(const Net *net, int n);
 int net_train_chunked(Net *net, int n, const int *labels, float *loss);
 /* The convolution layer l's shape for a batch of n */
 ConvShape net_conv_shape(const Layer *l, int n);
+/* One layer's passes on rows i0 .. i0+n of the batch (the whole batch: i0 0, as net_forward and
+ * net_backward call them; a chunk of it: net_train_chunked). Forward: x is those rows of layer i's
+ * input; its output and state (LRN scales, pooling's argmax, dropout's mask) go to those rows of its
+ * buffers. 0, or -1 with an_error(). Backward: dy those rows of its output's gradient, dx of its
+ * input's (NULL for the first layer), its parameters' gradients into g (nparams floats, at their
+ * offsets). 0 done, 1 nothing to do here (a ReLU whose backward the layer above did: dy stays the
+ * next layer's), 2 nothing to learn below (stop), or -1 with an_error(). */
+int net_layer_forward(Net *net, int i, int i0, int n, const float *x, int train, uint64_t dropout_seed);
+int net_layer_backward(Net *net, int i, int i0, int n, const float *dy, float *dx, float *g);
 
 /* The paper's SGD step over the parameter block with the gradients of the last backward pass
  * (src/train/sgd.h; biases at the recipe's rates); momentum: nparams floats (on the GPU, the GPU's

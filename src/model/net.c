@@ -173,6 +173,50 @@ ConvShape net_conv_shape(const Layer *l, int n) {
     return s;
 }
 
+int net_layer_forward(Net *net, int i, int i0, int n, const float *x, int train, uint64_t dropout_seed) {
+    Layer *l = &net->layers[i];
+    const LayerSpec *s = l->spec;
+    const float *w = net->params + l->w_off, *b = net->params + l->b_off;
+    long in_count = (long)n * l->in_c * l->in_h * l->in_w;
+    size_t off = (size_t)i0 * out_count(l); /* rows i0.. of the output and of the layer's state */
+    float *out = l->out + off;
+    switch (s->kind) {
+    case LAYER_CONV: {
+        ConvShape cs = net_conv_shape(l, n);
+        cs.relu = l->relu_in_conv;
+        return conv_forward(&cs, x, w, b, out);
+    }
+    case LAYER_LINEAR:
+        if (net->frozen_bf16 && gemm_bf16() && n <= LINEAR_BF16W_MAX_N &&
+            !linear_forward_bf16w(n, l->fan_in, l->out_c, x, net->frozen_bf16 + l->w_off, b, out))
+            break;
+        linear_forward(n, l->fan_in, l->out_c, x, w, b, out);
+        break;
+    case LAYER_RELU:
+        if (!l->relu_in_conv) relu_forward(in_count, x, out); /* else done, in place */
+        break;
+    case LAYER_TANH: tanh_forward(in_count, x, out); break;
+    case LAYER_LRN: lrn_forward(n, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, out, (float *)l->aux + off); break;
+    case LAYER_MAXPOOL:
+        maxpool_forward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, x, out, (int32_t *)l->aux + off);
+        break;
+    case LAYER_AVGPOOL: avgpool_forward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, x, out); break;
+    case LAYER_DROPOUT:
+        if (train && s->p > 0.0f) {
+            DropoutAt at = net_dropout_at(net, l);
+            at.first += (uint64_t)i0 * (uint64_t)at.row_stride;
+            dropout_forward_at(in_count, s->p, net_dropout_seed(net, i, dropout_seed), at, x, out, (uint8_t *)l->aux + off);
+        } else {
+            memcpy(out, x, in_count * sizeof(float));
+        }
+        break;
+    case LAYER_GATHER:
+        if (!net->gather || net->gather(net->comm, l, n, x, out)) return -1;
+        break;
+    }
+    return 0;
+}
+
 const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
     if (n < 1 || n > net->max_batch) {
         an_error("batch of %d does not fit the network's buffers (1..%d)", n, net->max_batch);
@@ -189,43 +233,8 @@ const float *net_forward(Net *net, int n, int train, uint64_t dropout_seed) {
     const float *x = net->input;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
-        const LayerSpec *s = l->spec;
-        const float *w = net->params + l->w_off, *b = net->params + l->b_off;
-        long in_count = (long)n * l->in_c * l->in_h * l->in_w;
         double t0 = an_now();
-        switch (s->kind) {
-        case LAYER_CONV: {
-            ConvShape cs = net_conv_shape(l, n);
-            cs.relu = l->relu_in_conv;
-            if (conv_forward(&cs, x, w, b, l->out)) return NULL;
-            break;
-        }
-        case LAYER_LINEAR:
-            if (net->frozen_bf16 && gemm_bf16() && n <= LINEAR_BF16W_MAX_N &&
-                !linear_forward_bf16w(n, l->fan_in, l->out_c, x, net->frozen_bf16 + l->w_off, b, l->out))
-                break;
-            linear_forward(n, l->fan_in, l->out_c, x, w, b, l->out);
-            break;
-        case LAYER_RELU:
-            if (!l->relu_in_conv) relu_forward(in_count, x, l->out); /* else done, in place */
-            break;
-        case LAYER_TANH: tanh_forward(in_count, x, l->out); break;
-        case LAYER_LRN: lrn_forward(n, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, l->out, l->aux); break;
-        case LAYER_MAXPOOL:
-            maxpool_forward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, x, l->out, l->aux);
-            break;
-        case LAYER_AVGPOOL: avgpool_forward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, x, l->out); break;
-        case LAYER_DROPOUT:
-            if (train && s->p > 0.0f)
-                dropout_forward_at(in_count, s->p, net_dropout_seed(net, i, dropout_seed), net_dropout_at(net, l), x,
-                                   l->out, l->aux);
-            else
-                memcpy(l->out, x, in_count * sizeof(float));
-            break;
-        case LAYER_GATHER:
-            if (!net->gather || net->gather(net->comm, l, n, x, l->out)) return NULL;
-            break;
-        }
+        if (net_layer_forward(net, i, 0, n, x, train, dropout_seed)) return NULL;
         l->fwd_seconds += an_now() - t0;
         x = l->out;
     }
@@ -241,47 +250,58 @@ int net_loss(Net *net, const int *labels, float *loss) {
     return 0;
 }
 
+int net_layer_backward(Net *net, int i, int i0, int n, const float *dy, float *dx, float *g) {
+    Layer *l = &net->layers[i];
+    const LayerSpec *s = l->spec;
+    size_t in_img = (size_t)l->in_c * l->in_h * l->in_w, off = (size_t)i0 * out_count(l);
+    const float *x = (i ? net->layers[i - 1].out : net->input) + (size_t)i0 * in_img;
+    const float *w = net->params + l->w_off;
+    float *dw = g + l->w_off, *db = g + l->b_off;
+    long in_count = (long)n * (long)in_img;
+    if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) return 2; /* nothing to learn below */
+    if (s->kind == LAYER_RELU && (l->relu_in_lrn || l->relu_in_pool)) return 1; /* the layer above did it */
+    switch (s->kind) {
+    case LAYER_CONV: {
+        ConvShape cs = net_conv_shape(l, n);
+        if (conv_backward(&cs, x, w, dy, dx, dw, db)) return -1;
+        break;
+    }
+    case LAYER_LINEAR: linear_backward(n, l->fan_in, l->out_c, x, w, dy, dx, dw, db); break;
+    case LAYER_GATHER:
+        if (!net->scatter || net->scatter(net->comm, l, n, dy, dx)) return -1;
+        break;
+    case LAYER_RELU: relu_backward(in_count, l->out + off, dy, dx); break;
+    case LAYER_TANH: tanh_backward(in_count, l->out + off, dy, dx); break;
+    case LAYER_LRN:
+        if (lrn_backward(n, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, l->out + off, (float *)l->aux + off, dy, dx,
+                         l->relu_in_lrn))
+            return -1;
+        break;
+    case LAYER_MAXPOOL:
+        maxpool_backward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, (int32_t *)l->aux + off, dy, dx,
+                         l->relu_in_pool ? l->out + off : NULL);
+        break;
+    case LAYER_AVGPOOL: avgpool_backward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, dy, dx); break;
+    case LAYER_DROPOUT:
+        if (net->train && s->p > 0.0f) dropout_backward(in_count, s->p, (uint8_t *)l->aux + off, dy, dx);
+        else memcpy(dx, dy, in_count * sizeof(float));
+        break;
+    }
+    return 0;
+}
+
 int net_backward(Net *net) {
     if (net->gpu) return gpu_net_backward(net->gpu, 0);
-    int n = net->batch;
     const float *dy = net->dlogits;
     int which = 0;
     for (int i = net->nlayers - 1; i >= 0; i--) {
         Layer *l = &net->layers[i];
-        const LayerSpec *s = l->spec;
-        const float *x = i ? net->layers[i - 1].out : net->input;
         float *dx = i ? net->dbuf[which] : NULL;
-        const float *w = net->params + l->w_off;
-        float *dw = net->grads + l->w_off, *db = net->grads + l->b_off;
-        long in_count = (long)n * l->in_c * l->in_h * l->in_w;
-        if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) break; /* nothing to learn below */
-        if (s->kind == LAYER_RELU && (l->relu_in_lrn || l->relu_in_pool)) continue; /* the layer above did it */
         double t0 = an_now();
-        switch (s->kind) {
-        case LAYER_CONV: {
-            ConvShape cs = net_conv_shape(l, n);
-            if (conv_backward(&cs, x, w, dy, dx, dw, db)) return -1;
-            break;
-        }
-        case LAYER_LINEAR: linear_backward(n, l->fan_in, l->out_c, x, w, dy, dx, dw, db); break;
-        case LAYER_GATHER:
-            if (!net->scatter || net->scatter(net->comm, l, n, dy, dx)) return -1;
-            break;
-        case LAYER_RELU: relu_backward(in_count, l->out, dy, dx); break;
-        case LAYER_TANH: tanh_backward(in_count, l->out, dy, dx); break;
-        case LAYER_LRN:
-            if (lrn_backward(n, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, l->out, l->aux, dy, dx, l->relu_in_lrn))
-                return -1;
-            break;
-        case LAYER_MAXPOOL:
-            maxpool_backward(n, l->in_c, l->in_h, l->in_w, s->k, s->stride, l->aux, dy, dx, l->relu_in_pool ? l->out : NULL);
-            break;
-        case LAYER_AVGPOOL: avgpool_backward(n, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, dy, dx); break;
-        case LAYER_DROPOUT:
-            if (net->train && s->p > 0.0f) dropout_backward(in_count, s->p, l->aux, dy, dx);
-            else memcpy(dx, dy, in_count * sizeof(float));
-            break;
-        }
+        int rc = net_layer_backward(net, i, 0, net->batch, dy, dx, net->grads);
+        if (rc < 0) return -1;
+        if (rc == 2) break;
+        if (rc == 1) continue;
         l->bwd_seconds += an_now() - t0;
         if (net->grads_ready && l->w_size) net->grads_ready(net->comm, l->w_off, l->w_size + l->b_size);
         dy = dx;

@@ -55,73 +55,21 @@ static size_t count_of(const Layer *l) { return (size_t)l->out_c * l->out_h * l-
  * and dlogits in their rows (dlogits divided by n), this chunk's parameter gradients into g
  * (nparams floats, every one written), its summed loss into *loss. 0, or -1 with an_error(). */
 static int chunk_pass(Net *net, int i0, int len, int n, const int *labels, size_t largest, float *g, double *loss) {
-    size_t in0 = (size_t)net->in_c * net->in_size * net->in_size;
-    const float *x = net->input + (size_t)i0 * in0;
+    const float *x = net->input + (size_t)i0 * net->in_c * net->in_size * net->in_size;
     for (int i = 0; i < net->nlayers; i++) {
-        Layer *l = &net->layers[i];
-        const LayerSpec *s = l->spec;
-        const float *w = net->params + l->w_off, *b = net->params + l->b_off;
-        size_t in_img = (size_t)l->in_c * l->in_h * l->in_w, out_img = count_of(l);
-        float *out = l->out + (size_t)i0 * out_img;
-        switch (s->kind) {
-        case LAYER_CONV: {
-            ConvShape cs = net_conv_shape(l, len);
-            cs.relu = l->relu_in_conv;
-            if (conv_forward(&cs, x, w, b, out)) return -1;
-            break;
-        }
-        case LAYER_LINEAR: linear_forward(len, l->fan_in, l->out_c, x, w, b, out); break;
-        case LAYER_RELU:
-            if (!l->relu_in_conv) relu_forward((long)len * in_img, x, out);
-            break;
-        case LAYER_TANH: tanh_forward((long)len * in_img, x, out); break;
-        case LAYER_LRN:
-            lrn_forward(len, l->in_c, l->in_h * l->in_w, layer_lrn(s), x, out, (float *)l->aux + (size_t)i0 * out_img);
-            break;
-        case LAYER_MAXPOOL:
-            maxpool_forward(len, l->in_c, l->in_h, l->in_w, s->k, s->stride, x, out,
-                            (int32_t *)l->aux + (size_t)i0 * out_img);
-            break;
-        case LAYER_AVGPOOL: avgpool_forward(len, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, x, out); break;
-        default: return an_error("chunked pass: layer %d has no chunked form", i + 1);
-        }
-        x = out;
+        if (net_layer_forward(net, i, i0, len, x, 1, 0)) return -1;
+        x = net->layers[i].out + (size_t)i0 * count_of(&net->layers[i]);
     }
-    size_t k = (size_t)net->classes, r0 = (size_t)i0 * k;
+    size_t r0 = (size_t)i0 * net->classes;
     *loss = softmax_xent_rows(len, n, net->classes, x, labels + i0, net->probs + r0, net->dlogits + r0);
     const float *dy = net->dlogits + r0;
     int which = 0;
     for (int i = net->nlayers - 1; i >= 0; i--) {
-        Layer *l = &net->layers[i];
-        const LayerSpec *s = l->spec;
-        size_t in_img = (size_t)l->in_c * l->in_h * l->in_w, out_img = count_of(l), off = (size_t)i0 * out_img;
-        const float *xi = (i ? net->layers[i - 1].out : net->input) + (size_t)i0 * in_img;
         float *dx = i ? net->dbuf[which] + (size_t)i0 * largest : NULL;
-        const float *w = net->params + l->w_off;
-        float *dw = g + l->w_off, *db = g + l->b_off;
-        if (!dx && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR) break; /* nothing to learn below */
-        if (s->kind == LAYER_RELU && (l->relu_in_lrn || l->relu_in_pool)) continue; /* the layer above did it */
-        switch (s->kind) {
-        case LAYER_CONV: {
-            ConvShape cs = net_conv_shape(l, len);
-            if (conv_backward(&cs, xi, w, dy, dx, dw, db)) return -1;
-            break;
-        }
-        case LAYER_LINEAR: linear_backward(len, l->fan_in, l->out_c, xi, w, dy, dx, dw, db); break;
-        case LAYER_RELU: relu_backward((long)len * in_img, l->out + off, dy, dx); break;
-        case LAYER_TANH: tanh_backward((long)len * in_img, l->out + off, dy, dx); break;
-        case LAYER_LRN:
-            if (lrn_backward(len, l->in_c, l->in_h * l->in_w, layer_lrn(s), xi, l->out + off, (float *)l->aux + off, dy,
-                             dx, l->relu_in_lrn))
-                return -1;
-            break;
-        case LAYER_MAXPOOL:
-            maxpool_backward(len, l->in_c, l->in_h, l->in_w, s->k, s->stride, (int32_t *)l->aux + off, dy, dx,
-                             l->relu_in_pool ? l->out + off : NULL);
-            break;
-        case LAYER_AVGPOOL: avgpool_backward(len, l->in_c, l->in_h, l->in_w, l->out_h, l->out_w, dy, dx); break;
-        default: return an_error("chunked pass: layer %d has no chunked form", i + 1);
-        }
+        int rc = net_layer_backward(net, i, i0, len, dy, dx, g);
+        if (rc < 0) return -1;
+        if (rc == 2) break;
+        if (rc == 1) continue;
         dy = dx;
         which ^= 1;
     }
