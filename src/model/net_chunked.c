@@ -44,7 +44,7 @@ int net_chunked_ok(const Net *net, int n) {
         switch (net->layers[i].spec->kind) {
         case LAYER_CONV: case LAYER_RELU: case LAYER_TANH: case LAYER_MAXPOOL: case LAYER_AVGPOOL: case LAYER_LRN:
         case LAYER_LINEAR: break;
-        default: return 0; /* dropout (masks by row of the whole batch), the towers' gather */
+        default: return 0; /* dropout (its masks need the step's seed, which this pass has not), gather */
         }
     return 1;
 }
