@@ -5,6 +5,7 @@
  * --save-best-only writes the weights alone at epoch ends and a stop still writes a checkpoint. */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,32 @@ TEST(train_best_written_at_full_error) {
     FILE *f = fopen(best, "rb");
     CHECK(f != NULL, "no %s, though the done line names it: %s", best, harness_err);
     if (f) fclose(f);
+}
+
+/* With OMP_PROC_BIND set, libgomp binds the main thread to one place before main; the program's
+ * re-run of itself (for GOMP_SPINCOUNT) kept that one-CPU mask, so every thread ran on one CPU (half
+ * the speed on two). bench names the CPUs OpenMP found when it started: all of this process's. */
+TEST(cli_openmp_binding_keeps_every_cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    if (cpus < 2) SKIP("this process may run on one CPU only");
+    const char *old_spin = getenv("GOMP_SPINCOUNT"), *old_policy = getenv("OMP_WAIT_POLICY"), *old_bind = getenv("OMP_PROC_BIND");
+    char spin[64] = "", policy[64] = "", bind[64] = "";
+    if (old_spin) snprintf(spin, sizeof spin, "%s", old_spin);
+    if (old_policy) snprintf(policy, sizeof policy, "%s", old_policy);
+    if (old_bind) snprintf(bind, sizeof bind, "%s", old_bind);
+    unsetenv("GOMP_SPINCOUNT"), unsetenv("OMP_WAIT_POLICY"), setenv("OMP_PROC_BIND", "true", 1);
+    char want[64];
+    snprintf(want, sizeof want, " on %d CPUs (", cpus);
+    CHECK(harness_run("bench --model convnet4 --batch 2 --steps 1 --warmup 0") == 0 && strstr(harness_out, want),
+          "OMP_PROC_BIND=true: want \"%s\" in %s %s", want, harness_out, harness_err);
+    unsetenv("OMP_PROC_BIND");
+    CHECK(harness_run("bench --model convnet4 --batch 2 --steps 1 --warmup 0") == 0 && strstr(harness_out, want),
+          "no binding: want \"%s\" in %s", want, harness_out);
+    if (*spin) setenv("GOMP_SPINCOUNT", spin, 1);
+    if (*policy) setenv("OMP_WAIT_POLICY", policy, 1);
+    if (*bind) setenv("OMP_PROC_BIND", bind, 1);
 }
 
 /* The program waits at OpenMP barriers with a short spin (GOMP_SPINCOUNT=1000, set by re-running

@@ -150,9 +150,11 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
         fflush(stdout);
         if (!(g = gpu_net_create(&net, math)) || gpu_net_put_input(g, batch)) { rc = -1; goto done; }
     } else {
-        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s (OpenMP waiting: %s), %d classes, input %dx%dx%d\n",
-               model, mode, batch, precision, threads, threads == 1 ? "" : "s", openmp_waiting(), classes, chans, size,
-               size);
+        int cpus = omp_get_num_procs(); /* the CPUs the process could run on when OpenMP started */
+        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s on %d CPU%s (OpenMP waiting: %s), %d classes, input "
+               "%dx%dx%d\n",
+               model, mode, batch, precision, threads, threads == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s",
+               openmp_waiting(), classes, chans, size, size);
         peak = machine_peak(threads);
         printf("bench: measured %s peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n", peak_name(),
                peak, threads, threads == 1 ? "" : "s", gemm_bf16_dot() ? "AVX512_BF16" : cpu_fma_isa(), flops_image / 1e9,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 int fail(void) {
@@ -38,12 +39,16 @@ static const char *USAGE =
  * barriers) fell to 0.40 of its speed beside one busy process, 0.54 with a spin count of 1,000,
  * and nothing changes alone (docs/PERFORMANCE.md). libgomp reads the setting once, when it
  * loads, before main: so the program sets it and runs itself again (same process, same
- * arguments), unless the user's environment already says GOMP_SPINCOUNT or OMP_WAIT_POLICY.
- * The fuzz build (main renamed by -Dmain=...) never does. */
+ * arguments), unless the user's environment already says GOMP_SPINCOUNT or OMP_WAIT_POLICY, or
+ * binds the threads (OMP_PROC_BIND other than false, OMP_PLACES, GOMP_CPU_AFFINITY): libgomp has
+ * then bound this thread to its first place before main, and the re-run would inherit that one-CPU
+ * mask and put every thread there. The fuzz build (main renamed by -Dmain=...) never does. */
 #define ALEXNET_SPINCOUNT "1000"
 #ifndef main
 static void set_openmp_waiting(char **argv) {
     if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
+    const char *bind = getenv("OMP_PROC_BIND");
+    if ((bind && strcasecmp(bind, "false") != 0) || getenv("OMP_PLACES") || getenv("GOMP_CPU_AFFINITY")) return;
     /* by its own path, so that the process keeps its name (ps, pgrep -x alexnet), not "exe" */
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
