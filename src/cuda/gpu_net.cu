@@ -158,7 +158,6 @@ static int gemm_bf16(GpuNet *g, cublasOperation_t ta, cublasOperation_t tb, int 
 }
 
 /* ---- setup ---- */
-static size_t out_count(const Layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
 
 static int set_descriptors(GpuNet *g, int i, int n) {
     const Layer *l = &g->net->layers[i];
@@ -368,9 +367,7 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
     if (!g) { an_error("out of memory (GPU network)"); return NULL; }
     g->net = net, g->math = math;
     int B = net->max_batch;
-    size_t largest = (size_t)net->in_c * net->in_size * net->in_size;
-    for (int i = 0; i < net->nlayers; i++)
-        if (out_count(&net->layers[i]) > largest) largest = out_count(&net->layers[i]);
+    size_t largest = net->act_floats;
     if (cuda_check(cudaStreamCreateWithFlags(&g->copy_stream, cudaStreamNonBlocking), "creating a stream") ||
         cuda_check(cudaEventCreateWithFlags(&g->copied[0], cudaEventDisableTiming), "creating an event") ||
         cuda_check(cudaEventCreateWithFlags(&g->copied[1], cudaEventDisableTiming), "creating an event") ||
@@ -413,7 +410,7 @@ extern "C" GpuNet *gpu_net_create(Net *net, GpuMath math) {
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = &net->layers[i];
         GpuLayer *gl = &g->layers[i];
-        size_t count = (size_t)B * out_count(l);
+        size_t count = (size_t)B * layer_out_count(l);
         if (l->spec->kind == LAYER_RELU && l->relu_in_conv) gl->out = g->layers[i - 1].out;
         else if (!(gl->out = (float *)cuda_alloc(count * 4, "activations"))) goto fail;
         size_t aux = l->spec->kind == LAYER_LRN ? count * 4 : l->spec->kind == LAYER_MAXPOOL ? count * 4
@@ -562,7 +559,7 @@ extern "C" int gpu_net_forward(GpuNet *g, int n, int train, uint64_t dropout_see
         GpuLayer *gl = &g->layers[i];
         const LayerSpec *s = l->spec;
         const float *w = g->params + l->w_off, *b = g->params + l->b_off;
-        long in_count = (long)n * l->in_c * l->in_h * l->in_w, out_n = (long)n * (long)out_count(l);
+        long in_count = (long)n * l->in_c * l->in_h * l->in_w, out_n = (long)n * (long)layer_out_count(l);
         double t0 = timing && !cuda_sync() ? an_now() : 0.0;
         int rc = 0;
         switch (s->kind) {
@@ -687,7 +684,7 @@ extern "C" int gpu_net_backward(GpuNet *g, int timing) {
         case LAYER_CONV: { /* each pass through conv_pass (its algorithm at this batch size, its math type and
                             * workspace); bf16: x and dy cast into s16[0] and s16[1], each gradient made in
                             * s16[2] and cast back */
-            long out_n = (long)n * (long)out_count(l);
+            long out_n = (long)n * (long)layer_out_count(l);
             const void *cx = x, *cdy = dy, *cw = w;
             void *cdw = dw, *cdx = dx;
             if (bf) {

@@ -105,6 +105,9 @@ typedef struct Layer {
     void *aux;                           /* LRN scale (float), pool argmax (int32), dropout mask (uint8) */
 } Layer;
 
+/* floats of one image's output of layer l */
+static inline size_t layer_out_count(const Layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
+
 typedef struct Net {
     ModelSpec spec;
     int in_c, in_size, classes, max_batch;
@@ -114,7 +117,8 @@ typedef struct Net {
     float *params, *grads;    /* one block each, nparams floats */
     float *input;             /* (max_batch, in_c, in_size, in_size), filled by the caller */
     float *probs, *dlogits;   /* (max_batch, classes) */
-    float *dbuf[2];           /* ping-pong activation gradients, largest activation each */
+    float *dbuf[2];           /* ping-pong activation gradients, max_batch x act_floats each */
+    size_t act_floats;        /* the largest activation of one image (the input or a layer's output) */
     int batch;                /* batch of the last forward pass */
     int train;                /* whether it ran in training mode (dropout active) */
     struct GpuNet *gpu;       /* set by net_to_gpu: the passes run there (src/cuda/gpu_net.h) */

@@ -15,7 +15,6 @@ static const char *kind_name(LayerKind k) {
     return names[k];
 }
 
-static size_t out_count(const Layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
 
 /* Shapes, parameter offsets and FLOPs for every layer. */
 static int plan(Net *net) {
@@ -100,8 +99,8 @@ int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_si
                          (l->spec->kind == LAYER_LRN && prev == LAYER_RELU && i > 0);
         l->relu_in_pool = (l->spec->kind == LAYER_RELU && next == LAYER_MAXPOOL && i + 1 < net->nlayers) ||
                           (l->spec->kind == LAYER_MAXPOOL && prev == LAYER_RELU && i > 0);
-        size_t count = (size_t)max_batch * out_count(l);
-        if (out_count(l) > largest) largest = out_count(l);
+        size_t count = (size_t)max_batch * layer_out_count(l);
+        if (layer_out_count(l) > largest) largest = layer_out_count(l);
         if (l->spec->kind == LAYER_RELU && l->relu_in_conv) l->out = net->layers[i - 1].out; /* shared */
         else if (!(l->out = an_alloc(count * sizeof(float), "activations"))) goto fail;
         size_t aux = l->spec->kind == LAYER_LRN       ? count * sizeof(float)
@@ -110,6 +109,7 @@ int net_create(Net *net, const ModelSpec *spec, int in_c, int classes, int in_si
                                                       : 0;
         if (aux && !(l->aux = an_alloc(aux, "layer state"))) goto fail;
     }
+    net->act_floats = largest;
     for (int k = 0; k < 2; k++)
         if (!(net->dbuf[k] = an_alloc((size_t)max_batch * largest * sizeof(float), "activation gradients")))
             goto fail;
@@ -178,7 +178,7 @@ int net_layer_forward(Net *net, int i, int i0, int n, const float *x, int train,
     const LayerSpec *s = l->spec;
     const float *w = net->params + l->w_off, *b = net->params + l->b_off;
     long in_count = (long)n * l->in_c * l->in_h * l->in_w;
-    size_t off = (size_t)i0 * out_count(l); /* rows i0.. of the output and of the layer's state */
+    size_t off = (size_t)i0 * layer_out_count(l); /* rows i0.. of the output and of the layer's state */
     float *out = l->out + off;
     switch (s->kind) {
     case LAYER_CONV: {
@@ -253,7 +253,7 @@ int net_loss(Net *net, const int *labels, float *loss) {
 int net_layer_backward(Net *net, int i, int i0, int n, const float *dy, float *dx, float *g) {
     Layer *l = &net->layers[i];
     const LayerSpec *s = l->spec;
-    size_t in_img = (size_t)l->in_c * l->in_h * l->in_w, off = (size_t)i0 * out_count(l);
+    size_t in_img = (size_t)l->in_c * l->in_h * l->in_w, off = (size_t)i0 * layer_out_count(l);
     const float *x = (i ? net->layers[i - 1].out : net->input) + (size_t)i0 * in_img;
     const float *w = net->params + l->w_off;
     float *dw = g + l->w_off, *db = g + l->b_off;

@@ -8,7 +8,7 @@
  * then 16 and 8 (the small ones last, so that the end waits at most for a small one). Each chunk's
  * parameter gradients go to a buffer of its own and are summed in chunk order after: the same bits
  * for any number of threads (and not those of the layer-by-layer passes: the sums are grouped by
- * chunk). Activation gradients of chunk rows i0.. sit at i0 * `largest` floats in net->dbuf, so
+ * chunk). Activation gradients of chunk rows i0.. sit at i0 * net->act_floats in net->dbuf, so
  * that chunks at different layers never share a float.
  *
  * Used for networks of at most CHUNKED_MAX_PARAMS parameters made of convolutions, ReLU, tanh,
@@ -49,23 +49,21 @@ int net_chunked_ok(const Net *net, int n) {
     return 1;
 }
 
-static size_t count_of(const Layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
-
 /* Rows i0 .. i0+len of the batch (n images) through the network and back: logits, probabilities
  * and dlogits in their rows (dlogits divided by n), this chunk's parameter gradients into g
  * (nparams floats, every one written), its summed loss into *loss. 0, or -1 with an_error(). */
-static int chunk_pass(Net *net, int i0, int len, int n, const int *labels, size_t largest, float *g, double *loss) {
+static int chunk_pass(Net *net, int i0, int len, int n, const int *labels, float *g, double *loss) {
     const float *x = net->input + (size_t)i0 * net->in_c * net->in_size * net->in_size;
     for (int i = 0; i < net->nlayers; i++) {
         if (net_layer_forward(net, i, i0, len, x, 1, 0)) return -1;
-        x = net->layers[i].out + (size_t)i0 * count_of(&net->layers[i]);
+        x = net->layers[i].out + (size_t)i0 * layer_out_count(&net->layers[i]);
     }
     size_t r0 = (size_t)i0 * net->classes;
     *loss = softmax_xent_rows(len, n, net->classes, x, labels + i0, net->probs + r0, net->dlogits + r0);
     const float *dy = net->dlogits + r0;
     int which = 0;
     for (int i = net->nlayers - 1; i >= 0; i--) {
-        float *dx = i ? net->dbuf[which] + (size_t)i0 * largest : NULL;
+        float *dx = i ? net->dbuf[which] + (size_t)i0 * net->act_floats : NULL;
         int rc = net_layer_backward(net, i, i0, len, dy, dx, g);
         if (rc < 0) return -1;
         if (rc == 2) break;
@@ -79,9 +77,7 @@ static int chunk_pass(Net *net, int i0, int len, int n, const int *labels, size_
 int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
     if (!net_chunked_ok(net, n)) return an_error("chunked pass: not for this network or batch of %d", n);
     int first[MAX_CHUNKS + 1], chunks = chunk_bounds(n, first);
-    size_t np = net->nparams, largest = (size_t)net->in_c * net->in_size * net->in_size;
-    for (int i = 0; i < net->nlayers; i++)
-        if (count_of(&net->layers[i]) > largest) largest = count_of(&net->layers[i]);
+    size_t np = net->nparams;
     if (net->chunk_grads_floats < (size_t)chunks * np) {
         an_free(net->chunk_grads);
         net->chunk_grads_floats = 0;
@@ -104,7 +100,7 @@ int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
 #pragma omp atomic read
             stop = failed;
             if (stop) continue;
-            if (chunk_pass(net, first[c], first[c + 1] - first[c], n, labels, largest, cg + (size_t)c * np, &losses[c])) {
+            if (chunk_pass(net, first[c], first[c + 1] - first[c], n, labels, cg + (size_t)c * np, &losses[c])) {
 #pragma omp critical(net_chunked_error)
                 {
                     if (!failed) snprintf(msg, sizeof msg, "%s", an_last_error()); /* the worker's message */
