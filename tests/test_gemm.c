@@ -340,7 +340,9 @@ TEST(gemm_deterministic_across_calls_and_threads) {
     int saved = omp_get_max_threads(), T = multi_threads();
     static const int shapes[][5] = {/* ta, tb, M, N, K */
                                     {0, 0, 130, 1030, 600}, {1, 1, 67, 300, 513}, {0, 1, 200, 40, 1000},
-                                    {1, 0, 9, 2100, 257}};
+                                    {1, 0, 9, 2100, 257}, {0, 1, 200, 128, 5000}};
+    /* the last with alpha 1: A read in place, its 34 six-row panels in 3 row blocks on 1 thread, 4
+     * on 2 (K inside the tasks); the others' alpha 0.75 packs A */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int ta = shapes[s][0], tb = shapes[s][1], M = shapes[s][2], N = shapes[s][3], K = shapes[s][4];
         int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
@@ -350,9 +352,10 @@ TEST(gemm_deterministic_across_calls_and_threads) {
         fill(A, asz, 500 + s);
         fill(B, bsz, 600 + s);
         fill(C0, csz, 700 + s);
-        run_threads(T, ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.5f, C0, r1, ldc);
-        run_threads(T, ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.5f, C0, r2, ldc);
-        run_threads(1, ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.5f, C0, r3, ldc);
+        float alpha = s == 4 ? 1.0f : 0.75f;
+        run_threads(T, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.5f, C0, r1, ldc);
+        run_threads(T, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.5f, C0, r2, ldc);
+        run_threads(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.5f, C0, r3, ldc);
         CHECK(memcmp(r1, r2, csz * 4) == 0, "shape %zu: two identical calls differ", s);
         CHECK(memcmp(r1, r3, csz * 4) == 0, "shape %zu: 1 thread differs from %d threads", s, T);
         CHECK(memcmp(r1, C0, csz * 4) != 0, "shape %zu: gemm left C unchanged", s);

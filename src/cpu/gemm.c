@@ -101,10 +101,13 @@ static void micro_kernel_generic(int kc, const float *restrict a, const float *r
  * of B and twelve broadcasts of A feeding 24 FMAs, so both FMA ports stay busy; the sums run in the
  * same order as the portable kernel's. Edge tiles are written straight to C with masks (rows below
  * mr, columns below nr); a tile at most 16 wide runs a half-width kernel. overwrite: C = the
- * product (its old contents, NaN included, are never read), else C += the product. */
+ * product (its old contents, NaN included, are never read), else C += the product. The _pf form
+ * also prefetches pf_lines 64-byte lines into L2, one every 4 k (at most kc / 4), pf_row_lines of
+ * them from each row of pf (rows pf_ld floats apart): another panel's B rows, for packing next. */
 __attribute__((target("avx512f")))
-static void micro_kernel_avx512(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                                int ldc, int mr, int nr, int overwrite) {
+static void micro_kernel_avx512_pf(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   int ldc, int mr, int nr, int overwrite, const float *pf, size_t pf_ld, int pf_row_lines,
+                                   int pf_lines) {
     __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
@@ -116,7 +119,17 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
         else { _mm512_mask_storeu_ps(r, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, r), c##i##0)); \
                _mm512_mask_storeu_ps(r + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, r + 16), c##i##1)); } }
     ROWS(ZERO)
-    if (nr > 16) {
+    if (nr > 16 && pf_lines > 0) {
+        for (int p = 0; p < kc; p++, a += MR, b += NR) {
+            if ((p & 3) == 0 && (p >> 2) < pf_lines) { /* line l: row l / pf_row_lines of pf */
+                int l = p >> 2;
+                _mm_prefetch((const char *)(pf + (size_t)(l / pf_row_lines) * pf_ld + (size_t)(l % pf_row_lines) * 16),
+                             _MM_HINT_T1);
+            }
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+            ROWS(FMA2)
+        }
+    } else if (nr > 16) {
         for (int p = 0; p < kc; p++, a += MR, b += NR) {
             __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
             ROWS(FMA2)
@@ -128,6 +141,11 @@ static void micro_kernel_avx512(int kc, const float *restrict a, const float *re
         }
     }
     ROWS(STORE)
+}
+__attribute__((target("avx512f")))
+static void micro_kernel_avx512(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                int ldc, int mr, int nr, int overwrite) {
+    micro_kernel_avx512_pf(kc, a, b, c, ldc, mr, nr, overwrite, NULL, 0, 1, 0);
 }
 
 /* The same kernel reading A where it lies, row i of the tile at a + i lda (k along each row), not
@@ -864,7 +882,19 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
      * the same bits. fc6's dx 38.3 -> 34.5 ms, dw 27.5 -> 26.5 (2 threads, Xeon with AMX). */
     int split = work && !kinner && threads > 1 && (mblocks < 2 * threads || K <= ks) &&
                 npad >= (size_t)threads * 4 * NR && (Ap || mpad * (size_t)K <= ((size_t)4 << 20));
-    size_t own = Bp ? 0 : ((size_t)kc_max * (nc_max + NR) + 15) / 16 * 16; /* a thread's B panel (split) */
+    /* Split, B not transposed, float32 on the AVX-512 kernel: each thread's next B panel is fetched
+     * into L2 while it runs the current one (the kernel prefetches a few of its lines per call), so
+     * that packing it reads cache, not memory: fc6's dx = dy w packs all 151 MB of w, in 1-2 KB runs
+     * of rows 36 KB apart, and waited on memory for about a sixth of its time (dx 30-31 -> 28.5 ms;
+     * fc6 backward 68-70% -> 72-74% of the FMA peak, 2 threads, Xeon with AMX). Panels of NC / 2
+     * columns keep the panel and the next one's rows in L2 together (NC: 29.9 ms). The same kernel
+     * calls in the same order: the same bits. */
+    int ahead = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    ahead = split && !Bp && !trans_b && !dot && !amx && !avx2 && an_cpu_avx512();
+#endif
+    int ncs = ahead ? NC / 2 : NC, ncs_max = N < ncs ? N : ncs;
+    size_t own = Bp ? 0 : ((size_t)kc_max * (ncs_max + NR) + 15) / 16 * 16; /* a thread's B panel (split) */
     size_t a_room = Ap ? 0 : (gemm_packed_a_floats(M, K) + 15) / 16 * 16 + 16;  /* A packed whole (split) */
     float *bpack = !work || (Bp && (!split || Ap)) ? NULL
                    : split ? pack_buffer(a_room + own * threads)
@@ -904,11 +934,24 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
              * (static schedule, same count), so no barrier between spans */
             int span = (int)(((size_t)128 << 10) / ((size_t)ks * nt_size)) * ks;
             if (span < ks) span = ks;
+            /* A read in place has no block layout to keep: its rows go in 6-row panels to a multiple of
+             * the threads' count of blocks (fc6's 4096 rows were 43 blocks of 96: 2112 rows for one
+             * thread, 1984 for the other) */
+            int panels = (M + 5) / 6, rblocks = mblocks;
+            if (in_place) {
+                rblocks = ((panels + 15) / 16 + threads - 1) / threads * threads;
+                if (rblocks > panels) rblocks = panels;
+            }
             for (int k0 = 0; k0 < K; k0 += span)
 #pragma omp for schedule(static) nowait
-            for (int t = 0; t < mblocks * nblocks; t++) {
-                int i0 = (t % mblocks) * mc_blk, jt = (t / mblocks) * nt_size;
+            for (int t = 0; t < rblocks * nblocks; t++) {
+                int i0 = (t % rblocks) * mc_blk, jt = (t / rblocks) * nt_size;
                 int mc = M - i0 < mc_blk ? M - i0 : mc_blk, nt = N - jt < nt_size ? N - jt : nt_size;
+                if (in_place) {
+                    int rb = t % rblocks, i1 = (int)((long)panels * (rb + 1) / rblocks) * 6;
+                    i0 = (int)((long)panels * rb / rblocks) * 6;
+                    mc = (i1 < M ? i1 : M) - i0;
+                }
                 for (int p0 = k0; p0 < K && p0 < k0 + span; p0 += ks) {
                     int kc = K - p0 < ks ? K - p0 : ks;
                     const float *ablk = apack;
@@ -943,7 +986,33 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
             int jlo = strips * me / team * NR, jhi = strips * (me + 1) / team * NR;
             if (jhi > N) jhi = N;
             float *bown = Bp ? NULL : bpack + a_room + (size_t)me * own;
-            for (int j0 = jlo; j0 < jhi; j0 += NC) {
+#if defined(__x86_64__) && defined(__GNUC__)
+            if (ahead && jlo < jhi) { /* steps s: column panels of ncs, K slices inside; rpc rows of the next
+                                        * step's B prefetched in each kernel call (q) of this one */
+                int per = (K + ks - 1) / ks, steps = (jhi - jlo + ncs - 1) / ncs * per, calls = 0;
+                for (int i0 = 0; i0 < M; i0 += mc_blk) calls += ((M - i0 < mc_blk ? M - i0 : mc_blk) + MR - 1) / MR;
+                calls *= (ncs_max + NR - 1) / NR;
+                for (int s = 0; s < steps; s++) {
+                    int j0 = jlo + s / per * ncs, p0 = s % per * ks;
+                    int nc = jhi - j0 < ncs ? jhi - j0 : ncs, kc = K - p0 < ks ? K - p0 : ks;
+                    int nj0 = jlo + (s + 1) / per * ncs, np0 = (s + 1) % per * ks;
+                    int nnc = jhi - nj0 < ncs ? jhi - nj0 : ncs, nkc = K - np0 < ks ? K - np0 : ks;
+                    int rows = s + 1 < steps ? nkc : 0, rpc = (rows + calls - 1) / calls, lpr = (nnc + 15) / 16, q = 0;
+                    for (int u = 0; u < kc; u++) pack_b_unit(0, B, ldb, p0, kc, j0, nc, bown, u);
+                    for (int i0 = 0; i0 < M; i0 += mc_blk)
+                        for (int is = i0; is < M && is < i0 + mc_blk; is += MR)
+                            for (int js = 0; js < nc; js += NR, q++) {
+                                int r0 = q * rpc, nrow = rows - r0 < rpc ? rows - r0 : rpc;
+                                const float *pf = nrow > 0 ? B + (size_t)(np0 + r0) * ldb + nj0 : NULL;
+                                micro_kernel_avx512_pf(kc, apk + (size_t)p0 * mpad + (size_t)is * kc, bown + (size_t)js * kc,
+                                                       C + (size_t)is * ldc + j0 + js, ldc, M - is < MR ? M - is : MR,
+                                                       nc - js < NR ? nc - js : NR, p0 == 0 && beta == 0.0f,
+                                                       pf, (size_t)ldb, lpr, pf ? nrow * lpr : 0);
+                            }
+                }
+            }
+#endif
+            for (int j0 = jlo; !ahead && j0 < jhi; j0 += NC) {
                 int nc = jhi - j0 < NC ? jhi - j0 : NC;
                 for (int p0 = 0; p0 < K; p0 += ks) {
                     int kc = K - p0 < ks ? K - p0 : ks, overwrite = p0 == 0 && beta == 0.0f;
