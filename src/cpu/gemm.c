@@ -18,6 +18,7 @@
 #define MC 96
 #define KC 256
 #define NC 1024
+#define AHEAD_CALLS 8 /* split products: kernel calls between fetching B rows and packing them */
 
 typedef float v16 __attribute__((vector_size(64), aligned(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
@@ -119,7 +120,19 @@ static void micro_kernel_avx512_pf(int kc, const float *restrict a, const float 
         else { _mm512_mask_storeu_ps(r, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, r), c##i##0)); \
                _mm512_mask_storeu_ps(r + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, r + 16), c##i##1)); } }
     ROWS(ZERO)
-    if (nr > 16 && pf_lines > 0) {
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+    if (mr <= 8 && nr > 16) { /* a last panel of at most 8 rows (the fc layers' dx, batch 128: 10 panels
+                               * and 8 rows) skips the 4 rows of padding: dx 1.5% */
+        for (int p = 0; p < kc; p++, a += MR, b += NR) {
+            if ((p & 3) == 0 && (p >> 2) < pf_lines) {
+                int l = p >> 2;
+                _mm_prefetch((const char *)(pf + (size_t)(l / pf_row_lines) * pf_ld + (size_t)(l % pf_row_lines) * 16),
+                             _MM_HINT_T1);
+            }
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+            ROWS8(FMA2)
+        }
+    } else if (nr > 16 && pf_lines > 0) {
         for (int p = 0; p < kc; p++, a += MR, b += NR) {
             if ((p & 3) == 0 && (p >> 2) < pf_lines) { /* line l: row l / pf_row_lines of pf */
                 int l = p >> 2;
@@ -882,19 +895,23 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
      * the same bits. fc6's dx 38.3 -> 34.5 ms, dw 27.5 -> 26.5 (2 threads, Xeon with AMX). */
     int split = work && !kinner && threads > 1 && (mblocks < 2 * threads || K <= ks) &&
                 npad >= (size_t)threads * 4 * NR && (Ap || mpad * (size_t)K <= ((size_t)4 << 20));
-    /* Split, B not transposed, float32 on the AVX-512 kernel: each thread's next B panel is fetched
-     * into L2 while it runs the current one (the kernel prefetches a few of its lines per call), so
-     * that packing it reads cache, not memory: fc6's dx = dy w packs all 151 MB of w, in 1-2 KB runs
-     * of rows 36 KB apart, and waited on memory for about a sixth of its time (dx 30-31 -> 28.5 ms;
-     * fc6 backward 68-70% -> 72-74% of the FMA peak, 2 threads, Xeon with AMX). Panels of NC / 2
-     * columns keep the panel and the next one's rows in L2 together (NC: 29.9 ms). The same kernel
-     * calls in the same order: the same bits. */
+    /* Split, B not transposed, float32 on the AVX-512 kernel: each thread packs its next B panel
+     * while it runs the current one, a few rows after each kernel call, rows that the kernel call
+     * AHEAD_CALLS before fetched into L2 (the kernel prefetches a few lines every 4 k). fc6's
+     * dx = dy w packs all 151 MB of w, in 2 KB runs of rows 36 KB apart, and packing each panel
+     * before its calls waited on memory for about a sixth of the time; the whole next panel
+     * prefetched during the current one did better (fc6's dx 30-31 -> 28.5 ms) but not for fc7, whose
+     * rows 16 KB apart fell into an eighth of L2's sets and evicted each other; row by row, a few
+     * calls ahead: fc7's dx 13-13.6 -> 12.4-12.6 ms, fc6's 29-30 -> 26.7-28.2 (memory cold, 2
+     * threads, Xeon with AMX). Panels of NC / 2 columns (two per thread). The same kernel calls in
+     * the same order: the same bits. */
     int ahead = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
     ahead = split && !Bp && !trans_b && !dot && !amx && !avx2 && an_cpu_avx512();
 #endif
     int ncs = ahead ? NC / 2 : NC, ncs_max = N < ncs ? N : ncs;
-    size_t own = Bp ? 0 : ((size_t)kc_max * (ncs_max + NR) + 15) / 16 * 16; /* a thread's B panel (split) */
+    size_t own1 = Bp ? 0 : ((size_t)kc_max * (ncs_max + NR) + 15) / 16 * 16; /* a thread's B panel (split) */
+    size_t own = ahead ? 2 * own1 : own1;                                        /* (ahead: two) */
     size_t a_room = Ap ? 0 : (gemm_packed_a_floats(M, K) + 15) / 16 * 16 + 16;  /* A packed whole (split) */
     float *bpack = !work || (Bp && (!split || Ap)) ? NULL
                    : split ? pack_buffer(a_room + own * threads)
@@ -987,8 +1004,9 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
             if (jhi > N) jhi = N;
             float *bown = Bp ? NULL : bpack + a_room + (size_t)me * own;
 #if defined(__x86_64__) && defined(__GNUC__)
-            if (ahead && jlo < jhi) { /* steps s: column panels of ncs, K slices inside; rpc rows of the next
-                                        * step's B prefetched in each kernel call (q) of this one */
+            if (ahead && jlo < jhi) { /* steps s: column panels of ncs, K slices inside; in kernel call q of a
+                                        * step, rpc rows of the next step's B fetched, and the rows
+                                        * fetched AHEAD_CALLS calls before packed into the other panel */
                 int per = (K + ks - 1) / ks, steps = (jhi - jlo + ncs - 1) / ncs * per, calls = 0;
                 for (int i0 = 0; i0 < M; i0 += mc_blk) calls += ((M - i0 < mc_blk ? M - i0 : mc_blk) + MR - 1) / MR;
                 calls *= (ncs_max + NR - 1) / NR;
@@ -998,17 +1016,24 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                     int nj0 = jlo + (s + 1) / per * ncs, np0 = (s + 1) % per * ks;
                     int nnc = jhi - nj0 < ncs ? jhi - nj0 : ncs, nkc = K - np0 < ks ? K - np0 : ks;
                     int rows = s + 1 < steps ? nkc : 0, rpc = (rows + calls - 1) / calls, lpr = (nnc + 15) / 16, q = 0;
-                    for (int u = 0; u < kc; u++) pack_b_unit(0, B, ldb, p0, kc, j0, nc, bown, u);
+                    float *cur = bown + (size_t)(s & 1) * own1, *nxt = bown + (size_t)((s + 1) & 1) * own1;
+                    if (s == 0)
+                        for (int u = 0; u < kc; u++) pack_b_unit(0, B, ldb, p0, kc, j0, nc, cur, u);
                     for (int i0 = 0; i0 < M; i0 += mc_blk)
                         for (int is = i0; is < M && is < i0 + mc_blk; is += MR)
                             for (int js = 0; js < nc; js += NR, q++) {
                                 int r0 = q * rpc, nrow = rows - r0 < rpc ? rows - r0 : rpc;
                                 const float *pf = nrow > 0 ? B + (size_t)(np0 + r0) * ldb + nj0 : NULL;
-                                micro_kernel_avx512_pf(kc, apk + (size_t)p0 * mpad + (size_t)is * kc, bown + (size_t)js * kc,
+                                micro_kernel_avx512_pf(kc, apk + (size_t)p0 * mpad + (size_t)is * kc, cur + (size_t)js * kc,
                                                        C + (size_t)is * ldc + j0 + js, ldc, M - is < MR ? M - is : MR,
                                                        nc - js < NR ? nc - js : NR, p0 == 0 && beta == 0.0f,
                                                        pf, (size_t)ldb, lpr, pf ? nrow * lpr : 0);
+                                if (q >= AHEAD_CALLS) /* the rows fetched AHEAD_CALLS calls back */
+                                    for (int u = (q - AHEAD_CALLS) * rpc; u < rows && u < (q - AHEAD_CALLS + 1) * rpc; u++)
+                                        pack_b_unit(0, B, ldb, np0, nkc, nj0, nnc, nxt, u);
                             }
+                    for (int u = (q > AHEAD_CALLS ? q - AHEAD_CALLS : 0) * rpc; u < rows; u++) /* any left */
+                        pack_b_unit(0, B, ldb, np0, nkc, nj0, nnc, nxt, u);
                 }
             }
 #endif
