@@ -105,6 +105,15 @@ static void micro_kernel_generic(int kc, const float *restrict a, const float *r
  * product (its old contents, NaN included, are never read), else C += the product. The _pf form
  * also prefetches pf_lines 64-byte lines into L2, one every 4 k (at most kc / 4), pf_row_lines of
  * them from each row of pf (rows pf_ld floats apart): another panel's B rows, for packing next. */
+/* at every 4th k, line l = p / 4 of the prefetch list into L2: row l / row_lines of pf (rows ld
+ * floats apart), its (l % row_lines)-th 64-byte line */
+static inline void prefetch_line(int p, const float *pf, size_t ld, int row_lines, int lines) {
+    if ((p & 3) == 0 && (p >> 2) < lines) {
+        int l = p >> 2;
+        _mm_prefetch((const char *)(pf + (size_t)(l / row_lines) * ld + (size_t)(l % row_lines) * 16), _MM_HINT_T1);
+    }
+}
+
 __attribute__((target("avx512f")))
 static void micro_kernel_avx512_pf(int kc, const float *restrict a, const float *restrict b, float *restrict c,
                                    int ldc, int mr, int nr, int overwrite, const float *pf, size_t pf_ld, int pf_row_lines,
@@ -124,21 +133,13 @@ static void micro_kernel_avx512_pf(int kc, const float *restrict a, const float 
     if (mr <= 8 && nr > 16) { /* a last panel of at most 8 rows (the fc layers' dx, batch 128: 10 panels
                                * and 8 rows) skips the 4 rows of padding: dx 1.5% */
         for (int p = 0; p < kc; p++, a += MR, b += NR) {
-            if ((p & 3) == 0 && (p >> 2) < pf_lines) {
-                int l = p >> 2;
-                _mm_prefetch((const char *)(pf + (size_t)(l / pf_row_lines) * pf_ld + (size_t)(l % pf_row_lines) * 16),
-                             _MM_HINT_T1);
-            }
+            prefetch_line(p, pf, pf_ld, pf_row_lines, pf_lines);
             __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
             ROWS8(FMA2)
         }
     } else if (nr > 16 && pf_lines > 0) {
         for (int p = 0; p < kc; p++, a += MR, b += NR) {
-            if ((p & 3) == 0 && (p >> 2) < pf_lines) { /* line l: row l / pf_row_lines of pf */
-                int l = p >> 2;
-                _mm_prefetch((const char *)(pf + (size_t)(l / pf_row_lines) * pf_ld + (size_t)(l % pf_row_lines) * 16),
-                             _MM_HINT_T1);
-            }
+            prefetch_line(p, pf, pf_ld, pf_row_lines, pf_lines);
             __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
             ROWS(FMA2)
         }
