@@ -917,6 +917,21 @@ TEST(layers_dropout) {
     CHECK(worst < 1e-6, "p=0.2 backward: max error %g", worst);
     dropout_forward(N, 0.0f, 7, x, y, m);
     CHECK(memcmp(x, y, N * 4) == 0, "p=0 is not the identity");
+    /* rows of a larger batch (data parallel, towers): value i draws counter first + (i / row_len)
+     * row_stride + i % row_len; rows of 300 and of 4,500 (two pieces), a last row cut short */
+    static const long shapes[][3] = {{5, 300, 1000}, {77, 4500, 9000}};
+    for (int k = 0; k < 2; k++) {
+        DropoutAt at = {(uint64_t)shapes[k][0], shapes[k][1], shapes[k][2]};
+        dropout_forward_at(N, 0.5f, 11, at, x, y, m);
+        long wrong = 0;
+        for (long i = 0; i < N; i++) {
+            uint64_t c = at.first + (uint64_t)(i / at.row_len) * (uint64_t)at.row_stride + (uint64_t)(i % at.row_len);
+            int keep = an_uniform(11, c) >= 0.5f;
+            wrong += m[i] != keep || y[i] != (keep ? 2.0f * x[i] : 0.0f);
+        }
+        CHECK(wrong == 0, "rows of %ld (stride %ld): %ld values differ from an_uniform's rule", at.row_len,
+              at.row_stride, wrong);
+    }
     free(x); free(y); free(y2); free(dy); free(dx); free(m); free(m2); free(m3);
 }
 
