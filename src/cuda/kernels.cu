@@ -204,7 +204,7 @@ __global__ void dropout_fwd_k(long count, float p, float keep_scale, uint64_t se
                               float *y, uint8_t *mask) {
     GRID_STRIDE(i, count) {
         uint64_t index = at.first + (uint64_t)(i / at.row_len) * (uint64_t)at.row_stride + (uint64_t)(i % at.row_len);
-        float u = (float)(an_hash64_mix(seed, index) >> 40) * (1.0f / 16777216.0f);
+        float u = an_uniform_mix(seed, index);
         uint8_t m = u >= p;
         mask[i] = m;
         y[i] = m ? x[i] * keep_scale : 0.0f;

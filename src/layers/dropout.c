@@ -10,7 +10,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 static void dropout_piece(long len, float p, float keep_scale, uint64_t seed, uint64_t index0, const float *x, float *y,
                           uint8_t *mask) {
     for (long j = 0; j < len; j++) {
-        float u = (float)(an_hash64_mix(seed, index0 + (uint64_t)j) >> 40) * (1.0f / 16777216.0f);
+        float u = an_uniform_mix(seed, index0 + (uint64_t)j);
         uint8_t keep = u >= p;
         mask[j] = keep;
         y[j] = keep ? x[j] * keep_scale : 0.0f;

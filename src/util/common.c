@@ -92,7 +92,7 @@ void *an_thread_buffer(int slot, size_t bytes) {
 uint64_t an_hash64(uint64_t seed, uint64_t counter) { return an_hash64_mix(seed, counter); }
 
 float an_uniform(uint64_t seed, uint64_t counter) {
-    return (float)(an_hash64(seed, counter) >> 40) * (1.0f / 16777216.0f);
+    return an_uniform_mix(seed, counter);
 }
 
 float an_normal(uint64_t seed, uint64_t counter) {

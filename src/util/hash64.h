@@ -20,4 +20,9 @@ static inline AN_HOST_DEVICE uint64_t an_hash64_mix(uint64_t seed, uint64_t coun
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
+
+/* its top 24 bits as a float in [0, 1): an_uniform, and the dropout masks on CPU and GPU */
+static inline AN_HOST_DEVICE float an_uniform_mix(uint64_t seed, uint64_t counter) {
+    return (float)(an_hash64_mix(seed, counter) >> 40) * (1.0f / 16777216.0f);
+}
 #endif
