@@ -28,9 +28,11 @@
  * mutex per network), except by functions that only read it (the const ones; their notes say so). Functions without a network are safe from any thread, except the two
  * process-wide settings, alexnet_set_precision and alexnet_set_threads, whose notes say what they
  * affect. The computations inside one call run on OpenMP threads. On a machine shared with other
- * busy processes, run your program with GOMP_SPINCOUNT=1000 in its environment (the `alexnet`
- * program sets it itself): libgomp's default spinning at barriers costs about a quarter of the
- * speed there (docs/PERFORMANCE.md). Each thread that runs networks keeps scratch memory of its
+ * busy processes, run your program with GOMP_SPINCOUNT=1000 in its environment, and where it uses
+ * one thread per CPU with OMP_PROC_BIND=true OMP_PLACES=threads (the `alexnet` program does both
+ * itself): libgomp's default spinning at barriers costs about a quarter of the speed there, and
+ * threads left free to share a core while the neighbour has the other another tenth
+ * (docs/PERFORMANCE.md). Each thread that runs networks keeps scratch memory of its
  * own between calls, among it the transformed filters of the last six 3x3/5x5 convolutions it ran
  * (so that classifying one image after another does not transform them again; for alexnet-owt
  * about 40 MB), freed when the thread ends.

@@ -165,9 +165,14 @@ TEST(cli_openmp_binding_keeps_every_cpu) {
     snprintf(want, sizeof want, " on %d CPUs (", cpus);
     CHECK(harness_run("bench --model convnet4 --batch 2 --steps 1 --warmup 0") == 0 && strstr(harness_out, want),
           "OMP_PROC_BIND=true: want \"%s\" in %s %s", want, harness_out, harness_err);
-    unsetenv("OMP_PROC_BIND");
+    setenv("OMP_PROC_BIND", "false", 1);
     CHECK(harness_run("bench --model convnet4 --batch 2 --steps 1 --warmup 0") == 0 && strstr(harness_out, want),
-          "no binding: want \"%s\" in %s", want, harness_out);
+          "OMP_PROC_BIND=false: want \"%s\" in %s", want, harness_out);
+    /* nothing said: the program pins one thread per CPU itself (src/cpu/bind.c) */
+    unsetenv("OMP_PROC_BIND");
+    snprintf(want, sizeof want, " on %d CPUs, one per CPU (", cpus);
+    CHECK(harness_run("bench --model convnet4 --batch 2 --steps 1 --warmup 0") == 0 && strstr(harness_out, want),
+          "no binding said: want \"%s\" in %s", want, harness_out);
     if (*spin) setenv("GOMP_SPINCOUNT", spin, 1);
     if (*policy) setenv("OMP_WAIT_POLICY", policy, 1);
     if (*bind) setenv("OMP_PROC_BIND", bind, 1);

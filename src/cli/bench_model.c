@@ -5,6 +5,7 @@
  * uploaded once, and every step waited for.
  * The last line is `images/s: X`, the figure bench/speed.sh puts beside PyTorch's. */
 #include "commands.h"
+#include "../cpu/bind.h"
 #include "../cpu/gemm.h"
 #include "../cpu/peak.h"
 #include "../cuda/cuda_api.h"
@@ -150,11 +151,12 @@ int bench_model(const char *model, const char *mode, int batch, const char *prec
         fflush(stdout);
         if (!(g = gpu_net_create(&net, math)) || gpu_net_put_input(g, batch)) { rc = -1; goto done; }
     } else {
-        int cpus = omp_get_num_procs(); /* the CPUs the process could run on when OpenMP started */
-        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s on %d CPU%s (OpenMP waiting: %s), %d classes, input "
+        /* the CPUs the process may run on: once pinned, omp_get_num_procs would read one CPU */
+        int cpus = cpu_bind_active() ? cpu_bind_cpus() : omp_get_num_procs();
+        printf("bench: %s, %s, batch %d, %s, cpu, %d thread%s on %d CPU%s%s (OpenMP waiting: %s), %d classes, input "
                "%dx%dx%d\n",
                model, mode, batch, precision, threads, threads == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s",
-               openmp_waiting(), classes, chans, size, size);
+               cpu_bind_active() ? ", one per CPU" : "", openmp_waiting(), classes, chans, size, size);
         peak = machine_peak(threads);
         printf("bench: measured %s peak %.1f GFLOP/s (%d thread%s, %s); %.2f GFLOP per image per %s\n", peak_name(),
                peak, threads, threads == 1 ? "" : "s", gemm_bf16_dot() ? "AVX512_BF16" : cpu_fma_isa(), flops_image / 1e9,

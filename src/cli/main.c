@@ -1,6 +1,7 @@
 /* main.c: `alexnet <command> [flags]`: dispatch to the commands; `alexnet --version` prints the version. */
 #include "args.h"
 #include "commands.h"
+#include "../cpu/bind.h"
 #include "../util/common.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,9 +61,20 @@ static void set_openmp_waiting(char **argv) {
 }
 #endif
 
+/* One OpenMP thread per CPU (src/cpu/bind.c: a busy neighbour then costs about its share), unless
+ * the user's environment says how OpenMP binds its threads (OMP_PROC_BIND, even false, OMP_PLACES,
+ * GOMP_CPU_AFFINITY): that is the user's choice to keep. */
+#ifndef main
+static void bind_openmp_threads(void) {
+    if (getenv("OMP_PROC_BIND") || getenv("OMP_PLACES") || getenv("GOMP_CPU_AFFINITY")) return;
+    cpu_bind_threads();
+}
+#endif
+
 int main(int argc, char **argv) {
 #ifndef main
     set_openmp_waiting(argv);
+    bind_openmp_threads();
 #endif
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(USAGE, argc < 2 ? stderr : stdout);

@@ -19,6 +19,7 @@
  * epoch warns again. A batch left with no examples at all is not handed out (loader_next moves
  * on to the next batch; Batch.number tells which one it is). */
 #include "loader.h"
+#include "../cpu/bind.h"
 #include "../util/common.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -174,6 +175,7 @@ static void *worker_main(void *arg) {
     Loader *l = w->l;
     const LoaderConfig *cfg = &l->cfg;
     uint8_t *scratch = l->scratch[w->id];
+    cpu_bind_release_self(); /* not one CPU inherited from a pinned OpenMP thread */
     pthread_mutex_lock(&l->mu);
     for (;;) {
         if (l->stop || l->failed || l->claim_batch >= l->nbatches) break;
