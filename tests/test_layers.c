@@ -7,6 +7,7 @@
 #include "../src/cpu/gemm.h"
 #include "../src/layers/layers.h"
 #include "../src/util/common.h"
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -566,6 +567,8 @@ TEST(layers_lrn_forward_backward) {
         {1, 4, 1, {5, 1.0f, 0.75f, 2.0f, 0}, 3.0f},    /* one pixel; x large so every window saturates */
         {2, 12, 6, {5, 1.0f, 0.75f, 1.0f, 2}, 2.0f},   /* two towers: windows stop at channel 6 */
         {2, 12, 5, {5, 1.0f, 0.75f, 1.0f, 3}, 2.0f},   /* three groups of 4 */
+        {2, 8, 300, {5, 1e-4f, 0.75f, 2.0f, 0}, 1.0f}, /* planes of whole vectors and streamed lines */
+        {2, 12, 70, {5, 1.0f, 0.75f, 1.0f, 2}, 2.0f},  /* the same with two towers, exaggerated */
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         int n = cases[ci].n, c = cases[ci].c, hw = cases[ci].hw;
@@ -584,9 +587,34 @@ TEST(layers_lrn_forward_backward) {
         check_close(lab, y, want, cnt, FWD_RTOL, 1e-3);
         snprintf(lab, sizeof lab, "%s scale", what);
         check_close(lab, scale, wscale, cnt, FWD_RTOL, 0.0);
+        { /* y and scale on 64-byte lines (as the network's buffers are: written by streamed stores
+           * where the CPU has AVX-512) give the same bits */
+            size_t bytes = (cnt * sizeof(float) + 63) / 64 * 64;
+            float *ya = aligned_alloc(64, bytes), *sa = aligned_alloc(64, bytes);
+            lrn_forward(n, c, hw, p, x, ya, sa);
+            CHECK(memcmp(ya, y, cnt * sizeof(float)) == 0 && memcmp(sa, scale, cnt * sizeof(float)) == 0,
+                  "%s: aligned buffers differ", what);
+            free(ya); free(sa);
+        }
         lrn_backward(n, c, hw, p, x, y, scale, r, dx, 0);
         snprintf(lab, sizeof lab, "%s dx", what);
         check_fd(lab, lrn_loss, &ctx, ctx.x, cnt, dx, FD_RTOL, 1e-2);
+        if (n >= omp_get_max_threads() && omp_get_max_threads() > 1) {
+            /* images in parallel (one pass per channel where the CPU has AVX-512) against one image
+             * with its channels in parallel (the plane passes): the same bits, with and without the
+             * ReLU before it fused in */
+            size_t img = (size_t)c * hw;
+            float *one = fnan(img), *dxr = fnan(cnt), *oner = fnan(img);
+            lrn_backward(1, c, hw, p, x + img, y + img, scale + img, r + img, one, 0);
+            CHECK(memcmp(one, dx + img, img * sizeof(float)) == 0, "%s: image 1 alone differs", what);
+            lrn_backward(n, c, hw, p, x, y, scale, r, dxr, 1);
+            lrn_backward(1, c, hw, p, x + img, y + img, scale + img, r + img, oner, 1);
+            CHECK(memcmp(oner, dxr + img, img * sizeof(float)) == 0, "%s: relu_input, image 1 alone differs", what);
+            int zeroed = 1;
+            for (size_t i = 0; i < cnt; i++) zeroed &= x[i] > 0.0f ? dxr[i] == dx[i] : dxr[i] == 0.0f;
+            CHECK(zeroed, "%s: relu_input is not dx where x > 0 and 0 elsewhere", what);
+            free(one); free(dxr); free(oner);
+        }
         if (p.alpha >= 1.0f) { /* the normalisation must visibly change the gradient, or the check is weak */
             double diff = 0.0, mx = 0.0;
             for (size_t i = 0; i < cnt; i++) {
@@ -1078,4 +1106,38 @@ TEST(layers_linear_bf16_weights) {
                   worst);
             free(x), free(w), free(b), free(y), free(w16);
         }
+}
+
+/* The LRN's s^-0.75 without square roots or divisions (lrn.c, AVX-512) against pow in double:
+ * within 3 ulps (relative 3 * 2^-24 ~ 1.8e-7, and the plain float form's own error is about 1
+ * ulp) from 1e-30 to FLT_MAX; infinity gives a tiny positive value, NaN stays NaN; a plane of 37
+ * values (two full vectors and a masked tail) leaves what follows it alone. */
+TEST(layers_lrn_pow_fast) {
+    if (!lrn_pow_fast_ok(0.75f, 2.0f)) SKIP("no AVX-512 here: the LRN uses the plain square roots");
+    CHECK(!lrn_pow_fast_ok(0.75f, 0.0f) && !lrn_pow_fast_ok(0.5f, 2.0f), "used where s may be 0, or another exponent");
+    enum { N = 4096 };
+    static float in[N + 8], out[N + 8];
+    for (int i = 0; i < N; i++) in[i] = (float)pow(10.0, -30.0 + 68.5 * i / (N - 1)); /* 1e-30 .. 3e38 */
+    in[N - 1] = FLT_MAX;
+    in[0] = 2.0f, in[1] = 2.0f + 1e-4f, in[2] = 1.0f, in[3] = 3.999f; /* the paper's k = 2 and just above */
+    for (int i = 0; i < N + 8; i++) out[i] = -1.0f;
+    lrn_pow_neg075_fast(N, in, out);
+    double worst = 0.0;
+    int at = 0;
+    for (int i = 0; i < N; i++) {
+        double want = pow((double)in[i], -0.75), e = fabs(out[i] - want) / want;
+        if (!(e <= worst)) worst = e, at = i;
+    }
+    CHECK(worst <= 3.0 * pow(2.0, -24), "relative error %g at s = %g (%g, want %g)", worst, in[at], out[at],
+          pow((double)in[at], -0.75));
+    CHECK(out[N] == -1.0f, "wrote past the plane");
+    float odd[37], res[40];
+    for (int i = 0; i < 37; i++) odd[i] = 2.0f + (float)i;
+    odd[5] = INFINITY, odd[6] = NAN;
+    for (int i = 0; i < 40; i++) res[i] = -1.0f;
+    lrn_pow_neg075_fast(37, odd, res);
+    CHECK(res[5] >= 0.0f && res[5] < 1e-28f, "infinity: %g", res[5]);
+    CHECK(isnan(res[6]), "NaN: %g", res[6]);
+    CHECK(fabsf(res[36] - powf(38.0f, -0.75f)) < 1e-6f * powf(38.0f, -0.75f), "the tail: %g", res[36]);
+    CHECK(res[37] == -1.0f && res[38] == -1.0f && res[39] == -1.0f, "wrote past 37 values");
 }

@@ -58,6 +58,11 @@ LRN_HD static inline void lrn_window(int ch, int c, LrnParams p, int *lo, int *h
     *hi = ch + half > g0 + gc - 1 ? g0 + gc - 1 : ch + half;
 }
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale);
+/* s^-0.75 of a plane without square roots or divisions (AVX-512; within 3 ulps of 1 / (sqrt(s)
+ * sqrt(sqrt(s)))), which the LRN passes use when lrn_pow_fast_ok(beta, k): beta 0.75, k > 0 (so
+ * every s is positive) and a CPU with AVX-512; exposed for its test. */
+int lrn_pow_fast_ok(float beta, float k);
+void lrn_pow_neg075_fast(int hw, const float *in, float *out);
 /* relu_input: x is a ReLU's output, and dx is also multiplied by (x > 0): that ReLU's backward
  * pass fused in (the net then skips it). Returns -1 (with a message) when its per-thread plane
  * buffer cannot be had. */
