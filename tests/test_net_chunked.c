@@ -94,6 +94,32 @@ TEST(net_chunked_same_bits_any_threads) {
     free(g[0]), free(g[1]);
 }
 
+/* Inference chunk by chunk: the probabilities of the layer-by-layer forward pass and softmax, the
+ * same bits, on 1 and on 2 or more threads (convnet4 and convnet4-lrn, batches of 128 and 44) */
+TEST(net_infer_chunked_same_probabilities) {
+    static const struct { const char *model; int batch; } cases[] = {{"convnet4", 128}, {"convnet4", 44}, {"convnet4-lrn", 128}};
+    int saved = omp_get_max_threads(), threads[2] = {1, saved > 2 ? saved : 2};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        Net net;
+        int n = cases[k].batch;
+        CHECK(make(&net, cases[k].model, n) == 0, "%s", an_last_error());
+        size_t count = (size_t)n * net.classes;
+        float *want = malloc(count * sizeof(float));
+        CHECK(net_forward(&net, n, 0, 0) != NULL && net_loss(&net, NULL, NULL) == 0, "%s", an_last_error());
+        memcpy(want, net.probs, count * sizeof(float));
+        for (int t = 0; t < 2; t++) {
+            omp_set_num_threads(threads[t]);
+            memset(net.probs, 0, count * sizeof(float));
+            CHECK(net_infer_chunked(&net, n) == 0, "%s", an_last_error());
+            CHECK(memcmp(net.probs, want, count * sizeof(float)) == 0, "%s batch %d, %d threads: other probabilities",
+                  cases[k].model, n, threads[t]);
+        }
+        omp_set_num_threads(saved);
+        free(want);
+        net_free(&net);
+    }
+}
+
 TEST(net_chunked_only_where_it_applies) {
     Net net;
     CHECK(make(&net, "convnet4", 256) == 0, "%s", an_last_error());

@@ -178,6 +178,9 @@ int net_backward(Net *net);
  * chunk by chunk: the same bits for any number of threads. 0, or -1 with an_error(). */
 int net_chunked_ok(const Net *net, int n);
 int net_train_chunked(Net *net, int n, const int *labels, float *loss);
+/* Where net_chunked_ok(net, n): what net_forward(net, n, 0, 0) and net_loss(net, NULL, NULL) do
+ * (net->probs, the same bits), chunk by chunk. 0, or -1 with an_error(). */
+int net_infer_chunked(Net *net, int n);
 /* The convolution layer l's shape for a batch of n */
 ConvShape net_conv_shape(const Layer *l, int n);
 /* One layer's passes on rows i0 .. i0+n of the batch (the whole batch: i0 0, as net_forward and

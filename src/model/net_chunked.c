@@ -124,3 +124,39 @@ int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
     *loss = (float)(total / n);
     return 0;
 }
+
+/* Inference (evaluation) the same way: each thread takes whole chunks through every layer and the
+ * softmax, no barrier until the end. The probabilities are those of net_forward and net_loss (the
+ * same bits: each image's values do not depend on the chunk it is in). */
+int net_infer_chunked(Net *net, int n) {
+    if (!net_chunked_ok(net, n)) return an_error("chunked pass: not for this network or batch of %d", n);
+    int first[MAX_CHUNKS + 1], chunks = chunk_bounds(n, first);
+    net->batch = n, net->train = 0;
+    (void)an_cpu_avx512(), (void)gemm_avx2(); /* the CPU's features asked once, before the threads do */
+    int failed = 0;
+    char msg[256] = "";
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int c = 0; c < chunks; c++) {
+        int stop, i0 = first[c], len = first[c + 1] - first[c];
+#pragma omp atomic read
+        stop = failed;
+        if (stop) continue;
+        const float *x = net->input + (size_t)i0 * net->in_c * net->in_size * net->in_size;
+        int rc = 0;
+        for (int i = 0; i < net->nlayers && !rc; i++) {
+            rc = net_layer_forward(net, i, i0, len, x, 0, 0);
+            x = net->layers[i].out + (size_t)i0 * layer_out_count(&net->layers[i]);
+        }
+        if (rc) {
+#pragma omp critical(net_chunked_error)
+            {
+                if (!failed) snprintf(msg, sizeof msg, "%s", an_last_error());
+#pragma omp atomic write
+                failed = 1;
+            }
+            continue;
+        }
+        softmax_xent_rows(len, len, net->classes, x, NULL, net->probs + (size_t)i0 * net->classes, NULL);
+    }
+    return failed ? an_error("%s", msg) : 0;
+}

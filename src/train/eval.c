@@ -112,7 +112,10 @@ int evaluate_members(Net *const *nets, const Norm *norms, int k, const Dataset *
             memset(sum, 0, (size_t)n * classes * sizeof(double));
             for (int m = 0; m < k && !rc; m++) { /* each member: the softmax, averaged over views */
                 Net *net = nets[m];
-                if (net_set_input(net, b[m]->x, n * views) || !net_forward(net, n * views, 0, 0) || net_loss(net, NULL, NULL)) {
+                int nv = n * views; /* small networks: chunks of the batch through all layers */
+                if (net_set_input(net, b[m]->x, nv) ||
+                    (net_chunked_ok(net, nv) ? net_infer_chunked(net, nv)
+                                             : !net_forward(net, nv, 0, 0) || net_loss(net, NULL, NULL))) {
                     rc = -1;
                     break;
                 }
