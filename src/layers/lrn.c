@@ -51,9 +51,15 @@ __attribute__((target("avx512f"))) static inline __m512 pow_neg075_16(__m512 s) 
     return _mm512_mul_ps(r, u);
 }
 
+/* The first len of 16 lanes */
+static inline __mmask16 lanes(int len) { return len >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << len) - 1u); }
+/* Values before p's first 64-byte line boundary (0 when p is on one): the one-pass planes below
+ * step by 16 values from there, so that their full vectors can be streamed */
+static inline int line_lead(const float *p) { return (int)(((64 - ((uintptr_t)p & 63)) & 63) / 4); }
+
 __attribute__((target("avx512f"))) static void pow_neg075_avx512(int hw, const float *in, float *out) {
     for (int q = 0; q < hw; q += 16) {
-        __mmask16 m = hw - q >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (hw - q)) - 1u);
+        __mmask16 m = lanes(hw - q);
         __m512 s = _mm512_mask_blend_ps(m, _mm512_set1_ps(1.0f), _mm512_maskz_loadu_ps(m, in + q));
         _mm512_mask_storeu_ps(out + q, m, pow_neg075_16(s));
     }
@@ -66,13 +72,13 @@ __attribute__((target("avx512f"))) static void pow_neg075_avx512(int hw, const f
 __attribute__((target("avx512f"))) static void lrn_forward_plane_avx512(int hw, int nj, const float *x0,
                                                                         const float *xc, float k, float a, float *s,
                                                                         float *y) {
-    int lead = (int)(((64 - ((uintptr_t)y & 63)) & 63) / 4); /* values before y's first line boundary */
+    int lead = line_lead(y);
     int stream = ((uintptr_t)s & 63) == ((uintptr_t)y & 63);
     const __m512 kv = _mm512_set1_ps(k), av = _mm512_set1_ps(a);
     for (int q = 0; q < hw;) {
         int len = q == 0 && lead ? lead : 16;
         if (len > hw - q) len = hw - q;
-        __mmask16 m = len == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << len) - 1u);
+        __mmask16 m = lanes(len);
         __m512 acc = _mm512_setzero_ps();
         for (int j = 0; j < nj; j++) {
             __m512 v = _mm512_maskz_loadu_ps(m, x0 + (size_t)j * hw + q);
@@ -99,12 +105,12 @@ __attribute__((target("avx512f"))) static void lrn_backward_plane_avx512(int hw,
                                                                          const float *x, const float *s,
                                                                          const float *dy, float coef, int relu_input,
                                                                          float *d) {
-    int lead = (int)(((64 - ((uintptr_t)d & 63)) & 63) / 4);
+    int lead = line_lead(d);
     const __m512 cv = _mm512_set1_ps(coef), zero = _mm512_setzero_ps();
     for (int q = 0; q < hw;) {
         int len = q == 0 && lead ? lead : 16;
         if (len > hw - q) len = hw - q;
-        __mmask16 m = len == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << len) - 1u);
+        __mmask16 m = lanes(len);
         __m512 sv = _mm512_mask_blend_ps(m, _mm512_set1_ps(1.0f), _mm512_maskz_loadu_ps(m, s + q));
         __m512 xv = _mm512_maskz_loadu_ps(m, x + q), cx = _mm512_mul_ps(cv, xv);
         __m512 dv = _mm512_mul_ps(pow_neg075_16(sv), _mm512_maskz_loadu_ps(m, dy + q));
@@ -157,8 +163,8 @@ CLONES static void lrn_forward_plane(int hw, int nj, const float *restrict x0, c
 
 void lrn_forward(int n, int c, int hw, LrnParams p, const float *x, float *y, float *scale) {
     size_t img = (size_t)c * hw;
-    int fast = lrn_pow_fast_ok(p.beta, p.k);
-    (void)fast;
+    int fast = lrn_pow_fast_ok(p.beta, p.k); /* one pass a plane (AVX-512 only) */
+    (void)fast;                              /* (no such pass off x86-64) */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {

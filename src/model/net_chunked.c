@@ -51,14 +51,19 @@ int net_chunked_ok(const Net *net, int n) {
 
 /* Rows i0 .. i0+len of the batch (n images) through the network and back: logits, probabilities
  * and dlogits in their rows (dlogits divided by n), this chunk's parameter gradients into g
- * (nparams floats, every one written), its summed loss into *loss. 0, or -1 with an_error(). */
+ * (nparams floats, every one written), its summed loss into *loss. labels NULL (inference): the
+ * forward pass and the probabilities only. 0, or -1 with an_error(). */
 static int chunk_pass(Net *net, int i0, int len, int n, const int *labels, float *g, double *loss) {
     const float *x = net->input + (size_t)i0 * net->in_c * net->in_size * net->in_size;
     for (int i = 0; i < net->nlayers; i++) {
-        if (net_layer_forward(net, i, i0, len, x, 1, 0)) return -1;
+        if (net_layer_forward(net, i, i0, len, x, labels != NULL, 0)) return -1;
         x = net->layers[i].out + (size_t)i0 * layer_out_count(&net->layers[i]);
     }
     size_t r0 = (size_t)i0 * net->classes;
+    if (!labels) {
+        softmax_xent_rows(len, n, net->classes, x, NULL, net->probs + r0, NULL);
+        return 0;
+    }
     *loss = softmax_xent_rows(len, n, net->classes, x, labels + i0, net->probs + r0, net->dlogits + r0);
     const float *dy = net->dlogits + r0;
     int which = 0;
@@ -74,10 +79,11 @@ static int chunk_pass(Net *net, int i0, int len, int n, const int *labels, float
     return 0;
 }
 
-int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
+/* net_train_chunked, or with labels NULL net_infer_chunked (no gradients, no loss) */
+static int chunked(Net *net, int n, const int *labels, float *loss) {
     if (!net_chunked_ok(net, n)) return an_error("chunked pass: not for this network or batch of %d", n);
     int first[MAX_CHUNKS + 1], chunks = chunk_bounds(n, first);
-    size_t np = net->nparams;
+    size_t np = labels ? net->nparams : 0;
     if (net->chunk_grads_floats < (size_t)chunks * np) {
         an_free(net->chunk_grads);
         net->chunk_grads_floats = 0;
@@ -85,7 +91,7 @@ int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
             return -1;
         net->chunk_grads_floats = (size_t)chunks * np;
     }
-    net->batch = n, net->train = 1;
+    net->batch = n, net->train = labels != NULL;
     (void)an_cpu_avx512(), (void)gemm_avx2(); /* the CPU's features asked once, before the threads do */
     double losses[MAX_CHUNKS];
     float *cg = net->chunk_grads;
@@ -100,7 +106,8 @@ int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
 #pragma omp atomic read
             stop = failed;
             if (stop) continue;
-            if (chunk_pass(net, first[c], first[c + 1] - first[c], n, labels, cg + (size_t)c * np, &losses[c])) {
+            if (chunk_pass(net, first[c], first[c + 1] - first[c], n, labels, labels ? cg + (size_t)c * np : NULL,
+                           &losses[c])) {
 #pragma omp critical(net_chunked_error)
                 {
                     if (!failed) snprintf(msg, sizeof msg, "%s", an_last_error()); /* the worker's message */
@@ -109,7 +116,7 @@ int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
                 }
             }
         }
-        if (!failed) {
+        if (!failed && labels) {
 #pragma omp for schedule(static)
             for (size_t p = 0; p < np; p++) {
                 float acc = cg[p];
@@ -119,44 +126,19 @@ int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
         }
     }
     if (failed) return an_error("%s", msg);
+    if (!labels) return 0;
     double total = 0.0;
     for (int c = 0; c < chunks; c++) total += losses[c];
     *loss = (float)(total / n);
     return 0;
 }
 
+int net_train_chunked(Net *net, int n, const int *labels, float *loss) {
+    if (!labels || !loss) return an_error("chunked pass: no labels or loss");
+    return chunked(net, n, labels, loss);
+}
+
 /* Inference (evaluation) the same way: each thread takes whole chunks through every layer and the
  * softmax, no barrier until the end. The probabilities are those of net_forward and net_loss (the
  * same bits: each image's values do not depend on the chunk it is in). */
-int net_infer_chunked(Net *net, int n) {
-    if (!net_chunked_ok(net, n)) return an_error("chunked pass: not for this network or batch of %d", n);
-    int first[MAX_CHUNKS + 1], chunks = chunk_bounds(n, first);
-    net->batch = n, net->train = 0;
-    (void)an_cpu_avx512(), (void)gemm_avx2(); /* the CPU's features asked once, before the threads do */
-    int failed = 0;
-    char msg[256] = "";
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int c = 0; c < chunks; c++) {
-        int stop, i0 = first[c], len = first[c + 1] - first[c];
-#pragma omp atomic read
-        stop = failed;
-        if (stop) continue;
-        const float *x = net->input + (size_t)i0 * net->in_c * net->in_size * net->in_size;
-        int rc = 0;
-        for (int i = 0; i < net->nlayers && !rc; i++) {
-            rc = net_layer_forward(net, i, i0, len, x, 0, 0);
-            x = net->layers[i].out + (size_t)i0 * layer_out_count(&net->layers[i]);
-        }
-        if (rc) {
-#pragma omp critical(net_chunked_error)
-            {
-                if (!failed) snprintf(msg, sizeof msg, "%s", an_last_error());
-#pragma omp atomic write
-                failed = 1;
-            }
-            continue;
-        }
-        softmax_xent_rows(len, len, net->classes, x, NULL, net->probs + (size_t)i0 * net->classes, NULL);
-    }
-    return failed ? an_error("%s", msg) : 0;
-}
+int net_infer_chunked(Net *net, int n) { return chunked(net, n, NULL, NULL); }
