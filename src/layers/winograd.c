@@ -140,6 +140,15 @@ static const Wino *wino(int m, int r) {
 static int g_mode = -1; /* -1: automatic; 0: never; 1: wherever the shape allows */
 void conv_winograd_override(int on) { g_mode = on < 0 ? -1 : on != 0; }
 
+/* bf16 mode: Winograd's products would round the transformed tiles, whose errors the output
+ * transform multiplies (by up to 8 per dimension in F(4x4, 3x3)), so its layers run in float32 instead
+ * (conv.c turns bf16 off around them) wherever that is the faster choice: where bf16 products run
+ * at most twice the float32 rate (AVX512_BF16 dot products on AMD Zen 4, the float32 kernels on
+ * rounded operands elsewhere), 2.6-5.8 times fewer multiplications win. With AMX tiles (several
+ * times the float32 rate) the direct bf16 products stay; inside a parallel region (the chunked
+ * pass of small networks) the precision is not switched. */
+static int precision_blocks(void) { return gemm_bf16() && (gemm_bf16_amx() || omp_in_parallel()); }
+
 /* output block m for an r x r filter: F(4x4, 3x3) (a = 6) and F(4x4, 5x5) (a = 8) */
 static int block_for(int r) { (void)r; return 4; }
 
@@ -147,12 +156,12 @@ static int block_for(int r) { (void)r; return 4; }
  * outputs of at least min_out x min_out */
 static int auto_shape(const ConvShape *s, int min_out) {
     int cg = s->c / s->groups, og = s->out_c / s->groups;
-    return g_mode < 0 && (s->k == 3 || s->k == 5) && s->stride == 1 && s->pad < s->k && !gemm_bf16() && cg >= 32 &&
+    return g_mode < 0 && (s->k == 3 || s->k == 5) && s->stride == 1 && s->pad < s->k && !precision_blocks() && cg >= 32 &&
            og >= 32 && s->out_h >= min_out && s->out_w >= min_out;
 }
 
 int conv_winograd(const ConvShape *s) {
-    if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
+    if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || precision_blocks()) return 0;
     if (g_mode == 1) return 1;
     /* and batches with a full product set of tiles (the backward passes transform the filters on
      * every call; at batch 1 that costs more than it saves) */
@@ -162,7 +171,7 @@ int conv_winograd(const ConvShape *s) {
 }
 
 int conv_winograd_forward(const ConvShape *s) {
-    if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || gemm_bf16()) return 0;
+    if (g_mode == 0 || (s->k != 3 && s->k != 5) || s->stride != 1 || s->pad >= s->k || precision_blocks()) return 0;
     /* from 6x6 outputs (2x2 tiles for 36 outputs): the README job's conv3 (32 -> 64 channels, 5x5)
      * 2.4 times faster than im2col's per-image products of 36 columns; its backward passes 1.2 times
      * (since the transforms were compiled for their matrices; before, as fast as im2col's) */
