@@ -34,17 +34,20 @@ int precision_select(const char *cmd, const char *precision) {
     if (strcmp(precision, "bf16")) return an_error("%s: --precision must be fp32 or bf16, not '%s'", cmd, precision);
     gemm_set_bf16(1);
     const char *what = "bf16: matrix products take bfloat16 operands and sum in float32; weights, optimizer, LRN and "
-                       "loss stay float32, and 3x3/5x5 layers run im2col, not Winograd.";
+                       "loss stay float32.";
     const char *amx = cpu_has_amx_bf16() ? "The AMX tiles are not granted here" : "This CPU reports no AMX tiles";
+    const char *wino = "3x3/5x5 layers keep Winograd, in float32, fewer products than bf16 would gain (small networks' "
+                       "chunked pass: im2col in bf16)";
     if (gemm_bf16_amx())
         fprintf(stderr, "%s: %s The AMX tile kernels (TDPBF16PS) compute them (products with fewer than 32 terms: "
-                "the float32 kernels).\n", cmd, what);
+                "the float32 kernels), 3x3/5x5 layers on im2col, not Winograd.\n", cmd, what);
     else if (gemm_bf16_dot())
-        fprintf(stderr, "%s: %s %s; the AVX512_BF16 dot-product kernels (VDPBF16PS) compute them.\n", cmd, what,
-                amx);
+        fprintf(stderr, "%s: %s %s; the AVX512_BF16 dot-product kernels (VDPBF16PS) compute them; %s.\n", cmd, what,
+                amx, wino);
     else
-        fprintf(stderr, "%s: %s %s%s, so the float32 kernels compute them (float32 speed, bf16 numerics).\n", cmd,
-                what, amx, cpu_has_avx512_bf16() ? " and its AVX512_BF16 dot products run at half its FMA rate" : "");
+        fprintf(stderr, "%s: %s %s%s, so the float32 kernels compute them (float32 speed, bf16 numerics); %s.\n", cmd,
+                what, amx, cpu_has_avx512_bf16() ? " and its AVX512_BF16 dot products run at half its FMA rate" : "",
+                wino);
     return 0;
 }
 
