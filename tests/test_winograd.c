@@ -204,7 +204,7 @@ TEST(winograd_deterministic_across_threads) {
 }
 
 /* the automatic choice: AlexNet's conv2-conv5 yes, conv1 (11x11 stride 4) on its phases; narrow
- * layers, small batches, bf16 mode on AMX or inside a parallel region, and the override off no */
+ * layers, small batches, bf16 mode on AMX, and the override off no */
 TEST(winograd_automatic_choice) {
     ConvShape conv1 = {8, 3, 227, 227, 96, 11, 4, 0, 1, 0, 0, 0}, conv2 = {8, 96, 27, 27, 256, 5, 1, 2, 2, 0, 0, 0};
     ConvShape conv3 = {8, 256, 13, 13, 384, 3, 1, 1, 1, 0, 0, 0}, narrow = {8, 8, 13, 13, 16, 3, 1, 1, 1, 0, 0, 0};
@@ -243,16 +243,16 @@ TEST(winograd_automatic_choice) {
           conv_winograd_forward(&six), conv_winograd_forward(&five), conv_winograd(&six), conv_winograd(&five),
           conv_winograd(&six31), conv_winograd(&six32));
     /* bf16 mode: Winograd (in float32, see winograd_bf16_mode_runs_in_float32) unless AMX tiles run
-     * the bf16 products or the layer runs inside a parallel region (the chunked pass) */
+     * the bf16 products, also inside a parallel region (the chunked pass) */
     gemm_set_bf16(1);
     int amx = gemm_bf16_amx(), inside = -1;
     CHECK(conv_winograd(&conv3) == !amx && conv_phase(&conv1, 0) == !amx, "Winograd in bf16 mode, AMX %d", amx);
 #pragma omp parallel num_threads(2)
     {
 #pragma omp single
-        inside = conv_winograd(&conv3) || conv_phase(&conv1, 0);
+        inside = conv_winograd(&conv3) && conv_phase(&conv1, 0);
     }
-    CHECK(inside == 0, "Winograd chosen in bf16 mode inside a parallel region");
+    CHECK(inside == !amx, "Winograd in bf16 mode inside a parallel region: %d, AMX %d", inside, amx);
     gemm_set_bf16(0);
     conv_winograd_override(0);
     CHECK(!conv_winograd(&conv3) && !conv_winograd_forward(&one) && !conv_phase(&conv1, 0) && !conv_phase(&conv1, 1),
@@ -263,8 +263,10 @@ TEST(winograd_automatic_choice) {
 }
 
 /* bf16 mode where Winograd is chosen (no AMX tiles): the layer runs in float32, the same bits as
- * float32 mode (forward, dx, dw; conv1 on its phases and a stride-1 3x3), and bf16 mode is on again
- * after each pass. Where AMX runs bf16 products the layer stays on them (skipped here). */
+ * float32 mode (forward, dx, dw; conv1 on its phases and a stride-1 3x3), called by the main thread
+ * or by one thread of a parallel region (the chunked pass: its products on that thread), and bf16
+ * mode is on again after each pass; a bf16 product right after still rounds its operands. Where AMX
+ * runs bf16 products the layer stays on them (skipped here). */
 TEST(winograd_bf16_mode_runs_in_float32) {
     gemm_set_bf16(1);
     int amx = gemm_bf16_amx();
@@ -277,22 +279,33 @@ TEST(winograd_bf16_mode_runs_in_float32) {
         size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
         size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
         float *x = rnd(nx, 50, -1, 1), *w = rnd(nw, 51, -0.3f, 0.3f), *b = rnd(s.out_c, 52, -1, 1), *dy = rnd(ny, 53, -1, 1);
-        float *y[2], *dx[2], *dw[2], *db[2];
-        for (int bf = 0; bf < 2; bf++) {
-            y[bf] = malloc(ny * 4), dx[bf] = malloc(nx * 4), dw[bf] = malloc(nw * 4), db[bf] = malloc(s.out_c * 4);
+        float *y[3], *dx[3], *dw[3], *db[3];
+        for (int run = 0; run < 3; run++) { /* float32; bf16; bf16 on one thread of a parallel region */
+            int bf = run > 0;
+            y[run] = malloc(ny * 4), dx[run] = malloc(nx * 4), dw[run] = malloc(nw * 4), db[run] = malloc(s.out_c * 4);
             gemm_set_bf16(bf);
             CHECK(si == 0 ? conv_winograd(&s) && conv_winograd_forward(&s) : conv_phase(&s, 0) && conv_phase(&s, 1),
                   "shape %d, bf16 %d: not on Winograd", si, bf);
-            CHECK(conv_forward(&s, x, w, b, y[bf]) == 0, "forward: %s", an_last_error());
-            CHECK(gemm_bf16() == bf, "shape %d: bf16 mode %d after the forward pass", si, gemm_bf16());
-            CHECK(conv_backward(&s, x, w, dy, dx[bf], dw[bf], db[bf]) == 0, "backward: %s", an_last_error());
-            CHECK(gemm_bf16() == bf, "shape %d: bf16 mode %d after the backward pass", si, gemm_bf16());
+            int ok = 0;
+#pragma omp parallel num_threads(2) if (run == 2)
+            {
+#pragma omp single
+                ok = conv_forward(&s, x, w, b, y[run]) == 0 && gemm_bf16() == bf &&
+                     conv_backward(&s, x, w, dy, dx[run], dw[run], db[run]) == 0 && gemm_bf16() == bf;
+            }
+            CHECK(ok, "shape %d, run %d: a pass failed (%s) or left bf16 mode %d", si, run, an_last_error(), gemm_bf16());
         }
+        /* a bf16 product after them rounds its operands: 1 + 2^-10 times itself is 1 in bfloat16 */
+        float a = 1.0f + 1.0f / 1024, c = 0.0f;
+        gemm(0, 0, 1, 1, 1, 1.0f, &a, 1, &a, 1, 0.0f, &c, 1);
+        CHECK(c == 1.0f, "a bf16 product after the Winograd passes gave %.9g, not 1", c);
         gemm_set_bf16(0);
-        CHECK(!memcmp(y[0], y[1], ny * 4), "shape %d: bf16 mode's forward differs from float32's", si);
-        CHECK(!memcmp(dx[0], dx[1], nx * 4), "shape %d: bf16 mode's dx differs from float32's", si);
-        CHECK(!memcmp(dw[0], dw[1], nw * 4), "shape %d: bf16 mode's dw differs from float32's", si);
-        for (int t = 0; t < 2; t++) free(y[t]), free(dx[t]), free(dw[t]), free(db[t]);
+        for (int run = 1; run < 3; run++) {
+            CHECK(!memcmp(y[0], y[run], ny * 4), "shape %d, run %d: bf16 mode's forward differs from float32's", si, run);
+            CHECK(!memcmp(dx[0], dx[run], nx * 4), "shape %d, run %d: bf16 mode's dx differs from float32's", si, run);
+            CHECK(!memcmp(dw[0], dw[run], nw * 4), "shape %d, run %d: bf16 mode's dw differs from float32's", si, run);
+        }
+        for (int t = 0; t < 3; t++) free(y[t]), free(dx[t]), free(dw[t]), free(db[t]);
         free(x), free(w), free(b), free(dy);
     }
 }

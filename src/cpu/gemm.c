@@ -25,8 +25,17 @@ typedef float v16u __attribute__((vector_size(64), aligned(4)));
 
 /* ---- bfloat16 mode: operands rounded as they are packed ---- */
 static int g_bf16;
+/* the calling thread's float32 scope (gemm_fp32_scope): products in float32 whatever the setting;
+ * gemm's own threads take their caller's scope */
+static _Thread_local int t_fp32;
+static inline int bf16_here(void) { return g_bf16 && !t_fp32; }
 void gemm_set_bf16(int on) { g_bf16 = on != 0; }
-int gemm_bf16(void) { return g_bf16; }
+int gemm_bf16(void) { return bf16_here(); }
+int gemm_fp32_scope(int on) {
+    int was = t_fp32;
+    t_fp32 = on != 0;
+    return was;
+}
 
 /* AVX512_BF16 dot products (VDPBF16PS) for bf16 products: on where the CPU has them and they are
  * the faster instruction (AMD Zen 4 and later: twice the float32 FMA rate; Intel's run at half the
@@ -52,7 +61,7 @@ static int dot_preferred(void) {
  * of B, k in the low half and k+1 in the high half (a zero high half after an odd slice's last
  * row), at the offsets the float32 layout gives row k/2 of the slice (the second half of each
  * strip stays unused). */
-static inline int dot_mode(void) { return g_bf16 && an_cpu_avx512() && gemm_bf16_dot_hw() && dot_preferred(); }
+static inline int dot_mode(void) { return bf16_here() && an_cpu_avx512() && gemm_bf16_dot_hw() && dot_preferred(); }
 int gemm_bf16_dot(void) { return dot_mode(); }
 
 /* AMX tiles for bf16 products (gemm_amx.c): where the CPU and the OS allow them, unless dot mode
@@ -61,7 +70,7 @@ int gemm_bf16_dot(void) { return dot_mode(); }
 static int g_amx_choice = -1;
 int gemm_bf16_amx_hw(void) { return an_cpu_avx512_hw() && amx_usable(); }
 void gemm_bf16_amx_override(int on) { g_amx_choice = on < 0 ? -1 : on != 0; }
-static inline int amx_mode(void) { return g_bf16 && g_amx_choice != 0 && an_cpu_avx512() && !dot_mode() && gemm_bf16_amx_hw(); }
+static inline int amx_mode(void) { return bf16_here() && g_amx_choice != 0 && an_cpu_avx512() && !dot_mode() && gemm_bf16_amx_hw(); }
 static inline int amx_on(int kc) { return kc >= 32 && amx_mode(); }
 int gemm_bf16_amx(void) { return amx_mode(); }
 /* k pairs in a packed slice: the dot layout's, zero-padded to AMX's 16 (B's rows past them zeroed) */
@@ -482,7 +491,7 @@ static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, 
         for (int pb = 0; pb < kc; pb += 16) {
             int cols = kc - pb < 16 ? kc - pb : 16;
             __m512 out[16];
-            load_transpose(A + (size_t)(i0 + is) * lda + p0 + pb, lda, mr, cols, alpha, g_bf16, out);
+            load_transpose(A + (size_t)(i0 + is) * lda + p0 + pb, lda, mr, cols, alpha, bf16_here(), out);
             if (dot) { /* pb is even; out[cols] is zero */
                 for (int q = 0; q < (cols + 1) / 2; q++)
                     _mm512_mask_storeu_epi32(dst + (size_t)is * kc + (size_t)(pb / 2 + q) * MR, (__mmask16)0x0FFF,
@@ -499,7 +508,7 @@ static void pack_a_rows_avx512(const float *A, int lda, int i0, int mc, int p0, 
 __attribute__((target("avx512f")))
 static void pack_a_cols_avx512(const float *A, int lda, int i0, int mc, int p0, int kc, float alpha, float *dst) {
     __m512 va = _mm512_set1_ps(alpha);
-    int bf = g_bf16, dot = dot_mode();
+    int bf = bf16_here(), dot = dot_mode();
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
         __mmask16 m = lanes(mr);
@@ -525,7 +534,7 @@ __attribute__((target("avx512f")))
 static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, int kc, int j, int nr, float *d0) {
     if (!trans_b) {
         __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
-        int bf = g_bf16;
+        int bf = bf16_here();
         if (dot_mode() || amx_on(kc)) {
             for (int p = 0; p < 2 * slice_pairs(kc); p += 2) { /* pairs past kc: zero */
                 const float *src = B + (size_t)(p0 + p) * ldb + j;
@@ -553,7 +562,7 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
         for (int pb = 0; pb < kc; pb += 16) {
             int cols = kc - pb < 16 ? kc - pb : 16;
             __m512 out[16];
-            load_transpose(B + (size_t)(j + h) * ldb + p0 + pb, ldb, rows, cols, 1.0f, g_bf16, out);
+            load_transpose(B + (size_t)(j + h) * ldb + p0 + pb, ldb, rows, cols, 1.0f, bf16_here(), out);
             if (dot) {
                 for (int q = 0; q < (cols + 1) / 2; q++)
                     _mm512_store_si512(d0 + (size_t)(pb / 2 + q) * NR + h, bf16_pairs(out[2 * q], out[2 * q + 1]));
@@ -569,7 +578,7 @@ static void pack_b_strip_avx512(int trans_b, const float *B, int ldb, int p0, in
 /* row (n floats) into NR-wide pieces strip_stride floats apart, the last one zero-padded */
 __attribute__((target("avx512f")))
 static void pack_b_row_avx512(float *d, size_t strip_stride, int n, const float *row) {
-    int bf = g_bf16;
+    int bf = bf16_here();
     for (int j = 0; j < n; j += NR, d += strip_stride) {
         int r = n - j;
         __mmask16 m0 = lanes(r), m1 = lanes(r - 16);
@@ -605,9 +614,9 @@ static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0,
         else pack_a_rows_avx512(A, lda, i0, mc, p0, kc, alpha, dst);
         return;
     }
-    if (gemm_avx2() && !g_bf16) { pack_a_avx2(trans_a, A, lda, i0, mc, p0, kc, alpha, dst); return; }
+    if (gemm_avx2() && !bf16_here()) { pack_a_avx2(trans_a, A, lda, i0, mc, p0, kc, alpha, dst); return; }
 #endif
-    int bf = g_bf16;
+    int bf = bf16_here();
     for (int is = 0; is < mc; is += MR) {
         int mr = mc - is < MR ? mc - is : MR;
         for (int p = 0; p < kc; p++) {
@@ -625,7 +634,7 @@ static void pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0,
 static void pack_b_strip(int trans_b, const float *B, int ldb, int p0, int kc, int j, int nr, float *d0) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (an_cpu_avx512()) { pack_b_strip_avx512(trans_b, B, ldb, p0, kc, j, nr, d0); return; }
-    if (gemm_avx2() && !g_bf16) { pack_b_strip_avx2(trans_b, B, ldb, p0, kc, j, nr, d0); return; }
+    if (gemm_avx2() && !bf16_here()) { pack_b_strip_avx2(trans_b, B, ldb, p0, kc, j, nr, d0); return; }
 #endif
     for (int p = 0; p < kc; p++) {
         float *d = d0 + p * NR;
@@ -635,7 +644,7 @@ static void pack_b_strip(int trans_b, const float *B, int ldb, int p0, int kc, i
         } else {
             for (int jj = 0; jj < nr; jj++) d[jj] = B[(size_t)(j + jj) * ldb + k];
         }
-        if (g_bf16) for (int jj = 0; jj < nr; jj++) d[jj] = gemm_round_bf16(d[jj]);
+        if (bf16_here()) for (int jj = 0; jj < nr; jj++) d[jj] = gemm_round_bf16(d[jj]);
         for (int jj = nr; jj < NR; jj++) d[jj] = 0.0f;
     }
 }
@@ -664,11 +673,11 @@ static void pack_b_row_into(float *d, size_t strip_stride, int n, const float *r
 #if defined(__x86_64__) && defined(__GNUC__)
     if (an_cpu_avx512()) { pack_b_row_avx512(d, strip_stride, n, row); return; }
 #endif
-    int j = 0;
-    if (!g_bf16) /* whole strips: plain copies (vectorised) */
+    int j = 0, bf = bf16_here();
+    if (!bf) /* whole strips: plain copies (vectorised) */
         for (; j + NR <= n; j += NR, d += strip_stride) memcpy(d, row + j, NR * sizeof(float));
     for (; j < n; j += NR, d += strip_stride)
-        for (int jj = 0; jj < NR; jj++) d[jj] = j + jj < n ? maybe_bf16(g_bf16, row[j + jj]) : 0.0f;
+        for (int jj = 0; jj < NR; jj++) d[jj] = j + jj < n ? maybe_bf16(bf, row[j + jj]) : 0.0f;
 }
 
 /* pack_b's work comes in units: k rows (float32 layout), k pairs (pair layouts) or NR-wide strips
@@ -733,11 +742,13 @@ size_t gemm_packed_a_floats(int M, int K) {
 void gemm_pack_a(int trans_a, int M, int K, float alpha, const float *A, int lda, float *Ap) {
     int mc_blk = row_block(M), mblocks = (M + mc_blk - 1) / mc_blk, ks = slice_len(K), slices = (K + ks - 1) / ks;
     size_t mpad = (size_t)(M + MR - 1) / MR * MR;
+    int fp32 = t_fp32;
 #pragma omp parallel for schedule(static) if (!omp_in_parallel() && slices * mblocks > 1)
     for (int t = 0; t < slices * mblocks; t++) {
-        int p0 = (t / mblocks) * ks, i0 = (t % mblocks) * mc_blk;
+        int p0 = (t / mblocks) * ks, i0 = (t % mblocks) * mc_blk, was = gemm_fp32_scope(fp32);
         int kc = K - p0 < ks ? K - p0 : ks, mc = M - i0 < mc_blk ? M - i0 : mc_blk;
         pack_a(trans_a, A, lda, i0, mc, p0, kc, alpha, Ap + (size_t)p0 * mpad + (size_t)i0 * kc);
+        gemm_fp32_scope(was);
     }
 }
 
@@ -782,7 +793,7 @@ static float packed_pair_at(const float *strip, int width, int p, int i) {
 /* gemm_packed as plain loops (float64 sums), reading A out of its packed layout */
 void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const float *B, int ldb, float beta,
                      float *C, int ldc) {
-    int mc_blk = row_block(M), ks = slice_len(K), dot = dot_mode(), amx = amx_on(K);
+    int mc_blk = row_block(M), ks = slice_len(K), dot = dot_mode(), amx = amx_on(K), bf = bf16_here();
     size_t mpad = (size_t)(M + MR - 1) / MR * MR;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -793,7 +804,7 @@ void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const fl
                 double a = amx ? packed_pair_at(Ap + (size_t)p0 * mpad + (size_t)i0 * kc + (size_t)(i - i0) * amx_pairs(kc), 1, k - p0, 0)
                          : dot ? packed_pair_at(Ap + (size_t)p0 * mpad + (size_t)(i0 + is) * kc, MR, k - p0, i - i0 - is)
                                : Ap[(size_t)p0 * mpad + (size_t)(i0 + is) * kc + (size_t)(k - p0) * MR + (i - i0 - is)];
-                acc += a * maybe_bf16(g_bf16, trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                acc += a * maybe_bf16(bf, trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
             }
             float *c = &C[(size_t)i * ldc + j];
             *c = (float)(acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
@@ -884,7 +895,7 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
      * only copy it: float32 operands unscaled, the AVX-512 kernel */
     int in_place = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-    in_place = kinner && !Ap && !trans_a && alpha == 1.0f && !g_bf16 && !dot && !amx && !avx2 && an_cpu_avx512();
+    in_place = kinner && !Ap && !trans_a && alpha == 1.0f && !bf16_here() && !dot && !amx && !avx2 && an_cpu_avx512();
 #endif
     (void)in_place;
     /* Columns split, where a product has few row blocks (the fully connected layers' dx = dy w,
@@ -924,8 +935,10 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
     }
     /* One parallel region for the whole product (waking threads costs more than a small slice):
      * the B panel is packed by all threads, then the tasks run, with a barrier between. */
+    int fp32 = t_fp32;
 #pragma omp parallel if (threads > 1)
     {
+        int was_fp32 = gemm_fp32_scope(fp32); /* the caller's scope (restored below) */
         if (beta != 1.0f && !(beta == 0.0f && work)) { /* beta 0 with work: the first K slice overwrites */
 #pragma omp for schedule(static)
             for (int i = 0; i < M; i++) {
@@ -1074,18 +1087,20 @@ static void gemm_core(int trans_a, int trans_b, int M, int N, int K, float alpha
                 } /* the barrier here keeps the panel until every task is done with it */
             }
         }
+        gemm_fp32_scope(was_fp32);
     }
 }
 
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
+    int bf = bf16_here();
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = 0.0;
             for (int k = 0; k < K; k++) {
                 float a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
                 float b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
-                s += (double)maybe_bf16(g_bf16, alpha * a) * maybe_bf16(g_bf16, b);
+                s += (double)maybe_bf16(bf, alpha * a) * maybe_bf16(bf, b);
             }
             float *c = &C[(size_t)i * ldc + j];
             *c = (float)(s + (beta == 0.0f ? 0.0 : (double)beta * *c));

@@ -35,7 +35,12 @@ void gemm_packed_ref(int trans_b, int M, int N, int K, const float *Ap, const fl
  * float32, the arithmetic of AMX's TDPBF16PS and of the AVX-512 BF16 dot products. The references
  * round the same way. Set it before starting work, not during a product. */
 void gemm_set_bf16(int on);
+/* bf16 mode for the calling thread's products now: the setting, unless in a float32 scope */
 int gemm_bf16(void);
+/* The calling thread's products in float32 whatever the setting (on 1), or as set (on 0); returns
+ * the previous scope, to restore. A product's own threads (gemm's parallel regions) take the
+ * caller's scope. The Winograd layers' products run so (winograd.c). */
+int gemm_fp32_scope(int on);
 /* Whether bf16 products run on AVX512_BF16 dot products (VDPBF16PS: both exact products of a k pair
  * added to the float32 sum), rather than on the float32 kernels with rounded operands: where the
  * CPU has them and they are the faster instruction (AMD; on Intel they run at half the FMA rate),

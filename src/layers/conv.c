@@ -164,19 +164,7 @@ static int forward_image(const ConvShape *s, const float *x, const float *wpack,
     return 0;
 }
 
-/* bf16 mode with a Winograd layer (its products then in float32: winograd.c): the layer with
- * bf16 turned off around it */
-static int winograd_in_bf16(const ConvShape *s, int backward) {
-    return gemm_bf16() && (conv_phase(s, backward) || (backward ? conv_winograd(s) : conv_winograd_forward(s)));
-}
-
 int conv_forward(const ConvShape *s, const float *x, const float *w, const float *b, float *y) {
-    if (winograd_in_bf16(s, 0)) {
-        gemm_set_bf16(0);
-        int r = conv_forward(s, x, w, b, y);
-        gemm_set_bf16(1);
-        return r;
-    }
     if (conv_winograd_forward(s)) return winograd_forward(s, x, w, b, y);
     if (conv_phase(s, 0)) return phase_forward(s, x, w, b, y);
     int failed = 0;
@@ -219,12 +207,6 @@ int conv_forward(const ConvShape *s, const float *x, const float *w, const float
 
 int conv_backward(const ConvShape *s, const float *x, const float *w, const float *dy, float *dx,
                   float *dw, float *db) {
-    if (winograd_in_bf16(s, 1)) {
-        gemm_set_bf16(0);
-        int r = conv_backward(s, x, w, dy, dx, dw, db);
-        gemm_set_bf16(1);
-        return r;
-    }
     if (conv_phase(s, 1)) return phase_backward(s, x, w, dy, dx, dw, db);
     int failed = 0;
     int G = s->groups, cg = s->c / G, og = s->out_c / G, K = cg * s->k * s->k;

@@ -141,13 +141,35 @@ static int g_mode = -1; /* -1: automatic; 0: never; 1: wherever the shape allows
 void conv_winograd_override(int on) { g_mode = on < 0 ? -1 : on != 0; }
 
 /* bf16 mode: Winograd's products would round the transformed tiles, whose errors the output
- * transform multiplies (by up to 8 per dimension in F(4x4, 3x3)), so its layers run in float32 instead
- * (conv.c turns bf16 off around them) wherever that is the faster choice: where bf16 products run
- * at most twice the float32 rate (AVX512_BF16 dot products on AMD Zen 4, the float32 kernels on
- * rounded operands elsewhere), 2.6-5.8 times fewer multiplications win. With AMX tiles (several
- * times the float32 rate) the direct bf16 products stay; inside a parallel region (the chunked
- * pass of small networks) the precision is not switched. */
-static int precision_blocks(void) { return gemm_bf16() && (gemm_bf16_amx() || omp_in_parallel()); }
+ * transform multiplies (by up to 8 per dimension in F(4x4, 3x3)), so they run in float32 (the
+ * wrappers below) wherever that is the faster choice: where bf16 products run at most twice the
+ * float32 rate (AVX512_BF16 dot products on AMD Zen 4, the float32 kernels on rounded operands
+ * elsewhere), 2.6-5.8 times fewer multiplications win. With AMX tiles (several times the float32
+ * rate) the layers stay on im2col with bf16 products. */
+static int precision_blocks(void) { return gemm_bf16() && gemm_bf16_amx(); }
+
+/* gemm's calls, in float32 on whichever thread makes them */
+static void pack_a_f32(int M, int K, const float *A, int lda, float *Ap) {
+    int was = gemm_fp32_scope(1);
+    gemm_pack_a(0, M, K, 1.0f, A, lda, Ap);
+    gemm_fp32_scope(was);
+}
+static void pack_b_row_f32(float *Bp, int K, int N, int k, const float *row) {
+    int was = gemm_fp32_scope(1);
+    gemm_pack_b_row(Bp, K, N, k, row);
+    gemm_fp32_scope(was);
+}
+static void packed_ab_f32(int M, int N, int K, const float *Ap, const float *Bp, float *C, int ldc) {
+    int was = gemm_fp32_scope(1);
+    gemm_packed_ab(M, N, K, Ap, Bp, 0.0f, C, ldc);
+    gemm_fp32_scope(was);
+}
+static void gemm_nt_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc) {
+    int was = gemm_fp32_scope(1);
+    gemm(0, 1, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    gemm_fp32_scope(was);
+}
 
 /* output block m for an r x r filter: F(4x4, 3x3) (a = 6) and F(4x4, 5x5) (a = 8) */
 static int block_for(int r) { (void)r; return 4; }
@@ -525,7 +547,7 @@ static void filter_transform(const Plan *p, const float *w, float *tmp, float *u
                     tmp[(size_t)(xi * A + nu) * plane + (size_t)o * cg + c] = (float)acc;
                 }
         }
-    for (int k = 0; k < p->a2; k++) gemm_pack_a(0, og, cg, 1.0f, tmp + (size_t)k * plane, cg, up + (size_t)k * ustride);
+    for (int k = 0; k < p->a2; k++) pack_a_f32(og, cg, tmp + (size_t)k * plane, cg, up + (size_t)k * ustride);
 }
 
 /* Y = A^T M A of every column of the products mb (a^2, og, N) -> y of nimg images (og planes of
@@ -608,13 +630,13 @@ static int forward_set(const Plan *p, const ConvShape *s, const float *x, const 
         for (int c = 0; c < p->cg; c++) {
             if (!scratch) continue;
             input_transform(p, s, xg + (size_t)c * s->h * s->w, in_img, nimg, scratch, v, N);
-            for (int k = 0; k < a2; k++) gemm_pack_b_row(vp + (size_t)k * vs, p->cg, p->N, c, v + (size_t)k * N);
+            for (int k = 0; k < a2; k++) pack_b_row_f32(vp + (size_t)k * vs, p->cg, p->N, c, v + (size_t)k * N);
         }
 #pragma omp for schedule(static)
         for (int k = 0; k < a2; k++)
             if (!failed)
-                gemm_packed_ab(p->og, p->N, p->cg, up + (size_t)k * ustride, vp + (size_t)k * vs, 0.0f,
-                               mb + (size_t)k * p->og * N, p->N);
+                packed_ab_f32(p->og, p->N, p->cg, up + (size_t)k * ustride, vp + (size_t)k * vs,
+                              mb + (size_t)k * p->og * N, p->N);
 #pragma omp for schedule(static)
         for (int o = 0; o < p->og; o++)
             if (scratch && !failed) output_transform(p, s, mb, nimg, bg, yg, out_img, scratch, o);
@@ -721,8 +743,8 @@ int winograd_weight_grad(const ConvShape *s, const float *x, const float *dy, in
                                yh + o * N, ys);
             /* dW^[k] (og, cg) (+)= dY^[k] (og, N) X^[k]^T (N, cg) */
             for (int k = 0; k < a2; k++)
-                gemm(0, 1, p.og, p.cg, p.N, 1.0f, yh + (size_t)k * ys, p.N, xh + (size_t)k * xs, p.N, i == i0 ? 0.0f : 1.0f,
-                     dwh + (size_t)k * ws, p.cg);
+                gemm_nt_f32(p.og, p.cg, p.N, yh + (size_t)k * ys, p.N, xh + (size_t)k * xs, p.N, i == i0 ? 0.0f : 1.0f,
+                            dwh + (size_t)k * ws, p.cg);
         }
         /* dw[o][c] = A'^T dW^[o][c] A' (r x r), A'^T: r x a; over blocks of the (o, c) pairs */
         const float *at = f->at;
