@@ -148,20 +148,11 @@ void conv_winograd_override(int on) { g_mode = on < 0 ? -1 : on != 0; }
  * rate) the layers stay on im2col with bf16 products. */
 static int precision_blocks(void) { return gemm_bf16() && gemm_bf16_amx(); }
 
-/* gemm's calls, in float32 on whichever thread makes them */
+/* gemm's calls, in float32 on whichever thread makes them (forward_set sets the scope once per
+ * thread for its many calls) */
 static void pack_a_f32(int M, int K, const float *A, int lda, float *Ap) {
     int was = gemm_fp32_scope(1);
     gemm_pack_a(0, M, K, 1.0f, A, lda, Ap);
-    gemm_fp32_scope(was);
-}
-static void pack_b_row_f32(float *Bp, int K, int N, int k, const float *row) {
-    int was = gemm_fp32_scope(1);
-    gemm_pack_b_row(Bp, K, N, k, row);
-    gemm_fp32_scope(was);
-}
-static void packed_ab_f32(int M, int N, int K, const float *Ap, const float *Bp, float *C, int ldc) {
-    int was = gemm_fp32_scope(1);
-    gemm_packed_ab(M, N, K, Ap, Bp, 0.0f, C, ldc);
     gemm_fp32_scope(was);
 }
 static void gemm_nt_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
@@ -620,6 +611,7 @@ static int forward_set(const Plan *p, const ConvShape *s, const float *x, const 
     float *yg = y + (size_t)g * p->og * s->out_h * s->out_w;
 #pragma omp parallel if (!omp_in_parallel())
     {
+        int was = gemm_fp32_scope(1); /* the products in float32 (precision_blocks) */
         float *scratch = an_thread_buffer(AN_BUF_WINO_T, (size_t)3 * a2 * N * sizeof(float));
         if (!scratch) {
 #pragma omp atomic write
@@ -630,16 +622,17 @@ static int forward_set(const Plan *p, const ConvShape *s, const float *x, const 
         for (int c = 0; c < p->cg; c++) {
             if (!scratch) continue;
             input_transform(p, s, xg + (size_t)c * s->h * s->w, in_img, nimg, scratch, v, N);
-            for (int k = 0; k < a2; k++) pack_b_row_f32(vp + (size_t)k * vs, p->cg, p->N, c, v + (size_t)k * N);
+            for (int k = 0; k < a2; k++) gemm_pack_b_row(vp + (size_t)k * vs, p->cg, p->N, c, v + (size_t)k * N);
         }
 #pragma omp for schedule(static)
         for (int k = 0; k < a2; k++)
             if (!failed)
-                packed_ab_f32(p->og, p->N, p->cg, up + (size_t)k * ustride, vp + (size_t)k * vs,
-                              mb + (size_t)k * p->og * N, p->N);
+                gemm_packed_ab(p->og, p->N, p->cg, up + (size_t)k * ustride, vp + (size_t)k * vs, 0.0f,
+                               mb + (size_t)k * p->og * N, p->N);
 #pragma omp for schedule(static)
         for (int o = 0; o < p->og; o++)
             if (scratch && !failed) output_transform(p, s, mb, nimg, bg, yg, out_img, scratch, o);
+        gemm_fp32_scope(was);
     }
     return failed ? -1 : 0;
 }
