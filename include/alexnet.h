@@ -98,8 +98,9 @@ int alexnet_set_threads(int threads);
 
 /* The arithmetic of every matrix product (convolutions and fully connected layers) of the whole
  * process: "fp32" (the default) or "bf16" (operands rounded to bfloat16, sums in float32, as
- * `--precision bf16`; weights, gradients, the optimizer, LRN, pooling and the loss stay float32).
- * Returns 0, or -1 for another name. GLOBAL and NOT THREAD-SAFE: it changes the products of every
+ * `--precision bf16`; weights, gradients, the optimizer, LRN, pooling and the loss stay float32,
+ * and so do the Winograd convolutions' products where the CPU has no AMX tiles: fewer products
+ * there beat bf16's faster ones). Returns 0, or -1 for another name. GLOBAL and NOT THREAD-SAFE: it changes the products of every
  * network in every thread; set it once before any network computes, never while one does. */
 int alexnet_set_precision(const char *precision);
 
