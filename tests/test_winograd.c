@@ -174,6 +174,18 @@ TEST(winograd_alexnet_layer_shapes) {
     wino_case((ConvShape){2, 384, 13, 13, 384, 3, 1, 1, 2, 0, 0, 1}, 22, "alexnet conv4 (3x3, towers)", 3000);
 }
 
+/* A layer's sizes and random x, w (in [-wr, wr]), b, dy from seeds seed .. seed + 3 */
+typedef struct Case { size_t nx, nw, ny; float *x, *w, *b, *dy; } Case;
+static Case case_for(ConvShape *s, uint64_t seed, float wr) {
+    conv_shape_init(s);
+    Case c = {(size_t)s->n * s->c * s->h * s->w, (size_t)s->out_c * (s->c / s->groups) * s->k * s->k,
+              (size_t)s->n * s->out_c * s->out_h * s->out_w, NULL, NULL, NULL, NULL};
+    c.x = rnd(c.nx, seed, -1, 1), c.w = rnd(c.nw, seed + 1, -wr, wr), c.b = rnd(s->out_c, seed + 2, -1, 1);
+    c.dy = rnd(c.ny, seed + 3, -1, 1);
+    return c;
+}
+static void case_free(Case *c) { free(c->x), free(c->w), free(c->b), free(c->dy); }
+
 /* the same bits for 1 thread and for several; forward, dx, dw */
 TEST(winograd_deterministic_across_threads) {
     ConvShape shapes[2] = {{40, 4, 13, 13, 6, 3, 1, 1, 2, 0, 0, 0}, {17, 3, 9, 9, 4, 5, 1, 2, 1, 0, 0, 0}};
@@ -181,10 +193,9 @@ TEST(winograd_deterministic_across_threads) {
     conv_winograd_override(1);
     for (int si = 0; si < 2; si++) {
         ConvShape s = shapes[si];
-        conv_shape_init(&s);
-        size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
-        size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
-        float *x = rnd(nx, 30, -1, 1), *w = rnd(nw, 31, -1, 1), *b = rnd(s.out_c, 32, -1, 1), *dy = rnd(ny, 33, -1, 1);
+        Case cs = case_for(&s, 30, 1.0f);
+        size_t nx = cs.nx, nw = cs.nw, ny = cs.ny;
+        float *x = cs.x, *w = cs.w, *b = cs.b, *dy = cs.dy;
         float *y[2], *dx[2], *dw[2], *db[2];
         int threads[2] = {T, 1};
         for (int t = 0; t < 2; t++) {
@@ -197,7 +208,7 @@ TEST(winograd_deterministic_across_threads) {
         CHECK(!memcmp(dx[0], dx[1], nx * 4), "shape %d: dx differs between %d threads and 1", si, T);
         CHECK(!memcmp(dw[0], dw[1], nw * 4), "shape %d: dw differs between %d threads and 1", si, T);
         for (int t = 0; t < 2; t++) free(y[t]), free(dx[t]), free(dw[t]), free(db[t]);
-        free(x), free(w), free(b), free(dy);
+        case_free(&cs);
     }
     omp_set_num_threads(saved);
     conv_winograd_override(-1);
@@ -271,18 +282,16 @@ TEST(winograd_bf16_mode_runs_in_float32) {
     gemm_set_bf16(1);
     int amx = gemm_bf16_amx();
     gemm_set_bf16(0);
-    if (amx) { SKIP("AMX tiles run bf16 mode's convolutions directly"); return; }
+    if (amx) SKIP("AMX tiles run bf16 mode's convolutions directly");
     ConvShape shapes[2] = {{8, 64, 13, 13, 64, 3, 1, 1, 2, 0, 0, 1}, {4, 3, 99, 99, 32, 11, 4, 2, 1, 0, 0, 0}};
     for (int si = 0; si < 2; si++) {
         ConvShape s = shapes[si];
-        conv_shape_init(&s);
-        size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.out_c * (s.c / s.groups) * s.k * s.k;
-        size_t ny = (size_t)s.n * s.out_c * s.out_h * s.out_w;
-        float *x = rnd(nx, 50, -1, 1), *w = rnd(nw, 51, -0.3f, 0.3f), *b = rnd(s.out_c, 52, -1, 1), *dy = rnd(ny, 53, -1, 1);
+        Case cs = case_for(&s, 50, 0.3f);
         float *y[3], *dx[3], *dw[3], *db[3];
         for (int run = 0; run < 3; run++) { /* float32; bf16; bf16 on one thread of a parallel region */
             int bf = run > 0;
-            y[run] = malloc(ny * 4), dx[run] = malloc(nx * 4), dw[run] = malloc(nw * 4), db[run] = malloc(s.out_c * 4);
+            y[run] = malloc(cs.ny * 4), dx[run] = malloc(cs.nx * 4), dw[run] = malloc(cs.nw * 4);
+            db[run] = malloc(s.out_c * 4);
             gemm_set_bf16(bf);
             CHECK(si == 0 ? conv_winograd(&s) && conv_winograd_forward(&s) : conv_phase(&s, 0) && conv_phase(&s, 1),
                   "shape %d, bf16 %d: not on Winograd", si, bf);
@@ -290,10 +299,11 @@ TEST(winograd_bf16_mode_runs_in_float32) {
 #pragma omp parallel num_threads(2) if (run == 2)
             {
 #pragma omp single
-                ok = conv_forward(&s, x, w, b, y[run]) == 0 && gemm_bf16() == bf &&
-                     conv_backward(&s, x, w, dy, dx[run], dw[run], db[run]) == 0 && gemm_bf16() == bf;
+                ok = conv_forward(&s, cs.x, cs.w, cs.b, y[run]) == 0 && gemm_bf16() == bf &&
+                     conv_backward(&s, cs.x, cs.w, cs.dy, dx[run], dw[run], db[run]) == 0 && gemm_bf16() == bf;
             }
-            CHECK(ok, "shape %d, run %d: a pass failed (%s) or left bf16 mode %d", si, run, an_last_error(), gemm_bf16());
+            CHECK(ok, "shape %d, run %d: a pass failed (%s) or left bf16 mode %d", si, run, an_last_error(),
+                  gemm_bf16());
         }
         /* a bf16 product after them rounds its operands: 1 + 2^-10 times itself is 1 in bfloat16 */
         float a = 1.0f + 1.0f / 1024, c = 0.0f;
@@ -301,12 +311,12 @@ TEST(winograd_bf16_mode_runs_in_float32) {
         CHECK(c == 1.0f, "a bf16 product after the Winograd passes gave %.9g, not 1", c);
         gemm_set_bf16(0);
         for (int run = 1; run < 3; run++) {
-            CHECK(!memcmp(y[0], y[run], ny * 4), "shape %d, run %d: bf16 mode's forward differs from float32's", si, run);
-            CHECK(!memcmp(dx[0], dx[run], nx * 4), "shape %d, run %d: bf16 mode's dx differs from float32's", si, run);
-            CHECK(!memcmp(dw[0], dw[run], nw * 4), "shape %d, run %d: bf16 mode's dw differs from float32's", si, run);
+            CHECK(!memcmp(y[0], y[run], cs.ny * 4), "shape %d, run %d: bf16's forward differs from float32's", si, run);
+            CHECK(!memcmp(dx[0], dx[run], cs.nx * 4), "shape %d, run %d: bf16's dx differs from float32's", si, run);
+            CHECK(!memcmp(dw[0], dw[run], cs.nw * 4), "shape %d, run %d: bf16's dw differs from float32's", si, run);
         }
         for (int t = 0; t < 3; t++) free(y[t]), free(dx[t]), free(dw[t]), free(db[t]);
-        free(x), free(w), free(b), free(dy);
+        case_free(&cs);
     }
 }
 
