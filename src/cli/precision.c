@@ -36,8 +36,7 @@ int precision_select(const char *cmd, const char *precision) {
     const char *what = "bf16: matrix products take bfloat16 operands and sum in float32; weights, optimizer, LRN and "
                        "loss stay float32.";
     const char *amx = cpu_has_amx_bf16() ? "The AMX tiles are not granted here" : "This CPU reports no AMX tiles";
-    const char *wino = "3x3/5x5 layers keep Winograd, in float32, fewer products than bf16 would gain (small networks' "
-                       "chunked pass: im2col in bf16)";
+    const char *wino = "3x3/5x5 layers keep Winograd, in float32 (fewer products than bf16 would gain)";
     if (gemm_bf16_amx())
         fprintf(stderr, "%s: %s The AMX tile kernels (TDPBF16PS) compute them (products with fewer than 32 terms: "
                 "the float32 kernels), 3x3/5x5 layers on im2col, not Winograd.\n", cmd, what);
